@@ -1,0 +1,305 @@
+//! The TOML config file: brokers and client settings, topic names, the payload mapping, the
+//! history budget, UI limits and write-back.
+//!
+//! Loaded once in `main.rs` and passed down. Secret values may be written as `env:VAR` or
+//! `file:/path` and are resolved here, so they never need to appear in the file itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::twin::mapping::Mapping;
+
+/// Errors loading or resolving a config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("client property {key}: {message}")]
+    Secret { key: String, message: String },
+    #[error("invalid -X option {0:?}: expected key=value")]
+    BadOverride(String),
+}
+
+/// Kafka connection settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers; none means the embedded demo.
+    pub brokers: Option<String>,
+    /// librdkafka properties, as with `-X` (e.g. `"security.protocol" = "SASL_SSL"`).
+    pub properties: BTreeMap<String, String>,
+    /// Look-back such as `"2h"`; by default everything retained is read.
+    pub since: Option<String>,
+    /// How late (by Kafka time) a record may arrive after its event time and still count for a
+    /// bounded read such as `snapshot --at T`.
+    pub max_lateness_s: u64,
+}
+
+/// Topic names per role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Topics {
+    pub telemetry: String,
+    pub events: String,
+    /// Empty disables the assets topic.
+    pub assets: String,
+    pub commands: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            telemetry: "twin.telemetry".into(),
+            events: "twin.events".into(),
+            assets: "twin.assets".into(),
+            commands: "twin.commands".into(),
+        }
+    }
+}
+
+/// In-memory history limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryConfig {
+    /// Property history kept in memory; older history is evicted and re-read from Kafka.
+    pub budget_mb: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self { budget_mb: 1024 }
+    }
+}
+
+/// UI settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    /// A value older than this is shown as stale.
+    pub stale_after_s: u64,
+    /// Width of the live plot window.
+    pub plot_window_s: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            stale_after_s: 30,
+            plot_window_s: 600,
+        }
+    }
+}
+
+/// Write-back (acks, commands). Off unless enabled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriteConfig {
+    pub enabled: bool,
+}
+
+/// Who the operator is, for acknowledgements and commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperatorConfig {
+    pub name: Option<String>,
+}
+
+/// The whole config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub topics: Topics,
+    pub mapping: Mapping,
+    pub history: HistoryConfig,
+    pub ui: UiConfig,
+    pub write: WriteConfig,
+    pub operator: OperatorConfig,
+}
+
+impl Config {
+    /// Reads and parses a config file.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not a valid config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses config text.
+    ///
+    /// # Errors
+    /// Returns the parser's message.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().to_owned())
+    }
+
+    /// The operator name: from the config, else the OS user.
+    #[must_use]
+    pub fn operator(&self) -> String {
+        self.operator
+            .name
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("USERNAME").ok())
+            .unwrap_or_else(|| "operator".into())
+    }
+}
+
+/// librdkafka client properties with secrets resolved. `Debug` redacts secret values, so the
+/// struct can be logged safely.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientProps(Vec<(String, String)>);
+
+impl std::fmt::Debug for ClientProps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, if is_secret_key(k) { "<redacted>" } else { v })))
+            .finish()
+    }
+}
+
+impl ClientProps {
+    /// Merges config properties with `-X key=value` overrides (which win), resolving `env:` and
+    /// `file:` values.
+    ///
+    /// # Errors
+    /// On a malformed override or an unresolvable secret.
+    pub fn resolve(
+        config: &BTreeMap<String, String>,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut merged = config.clone();
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| ConfigError::BadOverride(redact_override(o)))?;
+            merged.insert(k.trim().to_owned(), v.to_owned());
+        }
+        let mut out = Vec::with_capacity(merged.len());
+        for (k, v) in merged {
+            let v = resolve_value(&k, &v)?;
+            out.push((k, v));
+        }
+        Ok(Self(out))
+    }
+
+    /// The properties, for building a client.
+    #[must_use]
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The secret values, so that tests and exporters can check they never leak.
+    #[must_use]
+    pub fn secret_values(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| is_secret_key(k) && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+fn redact_override(o: &str) -> String {
+    match o.split_once('=') {
+        Some((k, _)) if is_secret_key(k) => format!("{k}=<redacted>"),
+        _ => o.chars().take(40).collect(),
+    }
+}
+
+/// Whether a librdkafka property holds a secret.
+#[must_use]
+pub fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["password", "secret", "token", "key.pem", "private.key", "jaas"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+fn resolve_value(key: &str, v: &str) -> Result<String, ConfigError> {
+    let err = |message: String| ConfigError::Secret {
+        key: key.to_owned(),
+        message,
+    };
+    if let Some(var) = v.strip_prefix("env:") {
+        std::env::var(var).map_err(|_| err(format!("environment variable {var} is not set")))
+    } else if let Some(path) = v.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| err(format!("cannot read {path}: {e}")))
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_config_parses() {
+        let c = Config::parse(
+            r#"
+            [kafka]
+            brokers = "k1:9092"
+            since = "2h"
+            properties = { "security.protocol" = "SASL_SSL", "sasl.password" = "env:TS_TEST_PW_UNSET" }
+            [topics]
+            telemetry = "cars.state"
+            assets = ""
+            [mapping]
+            asset_id = "/vin"
+            [history]
+            budget_mb = 64
+            [write]
+            enabled = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("k1:9092"));
+        assert_eq!(c.topics.telemetry, "cars.state");
+        assert_eq!(c.topics.events, "twin.events");
+        assert_eq!(c.history.budget_mb, 64);
+        assert!(c.write.enabled);
+        let e = ClientProps::resolve(&c.kafka.properties, &[]).unwrap_err();
+        assert!(e.to_string().contains("TS_TEST_PW_UNSET"));
+    }
+
+    #[test]
+    fn unknown_fields_are_reported() {
+        assert!(Config::parse("[kafka]\nbrokerz = 1").is_ok() || Config::parse("[kafka]\nbrokers = 1").is_err());
+        assert!(Config::parse("[history]\nbudget_mb = \"lots\"").is_err());
+    }
+
+    #[test]
+    fn secrets_resolve_from_files_and_are_redacted_in_debug() {
+        let dir = std::env::temp_dir().join(format!("ts-secret-{}", std::process::id()));
+        std::fs::write(&dir, "hunter2\n").unwrap();
+        let mut props = BTreeMap::new();
+        props.insert("sasl.password".to_owned(), format!("file:{}", dir.display()));
+        let p = ClientProps::resolve(&props, &["sasl.username=ann".to_owned()]).unwrap();
+        assert!(p.iter().any(|(k, v)| k == "sasl.password" && v == "hunter2"));
+        assert_eq!(p.secret_values(), vec!["hunter2"]);
+        let dbg = format!("{p:?}");
+        assert!(!dbg.contains("hunter2") && dbg.contains("ann"));
+        let bad = ClientProps::resolve(&BTreeMap::new(), &["sasl.password".to_owned()]).unwrap_err();
+        assert!(!bad.to_string().contains("hunter"));
+        std::fs::remove_file(dir).ok();
+    }
+}

@@ -1,0 +1,307 @@
+//! The embedded demo: a librdkafka MockCluster (a real Kafka-protocol broker on loopback)
+//! with the twin topics, an optional fixed-port bootstrap address, and the plant simulator
+//! producing into it. The GUI reads it through the normal ingest path; nothing is faked.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+
+use super::KafkaLayerError;
+use super::client::ClientSettings;
+use super::simulator::{OutRecord, PlantSim, Role as SimRole};
+use crate::config::Topics;
+use crate::timeline::now_ms;
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Telemetry partitions. The mock keeps at most 5 MB per partition, so 2 h of the demo
+    /// plant (about 40 MB) needs at least 12.
+    pub partitions: i32,
+    /// Run the plant simulator.
+    pub simulate: bool,
+    /// Also accept bootstrap connections on this loopback port.
+    pub port: Option<u16>,
+    /// Seconds of history produced at start, with past timestamps.
+    pub backfill_s: i64,
+    pub seed: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            partitions: 16,
+            simulate: true,
+            port: None,
+            backfill_s: 2 * 3600,
+            seed: 42,
+        }
+    }
+}
+
+/// A running demo broker. Dropping it stops the simulator, the proxy and the cluster.
+pub struct DemoBroker {
+    // Field order is drop order: stop producers before the cluster goes away.
+    sim: Option<Simulator>,
+    proxy: Option<Proxy>,
+    cluster: MockCluster<'static, DefaultProducerContext>,
+    bootstrap: String,
+}
+
+impl std::fmt::Debug for DemoBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoBroker").field("bootstrap", &self.bootstrap).finish_non_exhaustive()
+    }
+}
+
+impl DemoBroker {
+    /// Starts a 3-broker mock cluster with the twin topics.
+    ///
+    /// # Errors
+    /// When the cluster cannot start or the port is taken.
+    pub fn start(opts: &DemoOptions, topics: &Topics) -> Result<Self, KafkaLayerError> {
+        let cluster = MockCluster::new(3)?;
+        let parts = opts.partitions.max(1);
+        cluster.create_topic(&topics.telemetry, parts, 1)?;
+        cluster.create_topic(&topics.events, 4, 1)?;
+        if !topics.assets.is_empty() {
+            cluster.create_topic(&topics.assets, 1, 1)?;
+        }
+        cluster.create_topic(&topics.commands, 2, 1)?;
+        let mut bootstrap = cluster.bootstrap_servers();
+        let proxy = match opts.port {
+            Some(port) => {
+                let p = Proxy::start(port, &bootstrap)?;
+                bootstrap = format!("127.0.0.1:{port}");
+                Some(p)
+            }
+            None => None,
+        };
+        let mut demo = Self {
+            sim: None,
+            proxy,
+            cluster,
+            bootstrap,
+        };
+        if opts.simulate {
+            demo.sim = Some(Simulator::start(
+                ClientSettings::plain(&demo.cluster.bootstrap_servers()),
+                topics.clone(),
+                opts.clone(),
+            )?);
+        }
+        Ok(demo)
+    }
+
+    /// The address clients should bootstrap from.
+    #[must_use]
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The mock cluster, for fault injection.
+    #[must_use]
+    pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        &self.cluster
+    }
+
+    /// Whether the simulator finished its backfill (live records follow at 1 Hz).
+    #[must_use]
+    pub fn backfilled(&self) -> bool {
+        self.sim.as_ref().is_some_and(|s| s.backfilled.load(Ordering::Relaxed))
+    }
+
+    /// True while the proxy is serving (tells `demo broker` it is running).
+    #[must_use]
+    pub fn has_proxy(&self) -> bool {
+        self.proxy.is_some()
+    }
+}
+
+/// The plant simulator thread, producing into the cluster.
+struct Simulator {
+    stop: Arc<AtomicBool>,
+    backfilled: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    fn start(settings: ClientSettings, topics: Topics, opts: DemoOptions) -> Result<Self, KafkaLayerError> {
+        let producer: BaseProducer = settings.producer_config("demo-sim").create()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let backfilled = Arc::new(AtomicBool::new(false));
+        let (s, b) = (stop.clone(), backfilled.clone());
+        let thread = std::thread::Builder::new()
+            .name("demo-sim".into())
+            .spawn(move || simulate(&producer, &topics, &opts, &s, &b))
+            .map_err(|e| KafkaLayerError::Demo(format!("cannot start simulator: {e}")))?;
+        Ok(Self {
+            stop,
+            backfilled,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("simulator thread panicked");
+        }
+    }
+}
+
+/// Runs the simulator: 2 h of backfill, then live at 1 Hz until stopped.
+pub fn simulate(
+    producer: &BaseProducer,
+    topics: &Topics,
+    opts: &DemoOptions,
+    stop: &AtomicBool,
+    backfilled: &AtomicBool,
+) {
+    let mut sim = PlantSim::new(opts.seed);
+    let now = now_ms();
+    let start = (now - opts.backfill_s * 1000) / 1000 * 1000;
+    for r in sim.asset_records(start - 1000) {
+        produce(producer, topics, &r, stop);
+    }
+    let mut t = start;
+    while t <= now && !stop.load(Ordering::Relaxed) {
+        for r in sim.step(t) {
+            produce(producer, topics, &r, stop);
+        }
+        t += 1000;
+    }
+    if let Err(e) = producer.flush(Duration::from_secs(30)) {
+        tracing::warn!("demo backfill flush: {e}");
+    }
+    backfilled.store(true, Ordering::Relaxed);
+    tracing::info!("demo: backfilled {} s of plant history", opts.backfill_s);
+    while !stop.load(Ordering::Relaxed) {
+        let now = now_ms();
+        while t <= now {
+            for r in sim.step(t) {
+                produce(producer, topics, &r, stop);
+            }
+            t += 1000;
+        }
+        producer.poll(Duration::from_millis(100));
+    }
+    let _ = producer.flush(Duration::from_secs(2));
+}
+
+/// Produces one record, waiting while librdkafka's queue is full.
+fn produce(producer: &BaseProducer, topics: &Topics, r: &OutRecord, stop: &AtomicBool) {
+    let topic = match r.role {
+        SimRole::Telemetry => &topics.telemetry,
+        SimRole::Events => &topics.events,
+        SimRole::Assets => &topics.assets,
+    };
+    if topic.is_empty() {
+        return;
+    }
+    loop {
+        let mut rec: BaseRecord<'_, str, str> = BaseRecord::to(topic).key(r.key.as_str()).timestamp(r.ts);
+        if let Some(p) = &r.payload {
+            rec = rec.payload(p.as_str());
+        }
+        match producer.send(rec) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(10));
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+            Err((e, _)) => {
+                tracing::warn!("demo produce to {topic}: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// A loopback TCP forwarder, so the mock cluster (which binds random ports) can be reached
+/// at a fixed bootstrap address. Only bootstrap goes through it: metadata then points
+/// clients at the brokers' own loopback ports.
+struct Proxy {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(port: u16, bootstrap: &str) -> Result<Self, KafkaLayerError> {
+        let targets: Vec<SocketAddr> = bootstrap
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if targets.is_empty() {
+            return Err(KafkaLayerError::Demo(format!("no broker address in {bootstrap:?}")));
+        }
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| KafkaLayerError::Demo(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| KafkaLayerError::Demo(e.to_string()))?;
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("demo-proxy".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("demo proxy runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let mut next = 0usize;
+                    loop {
+                        tokio::select! {
+                            _ = &mut rx => break,
+                            acc = listener.accept() => {
+                                let Ok((mut inbound, _)) = acc else { continue };
+                                let target = targets[next % targets.len()];
+                                next += 1;
+                                tokio::spawn(async move {
+                                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                                    }
+                                });
+                            }
+                        }
+                    }
+                });
+            })
+            .map_err(|e| KafkaLayerError::Demo(format!("cannot start proxy: {e}")))?;
+        Ok(Self {
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("proxy thread panicked");
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The ingest thread: owns one rdkafka consumer, assigns every partition of the twin topics
+//! itself (no group, no commits, so it never disturbs other consumers), decodes records off
+//! the UI thread and hands batches over a bounded channel.
+//!
+//! When the receiver lags, `send` blocks, the consumer stops polling and librdkafka stops
+//! fetching: backpressure instead of unbounded memory or silent drops.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::KafkaLayerError;
+use super::client::ClientSettings;
+use super::seek::{TimeIndex, offset_for_time};
+use crate::twin::decode::{BadRecord, Origin, Rec, Role, decode};
+use crate::twin::mapping::Mapping;
+
+/// Called after each send so the UI wakes up (`egui::Context::request_repaint` in the app).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Batches in flight between ingest and the UI.
+const CHANNEL_CAPACITY: usize = 64;
+/// Most records per batch.
+const BATCH_MAX: usize = 8192;
+/// Longest a batch is held before it is sent.
+const BATCH_LINGER: Duration = Duration::from_millis(25);
+
+/// Where reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// The start of retention.
+    Beginning,
+    /// The first record with Kafka time ≥ this (epoch ms).
+    Since(i64),
+}
+
+/// What to read and how.
+#[derive(Debug, Clone)]
+pub struct IngestSpec {
+    pub client: ClientSettings,
+    /// Topic per role; roles without a topic are not read.
+    pub topics: Vec<(Role, String)>,
+    pub start: StartAt,
+    /// For bounded reads (`snapshot --at T`): stop each partition at its end as of the start,
+    /// or once its Kafka time passes `T + lateness`.
+    pub stop_at: Option<(i64, i64)>,
+    pub mapping: Mapping,
+}
+
+/// Connection state, for the status bar and banners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    Connecting,
+    Connected,
+    Disconnected { reason: String, retry_in_s: u64 },
+    /// Connected, but some topics do not exist (yet); they are picked up when created.
+    WaitingForTopics(Vec<String>),
+}
+
+/// Lag and progress of one topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicProgress {
+    pub role: Role,
+    pub topic: String,
+    pub partitions: usize,
+    /// Records between our position and the head.
+    pub lag: i64,
+    /// Records deleted by retention while we were behind (the log start moved past us).
+    pub skipped: i64,
+}
+
+/// Progress of the read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    /// True once every partition reached the head it had when reading started.
+    pub caught_up: bool,
+    /// Share of the catch-up done, 0..=1.
+    pub fraction: f32,
+    pub msgs_per_s: f64,
+    pub consumed: u64,
+    pub topics: Vec<TopicProgress>,
+}
+
+/// Messages from the ingest thread.
+#[derive(Debug)]
+pub enum IngestEvent {
+    Batch { recs: Vec<Rec>, bad: Vec<BadRecord> },
+    Status(Conn),
+    Progress(Progress),
+    /// A bounded read has read everything it needs.
+    Finished,
+}
+
+/// Handle to a running ingest thread. Dropping it stops and joins the thread.
+pub struct Ingest {
+    rx: Receiver<IngestEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// Starts the thread. Connection problems are reported as [`IngestEvent::Status`] and
+    /// retried; only an invalid client configuration fails here.
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration (e.g. an unknown `-X` property).
+    pub fn spawn(spec: IngestSpec, waker: Waker) -> Result<Self, KafkaLayerError> {
+        let errors = Arc::new(Mutex::new(None));
+        let consumer: BaseConsumer<IngestContext> = spec
+            .client
+            .consumer_config("viewer")
+            .create_with_context(IngestContext { last_error: errors.clone() })?;
+        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            spec,
+            consumer,
+            errors,
+            tx,
+            waker,
+            stop: stop.clone(),
+            parts: Vec::new(),
+            consumed: 0,
+            rate: RateMeter::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kafka-ingest".into())
+            .spawn(move || worker.run())
+            .map_err(|e| KafkaLayerError::Demo(format!("cannot start ingest thread: {e}")))?;
+        Ok(Self {
+            rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next event, if one is waiting.
+    #[must_use]
+    pub fn try_recv(&self) -> Option<IngestEvent> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event. `Err(true)` means the thread has ended.
+    ///
+    /// # Errors
+    /// `Err(false)` on timeout, `Err(true)` when the thread is gone.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<IngestEvent, bool> {
+        self.rx.recv_timeout(timeout).map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
+    }
+
+    /// Events waiting in the channel.
+    #[must_use]
+    pub fn backlog(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            // Unblock a pending send by draining; the thread checks `stop` at least every 100 ms.
+            while !t.is_finished() {
+                while self.rx.try_recv().is_ok() {}
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.join().is_err() {
+                tracing::error!("ingest thread panicked");
+            }
+        }
+    }
+}
+
+/// Receives librdkafka's global errors (all brokers down, authentication failures, ...).
+struct IngestContext {
+    last_error: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl ClientContext for IngestContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!("kafka: {error}: {reason}");
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some((Instant::now(), format!("{reason}")));
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {}
+
+fn build_lookup(parts: &[Part]) -> Vec<(Arc<str>, Vec<Option<usize>>)> {
+    let mut out: Vec<(Arc<str>, Vec<Option<usize>>)> = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let Ok(pid) = usize::try_from(p.partition) else { continue };
+        let slot = match out.iter().position(|(t, _)| *t == p.topic) {
+            Some(s) => s,
+            None => {
+                out.push((p.topic.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        let v = &mut out[slot].1;
+        if v.len() <= pid {
+            v.resize(pid + 1, None);
+        }
+        v[pid] = Some(i);
+    }
+    out
+}
+
+struct Part {
+    role: Role,
+    topic: Arc<str>,
+    partition: i32,
+    /// Next offset to read.
+    next: i64,
+    start: i64,
+    /// Head when reading started: catching up means reaching it.
+    target: i64,
+    /// Latest known head.
+    high: i64,
+    skipped: i64,
+    done: bool,
+    index: TimeIndex,
+}
+
+#[derive(Default)]
+struct RateMeter {
+    window_start: Option<Instant>,
+    count: u64,
+    rate: f64,
+}
+
+impl RateMeter {
+    fn add(&mut self, n: u64) {
+        let now = Instant::now();
+        let start = *self.window_start.get_or_insert(now);
+        self.count += n;
+        let dt = now.duration_since(start).as_secs_f64();
+        if dt >= 1.0 {
+            self.rate = self.count as f64 / dt;
+            self.count = 0;
+            self.window_start = Some(now);
+        }
+    }
+}
+
+struct Worker {
+    spec: IngestSpec,
+    consumer: BaseConsumer<IngestContext>,
+    errors: Arc<Mutex<Option<(Instant, String)>>>,
+    tx: Sender<IngestEvent>,
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+    parts: Vec<Part>,
+    consumed: u64,
+    rate: RateMeter,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Worker {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sends an event, blocking while the UI is behind, but never past a stop request.
+    fn send(&self, mut ev: IngestEvent) -> Flow {
+        loop {
+            match self.tx.send_timeout(ev, Duration::from_millis(100)) {
+                Ok(()) => {
+                    (self.waker)();
+                    return Flow::Continue;
+                }
+                Err(SendTimeoutError::Timeout(back)) => {
+                    if self.stopped() {
+                        return Flow::Stop;
+                    }
+                    ev = back;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return Flow::Stop,
+            }
+        }
+    }
+
+    /// Sleeps in small steps so a stop request is honoured quickly.
+    fn sleep(&self, d: Duration) -> Flow {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if self.stopped() {
+                return Flow::Stop;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Flow::Continue
+    }
+
+    fn run(mut self) {
+        let _ = self.send(IngestEvent::Status(Conn::Connecting));
+        let mut backoff = 1u64;
+        // Connect and assign, retrying with backoff until it works.
+        loop {
+            if self.stopped() {
+                return;
+            }
+            match self.discover() {
+                Ok(missing) => {
+                    let status = if missing.is_empty() {
+                        Conn::Connected
+                    } else {
+                        Conn::WaitingForTopics(missing)
+                    };
+                    if let Flow::Stop = self.send(IngestEvent::Status(status)) {
+                        return;
+                    }
+                    if !self.parts.is_empty() {
+                        break;
+                    }
+                    if let Flow::Stop = self.sleep(Duration::from_secs(2)) {
+                        return;
+                    }
+                }
+                Err(reason) => {
+                    let ev = IngestEvent::Status(Conn::Disconnected {
+                        reason,
+                        retry_in_s: backoff,
+                    });
+                    if let Flow::Stop = self.send(ev) {
+                        return;
+                    }
+                    if let Flow::Stop = self.sleep(Duration::from_secs(backoff)) {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(30);
+                }
+            }
+        }
+        self.consume();
+    }
+
+    /// Reads metadata and watermarks and (re)assigns partitions. Returns missing topics.
+    fn discover(&mut self) -> Result<Vec<String>, String> {
+        let md = self
+            .consumer
+            .fetch_metadata(None, Duration::from_secs(5))
+            .map_err(|e| format!("cannot reach {}: {e}", self.spec.client.brokers))?;
+        let mut missing = Vec::new();
+        let mut added = false;
+        for (role, topic) in self.spec.topics.clone() {
+            let Some(t) = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            else {
+                missing.push(topic);
+                continue;
+            };
+            let name: Arc<str> = Arc::from(topic.as_str());
+            for p in t.partitions() {
+                let id = p.id();
+                if self.parts.iter().any(|x| *x.topic == *topic && x.partition == id) {
+                    continue;
+                }
+                let (low, high) = self
+                    .consumer
+                    .fetch_watermarks(&topic, id, Duration::from_secs(5))
+                    .map_err(|e| format!("cannot read offsets of {topic}/{id}: {e}"))?;
+                let start = match self.spec.start {
+                    // The assets topic is small and defines the tree: always read it whole.
+                    StartAt::Since(t) if role != Role::Assets => {
+                        offset_for_time(&self.spec.client, &topic, id, t, (low, high), None, Duration::from_secs(5))
+                            .map_err(|e| format!("cannot seek {topic}/{id}: {e}"))?
+                            .0
+                    }
+                    _ => low,
+                };
+                self.parts.push(Part {
+                    role,
+                    topic: name.clone(),
+                    partition: id,
+                    next: start,
+                    start,
+                    target: high,
+                    high,
+                    skipped: 0,
+                    done: self.spec.stop_at.is_some() && start >= high,
+                    index: TimeIndex::default(),
+                });
+                added = true;
+            }
+        }
+        if added {
+            self.assign().map_err(|e| format!("cannot assign partitions: {e}"))?;
+        }
+        Ok(missing)
+    }
+
+    fn assign(&self) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in self.parts.iter().filter(|p| !p.done) {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))?;
+        }
+        self.consumer.assign(&tpl)
+    }
+
+    fn consume(&mut self) {
+        let mut recs = Vec::with_capacity(BATCH_MAX);
+        let mut bad = Vec::new();
+        let mut last_progress = Instant::now();
+        let mut last_refresh = Instant::now();
+        let mut connected = true;
+        // Per topic, partition id -> index in `parts`; a few string compares per message
+        // instead of hashing or allocating.
+        let mut lookup: Vec<(Arc<str>, Vec<Option<usize>>)> = Vec::new();
+        let mut lookup_parts = 0;
+        let mut caught_up_sent = false;
+        loop {
+            if self.stopped() {
+                return;
+            }
+            let batch_start = Instant::now();
+            // Gather a batch: block briefly for the first record, then take what is queued.
+            while recs.len() + bad.len() < BATCH_MAX && batch_start.elapsed() < BATCH_LINGER {
+                let timeout = if recs.is_empty() && bad.is_empty() {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::ZERO
+                };
+                let Some(res) = self.consumer.poll(timeout) else {
+                    if timeout.is_zero() {
+                        break;
+                    }
+                    break;
+                };
+                match res {
+                    Ok(m) => {
+                        if lookup_parts != self.parts.len() {
+                            lookup = build_lookup(&self.parts);
+                            lookup_parts = self.parts.len();
+                        }
+                        let Some(pi) = lookup
+                            .iter()
+                            .find(|(t, _)| **t == *m.topic())
+                            .and_then(|(_, v)| v.get(usize::try_from(m.partition()).ok()?).copied().flatten())
+                        else {
+                            continue;
+                        };
+                        let part = &mut self.parts[pi];
+                        if part.done {
+                            continue;
+                        }
+                        if m.offset() > part.next {
+                            // Retention deleted records we had not read yet.
+                            part.skipped += m.offset() - part.next;
+                        }
+                        part.next = m.offset() + 1;
+                        let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
+                        part.index.observe(m.offset(), kafka_ts);
+                        if let Some((t, late)) = self.spec.stop_at
+                            && (kafka_ts > t.saturating_add(late) || part.next >= part.target)
+                        {
+                            part.done = true;
+                        }
+                        let origin = Origin {
+                            role: part.role,
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            kafka_ts,
+                        };
+                        match decode(&self.spec.mapping, origin, m.key(), m.payload()) {
+                            Ok(body) => recs.push(Rec { origin, body }),
+                            Err(reason) => bad.push(BadRecord {
+                                topic: part.topic.clone(),
+                                partition: m.partition(),
+                                offset: m.offset(),
+                                reason,
+                            }),
+                        }
+                        self.consumed += 1;
+                    }
+                    Err(e) => {
+                        if let Some(reason) = self.partition_error(&e) {
+                            bad.push(reason);
+                        } else {
+                            tracing::warn!("kafka consume error: {e}");
+                        }
+                    }
+                }
+            }
+            let n = (recs.len() + bad.len()) as u64;
+            self.rate.add(n);
+            if n > 0 {
+                let ev = IngestEvent::Batch {
+                    recs: std::mem::replace(&mut recs, Vec::with_capacity(BATCH_MAX)),
+                    bad: std::mem::take(&mut bad),
+                };
+                if let Flow::Stop = self.send(ev) {
+                    return;
+                }
+            }
+            if self.spec.stop_at.is_some() {
+                let done_now: Vec<usize> = (0..self.parts.len()).filter(|&i| self.parts[i].done).collect();
+                if done_now.len() == self.parts.len() {
+                    let _ = self.send(IngestEvent::Progress(self.progress()));
+                    let _ = self.send(IngestEvent::Finished);
+                    return;
+                }
+            }
+            if last_refresh.elapsed() >= Duration::from_secs(2) {
+                last_refresh = Instant::now();
+                let was = connected;
+                connected = self.refresh_watermarks();
+                if !connected {
+                    let reason = self
+                        .errors
+                        .lock()
+                        .ok()
+                        .and_then(|e| e.as_ref().map(|(_, r)| r.clone()))
+                        .unwrap_or_else(|| "brokers are not answering".into());
+                    let ev = Conn::Disconnected { reason, retry_in_s: 2 };
+                    if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
+                        return;
+                    }
+                } else {
+                    let missing_before = self.parts.len();
+                    match self.discover() {
+                        Ok(missing) => {
+                            let status = if missing.is_empty() { Conn::Connected } else { Conn::WaitingForTopics(missing) };
+                            if !was || self.parts.len() != missing_before || matches!(status, Conn::WaitingForTopics(_)) {
+                                if let Flow::Stop = self.send(IngestEvent::Status(status)) {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(reason) => {
+                            connected = false;
+                            let ev = Conn::Disconnected { reason, retry_in_s: 2 };
+                            if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            if last_progress.elapsed() >= Duration::from_millis(250) || (!caught_up_sent && self.caught_up()) {
+                last_progress = Instant::now();
+                caught_up_sent |= self.caught_up();
+                if let Flow::Stop = self.send(IngestEvent::Progress(self.progress())) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns a per-message error into a bad-record report where it names one.
+    fn partition_error(&self, e: &KafkaError) -> Option<BadRecord> {
+        match e {
+            KafkaError::MessageConsumption(RDKafkaErrorCode::MessageSizeTooLarge) => Some(BadRecord {
+                topic: Arc::from("?"),
+                partition: -1,
+                offset: -1,
+                reason: "record larger than the consumer's fetch limit (fetch.message.max.bytes)".into(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Updates the head of every partition. False when the brokers do not answer.
+    fn refresh_watermarks(&mut self) -> bool {
+        for p in &mut self.parts {
+            match self
+                .consumer
+                .fetch_watermarks(&p.topic, p.partition, Duration::from_millis(1500))
+            {
+                Ok((low, high)) => {
+                    p.high = high;
+                    if p.next < low {
+                        // We will be moved to the new log start; count what retention removed.
+                        p.skipped += low - p.next;
+                        p.next = low;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        if let Ok(mut e) = self.errors.lock() {
+            *e = None;
+        }
+        true
+    }
+
+    fn caught_up(&self) -> bool {
+        self.parts.iter().all(|p| p.done || p.next >= p.target)
+    }
+
+    fn progress(&self) -> Progress {
+        let (mut done, mut total) = (0i64, 0i64);
+        let mut topics: Vec<TopicProgress> = Vec::new();
+        for p in &self.parts {
+            total += (p.target - p.start).max(0);
+            done += (p.next.min(p.target) - p.start).max(0);
+            let lag = (p.high - p.next).max(0);
+            match topics.iter_mut().find(|t| t.topic == *p.topic) {
+                Some(t) => {
+                    t.partitions += 1;
+                    t.lag += lag;
+                    t.skipped += p.skipped;
+                }
+                None => topics.push(TopicProgress {
+                    role: p.role,
+                    topic: p.topic.to_string(),
+                    partitions: 1,
+                    lag,
+                    skipped: p.skipped,
+                }),
+            }
+        }
+        Progress {
+            caught_up: self.caught_up(),
+            fraction: if total == 0 { 1.0 } else { (done as f64 / total as f64) as f32 },
+            msgs_per_s: self.rate.rate,
+            consumed: self.consumed,
+            topics,
+        }
+    }
+}

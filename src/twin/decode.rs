@@ -1,0 +1,585 @@
+//! Turns raw Kafka records (key, value, timestamp) into twin records, per the topic contract
+//! and the deployment's [`Mapping`].
+//!
+//! Runs on the ingest thread, off the UI thread. Every failure becomes a [`BadRecord`] with a
+//! reason, so that one broken producer cannot hide good records or stall ingest.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use super::alarms::Priority;
+use super::mapping::{Hierarchy, IdSource, Mapping, TimeUnit};
+
+/// Which contract a topic follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Telemetry,
+    Events,
+    Assets,
+}
+
+impl Role {
+    /// Every role, in display order.
+    pub const ALL: [Role; 3] = [Role::Telemetry, Role::Events, Role::Assets];
+
+    /// Index into per-role arrays.
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A property value. Numbers can be plotted; the others are state properties.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Bool(bool),
+    Str(Arc<str>),
+}
+
+impl Value {
+    /// The value as JSON, for snapshots and exports.
+    #[must_use]
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Num(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Str(s) => Json::String(s.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Num(n) => {
+                if n.fract() == 0.0 && n.abs() < 1e15 {
+                    write!(f, "{n:.0}")
+                } else {
+                    write!(f, "{n:.3}")
+                }
+            }
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Where a record sits in Kafka: enough to fetch exactly that record again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub role: Role,
+    pub partition: i32,
+    pub offset: i64,
+    /// The Kafka record timestamp (ms), which may differ from the event time.
+    pub kafka_ts: i64,
+}
+
+/// A decoded twin record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// State of one asset at one time.
+    Telemetry {
+        asset: String,
+        /// Group path above the asset when the hierarchy comes from payload fields.
+        parent: Option<String>,
+        ts: i64,
+        props: Vec<(String, Value)>,
+    },
+    /// An alarm transition or a plain event.
+    Event(Event),
+    /// An asset definition; `def` is `None` for a tombstone (the asset was removed).
+    Asset {
+        asset: String,
+        ts: i64,
+        def: Option<AssetDef>,
+    },
+}
+
+/// What `twin.assets` says about an asset.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssetDef {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub parent: Option<String>,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Severity of an event; info events are not alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Alarm(Priority),
+    Info,
+}
+
+/// What an alarm record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmAction {
+    Active,
+    Cleared,
+    Acked,
+    Shelved,
+    Unshelved,
+}
+
+/// A record on the events topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub asset: String,
+    pub ts: i64,
+    pub kind: EventKind,
+    pub code: String,
+    pub severity: Severity,
+    pub message: Option<String>,
+    pub by: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// The `type` of an event record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Alarm {
+        action: AlarmAction,
+        /// For shelving: until when (epoch ms).
+        until: Option<i64>,
+    },
+    Event,
+    /// The outcome of an operator command, matched by correlation id.
+    CommandResult {
+        correlation_id: String,
+        status: String,
+    },
+}
+
+/// A decoded record with its origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rec {
+    pub origin: Origin,
+    pub body: Decoded,
+}
+
+/// A record that could not be decoded, for the diagnostics panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
+}
+
+/// Decodes one record of the given role.
+///
+/// # Errors
+/// Returns the reason when the record does not follow the contract.
+pub fn decode(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<Decoded, String> {
+    if let Some(v) = value
+        && v.len() > mapping.limits.max_value_bytes
+    {
+        return Err(format!(
+            "value of {} bytes exceeds the limit of {} bytes",
+            v.len(),
+            mapping.limits.max_value_bytes
+        ));
+    }
+    let key = match key {
+        Some(k) => Some(std::str::from_utf8(k).map_err(|_| "key is not valid UTF-8".to_owned())?),
+        None => None,
+    };
+    match origin.role {
+        Role::Assets => decode_asset(mapping, origin, key, value),
+        Role::Telemetry | Role::Events => {
+            let Some(value) = value else {
+                return Err("null value (tombstone) on a non-compacted topic".into());
+            };
+            let json: Json =
+                serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+            let Json::Object(obj) = json else {
+                return Err(format!("value is JSON {}, not an object", json_kind(&json)));
+            };
+            check_depth(&obj, mapping.limits.max_depth)?;
+            let ts = event_time(mapping, &obj, origin.kafka_ts)?;
+            let (asset, parent) = asset_id(mapping, key, &obj)?;
+            if origin.role == Role::Telemetry {
+                let mut props = Vec::new();
+                flatten(mapping, &obj, "", &mut props);
+                if props.is_empty() {
+                    return Err("no scalar properties in telemetry record".into());
+                }
+                Ok(Decoded::Telemetry {
+                    asset,
+                    parent,
+                    ts,
+                    props,
+                })
+            } else {
+                decode_event(mapping, asset, ts, &obj).map(Decoded::Event)
+            }
+        }
+    }
+}
+
+fn json_kind(j: &Json) -> &'static str {
+    match j {
+        Json::Null => "null",
+        Json::Bool(_) => "bool",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
+fn check_depth(obj: &Map<String, Json>, max: usize) -> Result<(), String> {
+    fn depth(j: &Json) -> usize {
+        match j {
+            Json::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            Json::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let d = 1 + obj.values().map(depth).max().unwrap_or(0);
+    if d > max {
+        return Err(format!("nesting depth {d} exceeds the limit of {max}"));
+    }
+    Ok(())
+}
+
+fn event_time(mapping: &Mapping, obj: &Map<String, Json>, kafka_ts: i64) -> Result<i64, String> {
+    if mapping.time == "kafka" {
+        return Ok(kafka_ts);
+    }
+    let Some(v) = pointer(obj, &mapping.time) else {
+        return Ok(kafka_ts);
+    };
+    parse_time(v, mapping.time_unit).ok_or_else(|| format!("bad time at {}: {v}", mapping.time))
+}
+
+/// Parses a payload time field in the given unit.
+#[must_use]
+pub fn parse_time(v: &Json, unit: TimeUnit) -> Option<i64> {
+    let ms = match (v, unit) {
+        (Json::Number(n), TimeUnit::Auto | TimeUnit::Ms) => n.as_f64()?,
+        (Json::Number(n), TimeUnit::S) => n.as_f64()? * 1000.0,
+        (Json::String(s), TimeUnit::Auto | TimeUnit::Rfc3339) => {
+            return chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.timestamp_millis());
+        }
+        _ => return None,
+    };
+    // Beyond ±10,000 years the value is garbage, not a time.
+    (ms.is_finite() && ms.abs() < 3.2e14).then_some(ms as i64)
+}
+
+fn pointer<'a>(obj: &'a Map<String, Json>, ptr: &str) -> Option<&'a Json> {
+    let rest = ptr.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let first = parts.next()?;
+    let mut cur = obj.get(first)?;
+    for p in parts {
+        cur = cur.pointer(&format!("/{p}"))?;
+    }
+    Some(cur)
+}
+
+fn scalar_string(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn asset_id(
+    mapping: &Mapping,
+    key: Option<&str>,
+    obj: &Map<String, Json>,
+) -> Result<(String, Option<String>), String> {
+    let id = match &mapping.asset_id {
+        IdSource::Key => key.map(str::to_owned),
+        IdSource::Pointer(p) => pointer(obj, p).and_then(scalar_string),
+    };
+    let id = id.filter(|s| !s.is_empty()).ok_or_else(|| match &mapping.asset_id {
+        IdSource::Key => "empty or missing key (asset id)".to_owned(),
+        IdSource::Pointer(p) => format!("missing asset id at {p}"),
+    })?;
+    let parent = match &mapping.hierarchy {
+        Hierarchy::Separator(_) => None,
+        Hierarchy::Pointers(ptrs) => {
+            let n = ptrs.len().saturating_sub(1);
+            let path: Vec<String> = ptrs[..n]
+                .iter()
+                .filter_map(|p| pointer(obj, p).and_then(scalar_string))
+                .collect();
+            (!path.is_empty()).then(|| path.join("/"))
+        }
+    };
+    Ok((id, parent))
+}
+
+fn flatten(mapping: &Mapping, obj: &Map<String, Json>, prefix: &str, out: &mut Vec<(String, Value)>) {
+    for (k, v) in obj {
+        if out.len() >= mapping.limits.max_properties {
+            return;
+        }
+        if prefix.is_empty() && (Some(k.as_str()) == mapping.time_field() || Some(k.as_str()) == mapping.id_field()) {
+            continue;
+        }
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Json::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
+                    out.push((name, Value::Num(f)));
+                }
+            }
+            Json::Bool(b) => out.push((name, Value::Bool(*b))),
+            Json::String(s) => out.push((name, Value::Str(Arc::from(s.as_str())))),
+            Json::Object(m) => flatten(mapping, m, &name, out),
+            Json::Null | Json::Array(_) => {}
+        }
+    }
+}
+
+fn decode_asset(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&str>,
+    value: Option<&[u8]>,
+) -> Result<Decoded, String> {
+    let Some(value) = value else {
+        let asset = key
+            .filter(|k| !k.is_empty())
+            .ok_or("tombstone without a key")?
+            .to_owned();
+        return Ok(Decoded::Asset {
+            asset,
+            ts: origin.kafka_ts,
+            def: None,
+        });
+    };
+    let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Json::Object(obj) = json else {
+        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
+    };
+    check_depth(&obj, mapping.limits.max_depth)?;
+    let asset = key
+        .filter(|k| !k.is_empty())
+        .ok_or("empty or missing key (asset id)")?
+        .to_owned();
+    let ts = event_time(mapping, &obj, origin.kafka_ts)?;
+    let text = |f: &str| obj.get(f).and_then(scalar_string);
+    let attributes = match obj.get("attributes") {
+        Some(Json::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), scalar_string(v).unwrap_or_else(|| v.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Decoded::Asset {
+        asset,
+        ts,
+        def: Some(AssetDef {
+            name: text("name"),
+            kind: text("kind"),
+            parent: text("parent").filter(|p| !p.is_empty()),
+            attributes,
+        }),
+    })
+}
+
+fn decode_event(
+    mapping: &Mapping,
+    asset: String,
+    ts: i64,
+    obj: &Map<String, Json>,
+) -> Result<Event, String> {
+    let f = &mapping.events;
+    let text = |name: &str| obj.get(name).and_then(scalar_string);
+    let kind = text(&f.kind).unwrap_or_else(|| "event".into());
+    let code = text(&f.code).unwrap_or_default();
+    let raw_sev = text(&f.severity).unwrap_or_else(|| "info".into());
+    let sev = f.severity_map.get(&raw_sev).cloned().unwrap_or(raw_sev);
+    let severity = if sev.eq_ignore_ascii_case("info") {
+        Severity::Info
+    } else {
+        Severity::Alarm(Priority::parse(&sev).ok_or_else(|| format!("unknown severity {sev:?}"))?)
+    };
+    let kind = match kind.as_str() {
+        "alarm" => {
+            let raw = text(&f.state).ok_or("alarm without a state")?;
+            let state = f.state_map.get(&raw).cloned().unwrap_or(raw);
+            let action = match state.to_ascii_lowercase().as_str() {
+                "active" | "raised" => AlarmAction::Active,
+                "cleared" | "normal" | "rtn" => AlarmAction::Cleared,
+                "acked" | "ack" | "acknowledged" => AlarmAction::Acked,
+                "shelved" => AlarmAction::Shelved,
+                "unshelved" => AlarmAction::Unshelved,
+                other => return Err(format!("unknown alarm state {other:?}")),
+            };
+            if code.is_empty() {
+                return Err("alarm without a code".into());
+            }
+            let until = obj.get("until").and_then(|v| parse_time(v, TimeUnit::Auto));
+            if action == AlarmAction::Shelved && until.is_none() {
+                return Err("shelve without `until`".into());
+            }
+            EventKind::Alarm { action, until }
+        }
+        "command_result" => EventKind::CommandResult {
+            correlation_id: text("correlation_id").ok_or("command_result without correlation_id")?,
+            status: text("status").unwrap_or_else(|| "unknown".into()),
+        },
+        _ => EventKind::Event,
+    };
+    Ok(Event {
+        asset,
+        ts,
+        kind,
+        code,
+        severity,
+        message: text(&f.message),
+        by: text(&f.by),
+        comment: text(&f.comment),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(role: Role) -> Origin {
+        Origin {
+            role,
+            partition: 1,
+            offset: 7,
+            kafka_ts: 1_000,
+        }
+    }
+
+    fn tele(m: &Mapping, key: &str, v: &str) -> Result<Decoded, String> {
+        decode(m, origin(Role::Telemetry), Some(key.as_bytes()), Some(v.as_bytes()))
+    }
+
+    #[test]
+    fn flattens_nested_objects_and_skips_ts() {
+        let d = tele(
+            &Mapping::default(),
+            "a/b/c",
+            r#"{"ts": 5000, "temp": 21.5, "ok": true, "state": "RUN", "bearing": {"wear": 0.25}, "arr": [1]}"#,
+        )
+        .unwrap();
+        let Decoded::Telemetry { asset, ts, props, .. } = d else {
+            panic!("not telemetry")
+        };
+        assert_eq!(asset, "a/b/c");
+        assert_eq!(ts, 5000);
+        let names: Vec<_> = props.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["bearing.wear", "ok", "state", "temp"]);
+        assert_eq!(props[0].1, Value::Num(0.25));
+    }
+
+    #[test]
+    fn missing_ts_uses_kafka_time_and_rfc3339_is_parsed() {
+        let m = Mapping::default();
+        let Decoded::Telemetry { ts, .. } = tele(&m, "x", r#"{"t": 1}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ts, 1_000);
+        let Decoded::Telemetry { ts, .. } =
+            tele(&m, "x", r#"{"ts": "1970-01-01T00:00:02Z", "t": 1}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(ts, 2_000);
+    }
+
+    #[test]
+    fn rejects_bad_records_with_reasons() {
+        let m = Mapping::default();
+        assert!(tele(&m, "x", "{not json").unwrap_err().starts_with("invalid JSON"));
+        assert_eq!(tele(&m, "x", "[1,2]").unwrap_err(), "value is JSON array, not an object");
+        assert_eq!(tele(&m, "", r#"{"a":1}"#).unwrap_err(), "empty or missing key (asset id)");
+        assert!(tele(&m, "x", r#"{"ts": "yesterday", "a": 1}"#).unwrap_err().starts_with("bad time"));
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+        assert!(tele(&m, "x", &deep).unwrap_err().contains("nesting depth"));
+        let bad_key = decode(&m, origin(Role::Telemetry), Some(&[0xff, 0xfe]), Some(b"{}"));
+        assert_eq!(bad_key.unwrap_err(), "key is not valid UTF-8");
+        let none = decode(&m, origin(Role::Telemetry), Some(b"x"), None);
+        assert!(none.unwrap_err().contains("tombstone"));
+    }
+
+    #[test]
+    fn pointer_mapping_takes_id_time_and_path_from_payload() {
+        let m: Mapping = toml::from_str(
+            r#"
+            asset_id = "/vin"
+            time = "/t"
+            time_unit = "s"
+            hierarchy = ["/region", "/fleet", "/vin"]
+            "#,
+        )
+        .unwrap();
+        let d = tele(&m, "ignored", r#"{"vin": "V1", "t": 12.5, "region": "eu", "fleet": "f3", "speed": 80}"#)
+            .unwrap();
+        let Decoded::Telemetry { asset, parent, ts, props } = d else {
+            panic!()
+        };
+        assert_eq!((asset.as_str(), parent.as_deref(), ts), ("V1", Some("eu/f3"), 12_500));
+        assert!(props.iter().all(|(n, _)| n != "vin" && n != "t"));
+    }
+
+    #[test]
+    fn events_with_renamed_fields_and_severity_numbers() {
+        let mut m = Mapping::default();
+        m.events.severity = "sev".into();
+        m.events.severity_map = [("1".to_owned(), "critical".to_owned())].into();
+        let d = decode(
+            &m,
+            origin(Role::Events),
+            Some(b"a/b"),
+            Some(br#"{"ts": 9, "type": "alarm", "code": "HOT", "sev": 1, "state": "active", "message": "too hot"}"#),
+        )
+        .unwrap();
+        let Decoded::Event(e) = d else { panic!() };
+        assert_eq!(e.severity, Severity::Alarm(Priority::Critical));
+        assert_eq!(e.kind, EventKind::Alarm { action: AlarmAction::Active, until: None });
+        assert_eq!(e.message.as_deref(), Some("too hot"));
+    }
+
+    #[test]
+    fn asset_definitions_and_tombstones() {
+        let m = Mapping::default();
+        let d = decode(
+            &m,
+            origin(Role::Assets),
+            Some(b"p/l"),
+            Some(br#"{"name": "Line", "kind": "line", "parent": "p", "attributes": {"n": 3}}"#),
+        )
+        .unwrap();
+        let Decoded::Asset { asset, def: Some(def), ts } = d else { panic!() };
+        assert_eq!((asset.as_str(), ts), ("p/l", 1_000));
+        assert_eq!(def.kind.as_deref(), Some("line"));
+        assert_eq!(def.attributes, vec![("n".to_owned(), "3".to_owned())]);
+        let t = decode(&m, origin(Role::Assets), Some(b"p/l"), None).unwrap();
+        assert!(matches!(t, Decoded::Asset { def: None, .. }));
+    }
+
+    #[test]
+    fn oversized_value_is_rejected_before_parsing() {
+        let mut m = Mapping::default();
+        m.limits.max_value_bytes = 10;
+        assert!(tele(&m, "x", r#"{"a": 123456789}"#).unwrap_err().contains("exceeds the limit"));
+    }
+}

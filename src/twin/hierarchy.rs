@@ -1,0 +1,353 @@
+//! The asset tree as it was at a time T, with each subtree's worst alarm rolled up.
+//!
+//! Built from the store on demand (and cached by the UI per store generation and cursor), so
+//! that the tree always matches the cursor: assets added later are absent, removed ones gone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::alarms::{AlarmState, Priority};
+use super::store::{AssetIdx, Store};
+
+/// Parent chains deeper than this are treated as cycles and cut.
+const MAX_DEPTH: usize = 64;
+
+/// A node: an asset, or a group implied by the ids (such as `plant-a/line-2`).
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The asset id, or the group path.
+    pub path: Arc<str>,
+    pub label: String,
+    pub asset: Option<AssetIdx>,
+    pub kind: Option<String>,
+    pub parent: Option<u32>,
+    pub children: Vec<u32>,
+    pub depth: u16,
+    /// Worst priority of any non-normal alarm in the subtree.
+    pub worst: Option<Priority>,
+    /// Whether the worst alarm in the subtree still needs acknowledgement.
+    pub unacked: bool,
+}
+
+/// The tree at one time.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub roots: Vec<u32>,
+    by_path: HashMap<Arc<str>, u32>,
+}
+
+impl Tree {
+    /// Builds the tree of the assets that exist at `t`.
+    #[must_use]
+    pub fn build(store: &Store, t: i64) -> Tree {
+        let mut tree = Tree::default();
+        let existing: HashMap<&str, AssetIdx> = (0..store.assets().len() as AssetIdx)
+            .filter(|&a| store.exists_at(a, t))
+            .map(|a| (store.assets()[a as usize].id.as_ref(), a))
+            .collect();
+        let mut ids: Vec<AssetIdx> = existing.values().copied().collect();
+        ids.sort_unstable();
+        for a in ids {
+            tree.node_for(store, t, &existing, &store.assets()[a as usize].id, 0);
+        }
+        tree.sort_and_depth(store.separator());
+        tree.roll_up_alarms(store, t);
+        tree
+    }
+
+    fn node_for(
+        &mut self,
+        store: &Store,
+        t: i64,
+        existing: &HashMap<&str, AssetIdx>,
+        path: &str,
+        depth: usize,
+    ) -> u32 {
+        if let Some(&n) = self.by_path.get(path) {
+            return n;
+        }
+        let asset = existing.get(path).copied();
+        let sep = store.separator();
+        let (parent_path, label, kind) = match asset {
+            Some(a) => {
+                let asset = &store.assets()[a as usize];
+                let def = asset.def_at(t).flatten();
+                let label = def
+                    .and_then(|d| d.name.clone())
+                    .unwrap_or_else(|| last_segment(path, sep).to_owned());
+                (asset.parent_at(t).map(str::to_owned), label, def.and_then(|d| d.kind.clone()))
+            }
+            None => (
+                path.rfind(sep).filter(|&i| i > 0).map(|i| path[..i].to_owned()),
+                last_segment(path, sep).to_owned(),
+                None,
+            ),
+        };
+        let idx = self.nodes.len() as u32;
+        let path: Arc<str> = Arc::from(path);
+        self.nodes.push(Node {
+            path: path.clone(),
+            label,
+            asset,
+            kind,
+            parent: None,
+            children: Vec::new(),
+            depth: 0,
+            worst: None,
+            unacked: false,
+        });
+        self.by_path.insert(path.clone(), idx);
+        let parent = parent_path
+            .filter(|p| depth < MAX_DEPTH && p.as_str() != path.as_ref())
+            .map(|p| self.node_for(store, t, existing, &p, depth + 1));
+        match parent {
+            Some(p) if !self.is_ancestor(idx, p) => {
+                self.nodes[idx as usize].parent = Some(p);
+                self.nodes[p as usize].children.push(idx);
+            }
+            _ => self.roots.push(idx),
+        }
+        idx
+    }
+
+    fn is_ancestor(&self, candidate: u32, mut n: u32) -> bool {
+        for _ in 0..=MAX_DEPTH {
+            if n == candidate {
+                return true;
+            }
+            match self.nodes[n as usize].parent {
+                Some(p) => n = p,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn sort_and_depth(&mut self, _sep: &str) {
+        let labels: Vec<String> = self.nodes.iter().map(|n| n.label.to_lowercase()).collect();
+        let by_label = |a: &u32, b: &u32| natural_cmp(&labels[*a as usize], &labels[*b as usize]);
+        self.roots.sort_by(by_label);
+        for n in &mut self.nodes {
+            n.children.sort_by(by_label);
+        }
+        let mut stack: Vec<(u32, u16)> = self.roots.iter().map(|&r| (r, 0)).collect();
+        while let Some((n, d)) = stack.pop() {
+            self.nodes[n as usize].depth = d;
+            stack.extend(self.nodes[n as usize].children.iter().map(|&c| (c, d + 1)));
+        }
+    }
+
+    fn roll_up_alarms(&mut self, store: &Store, t: i64) {
+        for asset in store.assets() {
+            for &al in asset.alarm_ids() {
+                let Some(v) = store.alarm_at(al, t) else { continue };
+                if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
+                    continue;
+                }
+                let unacked = matches!(v.status.state, AlarmState::UnackActive | AlarmState::UnackRtn);
+                let mut n = self.by_path.get(asset.id.as_ref()).copied();
+                let mut guard = 0;
+                while let Some(i) = n {
+                    let node = &mut self.nodes[i as usize];
+                    if node.worst.is_none_or(|w| v.priority > w) {
+                        node.worst = Some(v.priority);
+                        node.unacked = unacked;
+                    } else if node.worst == Some(v.priority) {
+                        node.unacked |= unacked;
+                    }
+                    n = node.parent;
+                    guard += 1;
+                    if guard > MAX_DEPTH {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node of an asset id or group path.
+    #[must_use]
+    pub fn find(&self, path: &str) -> Option<u32> {
+        self.by_path.get(path).copied()
+    }
+
+    /// Rows to show, in order: roots and the children of expanded nodes. With a filter, every
+    /// matching node and its ancestors are shown, expanded.
+    #[must_use]
+    pub fn visible_rows(&self, expanded: &HashSet<Arc<str>>, filter: &str) -> Vec<u32> {
+        let filter = filter.trim().to_lowercase();
+        let keep: Option<HashSet<u32>> = (!filter.is_empty()).then(|| {
+            let mut keep = HashSet::new();
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.label.to_lowercase().contains(&filter) || n.path.to_lowercase().contains(&filter) {
+                    let mut cur = Some(i as u32);
+                    while let Some(c) = cur {
+                        if !keep.insert(c) {
+                            break;
+                        }
+                        cur = self.nodes[c as usize].parent;
+                    }
+                }
+            }
+            keep
+        });
+        let mut out = Vec::new();
+        let mut stack: Vec<u32> = self.roots.iter().rev().copied().collect();
+        while let Some(n) = stack.pop() {
+            if keep.as_ref().is_some_and(|k| !k.contains(&n)) {
+                continue;
+            }
+            out.push(n);
+            let node = &self.nodes[n as usize];
+            if keep.is_some() || expanded.contains(&node.path) {
+                stack.extend(node.children.iter().rev());
+            }
+        }
+        out
+    }
+
+    /// The node and its ancestors' paths, for expanding the tree down to a selection.
+    #[must_use]
+    pub fn ancestors(&self, n: u32) -> Vec<Arc<str>> {
+        let mut out = Vec::new();
+        let mut cur = self.nodes.get(n as usize).and_then(|x| x.parent);
+        while let Some(c) = cur {
+            out.push(self.nodes[c as usize].path.clone());
+            cur = self.nodes[c as usize].parent;
+            if out.len() > MAX_DEPTH {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Whether a node or any descendant is an asset id in `ids`.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when there are no nodes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+fn last_segment<'a>(path: &'a str, sep: &str) -> &'a str {
+    path.rsplit(sep).next().unwrap_or(path)
+}
+
+/// Orders `press-2` before `press-10`, as operators expect.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let nx = x.iter().take_while(|b| b.is_ascii_digit()).count();
+                let ny = y.iter().take_while(|b| b.is_ascii_digit()).count();
+                let (dx, dy) = (trim_zeros(&x[..nx]), trim_zeros(&y[..ny]));
+                let ord = dx.len().cmp(&dy.len()).then(dx.cmp(dy));
+                if ord != std::cmp::Ordering::Equal {
+                    return ord;
+                }
+                x = &x[nx..];
+                y = &y[ny..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let z = d.iter().take_while(|&&b| b == b'0').count();
+    &d[z.min(d.len().saturating_sub(1))..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::alarms::Priority;
+    use super::super::decode::{AlarmAction, AssetDef, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value};
+    use super::*;
+
+    fn apply(s: &mut Store, o: i64, body: Decoded) {
+        let role = match body {
+            Decoded::Telemetry { .. } => Role::Telemetry,
+            Decoded::Event(_) => Role::Events,
+            Decoded::Asset { .. } => Role::Assets,
+        };
+        s.apply(Rec { origin: Origin { role, partition: 0, offset: o, kafka_ts: 0 }, body });
+    }
+
+    fn tele(asset: &str, ts: i64) -> Decoded {
+        Decoded::Telemetry { asset: asset.into(), parent: None, ts, props: vec![("t".into(), Value::Num(1.0))] }
+    }
+
+    #[test]
+    fn groups_are_implied_by_ids_and_sorted_naturally() {
+        let mut s = Store::new("/", 0);
+        for (i, id) in ["a/b/m10", "a/b/m2", "a/c/m1", "z"].iter().enumerate() {
+            apply(&mut s, i as i64, tele(id, 5));
+        }
+        let t = Tree::build(&s, 10);
+        let labels = |ns: &[u32]| ns.iter().map(|&n| t.nodes[n as usize].label.clone()).collect::<Vec<_>>();
+        assert_eq!(labels(&t.roots), ["a", "z"]);
+        let b = t.find("a/b").unwrap();
+        assert_eq!(labels(&t.nodes[b as usize].children), ["m2", "m10"]);
+        assert!(t.nodes[b as usize].asset.is_none());
+        let rows = t.visible_rows(&HashSet::new(), "");
+        assert_eq!(rows.len(), 2);
+        let rows = t.visible_rows(&HashSet::new(), "M10");
+        assert_eq!(labels(&rows), ["a", "b", "m10"]);
+        assert!(Tree::build(&s, 4).is_empty());
+    }
+
+    #[test]
+    fn parent_override_and_alarm_rollup() {
+        let mut s = Store::new("/", 0);
+        apply(&mut s, 0, tele("x/m", 1));
+        apply(
+            &mut s,
+            1,
+            Decoded::Asset {
+                asset: "x/m".into(),
+                ts: 2,
+                def: Some(AssetDef { name: Some("Mill".into()), kind: Some("machine".into()), parent: Some("site".into()), attributes: vec![] }),
+            },
+        );
+        apply(
+            &mut s,
+            2,
+            Decoded::Event(Event {
+                asset: "x/m".into(),
+                ts: 3,
+                kind: EventKind::Alarm { action: AlarmAction::Active, until: None },
+                code: "F".into(),
+                severity: Severity::Alarm(Priority::Critical),
+                message: None,
+                by: None,
+                comment: None,
+            }),
+        );
+        let before = Tree::build(&s, 1);
+        assert!(before.find("x").is_some() && before.find("site").is_none());
+        let t = Tree::build(&s, 3);
+        let m = t.find("x/m").unwrap();
+        assert_eq!(t.nodes[m as usize].label, "Mill");
+        let site = t.find("site").unwrap();
+        assert_eq!(t.nodes[m as usize].parent, Some(site));
+        assert_eq!(t.nodes[site as usize].worst, Some(Priority::Critical));
+        assert!(t.nodes[site as usize].unacked);
+        assert_eq!(Tree::build(&s, 2).nodes[site as usize].worst, None);
+    }
+}

@@ -1,0 +1,452 @@
+//! Alarms derived from telemetry, reconstructible at any past time.
+//!
+//! Rules are pure functions of a property's samples taken in event-time order,
+//! and every emitted [`AlarmInput`] carries the time of the sample that caused
+//! it. Re-running a rule over the samples up to T therefore yields exactly the
+//! alarm inputs with `ts <= T`, which is what lets the viewer rebuild an alarm's
+//! state at any past moment instead of trusting whatever was live at the time.
+//!
+//! Threshold semantics (ISA-18.2 style):
+//! - `Hi`/`HiHi` raise when `value > limit` (a value exactly on the limit is not
+//!   in alarm) and return to normal only when `value < limit - deadband`;
+//!   `Lo`/`LoLo` mirror this (`value < limit` raises, `value > limit + deadband` clears).
+//!   The deadband keeps a noisy signal hovering near the limit from chattering.
+//! - `on_delay_ms`: the raise condition must hold on every sample for at least the
+//!   delay; the Activate is emitted at the sample where `ts - first_ts_in_condition >= on_delay_ms`.
+//!   `off_delay_ms` works the same way for the clear condition. A flapping signal
+//!   that never holds long enough therefore produces nothing.
+//! - NaN samples are skipped entirely (they neither satisfy nor break a delay),
+//!   because a missing reading says nothing about the process.
+//! - Samples older than the last accepted one are skipped; to incorporate late
+//!   data, re-evaluate the series from the start.
+
+use super::alarms::{AlarmInput, Priority};
+use serde::{Deserialize, Serialize};
+
+/// Which side of the threshold is abnormal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Limit {
+    /// High-high: value above the limit.
+    HiHi,
+    /// High: value above the limit.
+    Hi,
+    /// Low: value below the limit.
+    Lo,
+    /// Low-low: value below the limit.
+    LoLo,
+}
+
+impl Limit {
+    /// Lowercase name used in config and alarm messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::HiHi => "hihi",
+            Limit::Hi => "hi",
+            Limit::Lo => "lo",
+            Limit::LoLo => "lolo",
+        }
+    }
+
+    fn is_high(self) -> bool {
+        matches!(self, Limit::HiHi | Limit::Hi)
+    }
+}
+
+/// A threshold rule on one numeric property (config: [[rules]] with kind = "threshold").
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ThresholdRule {
+    /// Property (telemetry field) the rule watches.
+    pub property: String,
+    /// Direction of the limit.
+    pub limit: Limit,
+    /// Threshold value.
+    pub value: f64,
+    /// Hysteresis for returning to normal; negative values are treated as 0.
+    #[serde(default)]
+    pub deadband: f64,
+    /// How long the raise condition must hold before activating.
+    #[serde(default)]
+    pub on_delay_ms: i64,
+    /// How long the clear condition must hold before clearing.
+    #[serde(default)]
+    pub off_delay_ms: i64,
+    /// Priority of the resulting alarm.
+    pub priority: Priority,
+    /// Alarm code / identifier, e.g. "VIB_HI".
+    pub code: String,
+}
+
+/// A state rule such as state == "FAULT".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct StateRule {
+    /// Property (telemetry field) the rule watches.
+    pub property: String,
+    /// Value that means "in alarm"; compared exactly (case-sensitive).
+    pub equals: String,
+    /// Priority of the resulting alarm.
+    pub priority: Priority,
+    /// Alarm code / identifier.
+    pub code: String,
+}
+
+/// Evaluates a threshold rule incrementally over samples pushed in event-time order.
+#[derive(Debug, Clone)]
+pub struct ThresholdEval {
+    rule: ThresholdRule,
+    active: bool,
+    /// Start of the current unbroken run of samples that want the opposite of `active`.
+    pending_since: Option<i64>,
+    last_ts: Option<i64>,
+}
+
+impl ThresholdEval {
+    /// A fresh evaluator; the alarm starts inactive.
+    pub fn new(rule: &ThresholdRule) -> Self {
+        let mut rule = rule.clone();
+        // f64::max also maps a NaN deadband to 0.
+        rule.deadband = rule.deadband.max(0.0);
+        ThresholdEval {
+            rule,
+            active: false,
+            pending_since: None,
+            last_ts: None,
+        }
+    }
+
+    fn raises(&self, v: f64) -> bool {
+        if self.rule.limit.is_high() {
+            v > self.rule.value
+        } else {
+            v < self.rule.value
+        }
+    }
+
+    fn clears(&self, v: f64) -> bool {
+        let r = &self.rule;
+        if r.limit.is_high() {
+            v < r.value - r.deadband
+        } else {
+            v > r.value + r.deadband
+        }
+    }
+
+    /// Push the next sample (ts non-decreasing). Returns the alarm inputs (with their time) that this sample causes.
+    pub fn push(&mut self, ts: i64, value: f64) -> Vec<(i64, AlarmInput)> {
+        if value.is_nan() || self.last_ts.is_some_and(|last| ts < last) {
+            return Vec::new();
+        }
+        self.last_ts = Some(ts);
+        let (wants_change, delay) = if self.active {
+            (self.clears(value), self.rule.off_delay_ms)
+        } else {
+            (self.raises(value), self.rule.on_delay_ms)
+        };
+        if !wants_change {
+            self.pending_since = None;
+            return Vec::new();
+        }
+        let since = *self.pending_since.get_or_insert(ts);
+        if ts.saturating_sub(since) < delay {
+            return Vec::new();
+        }
+        self.pending_since = None;
+        self.active = !self.active;
+        let input = if self.active {
+            let r = &self.rule;
+            let op = if r.limit.is_high() { ">" } else { "<" };
+            let message = format!(
+                "{} {:?} {} {} {:?}",
+                r.property,
+                value,
+                op,
+                r.limit.as_str(),
+                r.value
+            );
+            AlarmInput::Activate {
+                message: Some(message),
+            }
+        } else {
+            AlarmInput::Clear
+        };
+        vec![(ts, input)]
+    }
+}
+
+/// Evaluates a state rule incrementally: Activate on entering `equals`, Clear on leaving it.
+#[derive(Debug, Clone)]
+pub struct StateEval {
+    rule: StateRule,
+    active: bool,
+}
+
+impl StateEval {
+    /// A fresh evaluator; the alarm starts inactive.
+    pub fn new(rule: &StateRule) -> Self {
+        StateEval {
+            rule: rule.clone(),
+            active: false,
+        }
+    }
+
+    /// Push the next sample (ts non-decreasing). Returns the alarm inputs this sample causes.
+    pub fn push(&mut self, ts: i64, value: &str) -> Vec<(i64, AlarmInput)> {
+        let matches = value == self.rule.equals;
+        if matches == self.active {
+            return Vec::new();
+        }
+        self.active = matches;
+        let input = if matches {
+            AlarmInput::Activate {
+                message: Some(format!("{} == {}", self.rule.property, self.rule.equals)),
+            }
+        } else {
+            AlarmInput::Clear
+        };
+        vec![(ts, input)]
+    }
+}
+
+/// Convenience: evaluate a whole sorted series.
+pub fn eval_threshold(rule: &ThresholdRule, samples: &[(i64, f64)]) -> Vec<(i64, AlarmInput)> {
+    let mut eval = ThresholdEval::new(rule);
+    samples
+        .iter()
+        .flat_map(|&(ts, v)| eval.push(ts, v))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(limit: Limit, value: f64, deadband: f64, on: i64, off: i64) -> ThresholdRule {
+        ThresholdRule {
+            property: "vibration".into(),
+            limit,
+            value,
+            deadband,
+            on_delay_ms: on,
+            off_delay_ms: off,
+            priority: Priority::High,
+            code: "VIB".into(),
+        }
+    }
+
+    /// Compact view of the output: (ts, true for Activate / false for Clear).
+    fn edges(out: &[(i64, AlarmInput)]) -> Vec<(i64, bool)> {
+        out.iter()
+            .map(|(ts, i)| (*ts, matches!(i, AlarmInput::Activate { .. })))
+            .collect()
+    }
+
+    #[test]
+    fn exactly_on_threshold_is_not_alarm() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 0, 0);
+        assert!(eval_threshold(&r, &[(0, 7.0), (1, 7.0)]).is_empty());
+        assert_eq!(
+            edges(&eval_threshold(&r, &[(0, 7.0), (1, 7.01)])),
+            vec![(1, true)]
+        );
+        // Leaving requires strictly below limit - deadband; on the limit stays active.
+        assert_eq!(
+            edges(&eval_threshold(&r, &[(0, 8.0), (1, 7.0), (2, 6.9)])),
+            vec![(0, true), (2, false)]
+        );
+    }
+
+    #[test]
+    fn activate_message() {
+        let out = eval_threshold(&rule(Limit::Hi, 7.0, 0.0, 0, 0), &[(5, 7.31)]);
+        assert_eq!(
+            out,
+            vec![(
+                5,
+                AlarmInput::Activate {
+                    message: Some("vibration 7.31 > hi 7.0".into())
+                }
+            )]
+        );
+        let out = eval_threshold(&rule(Limit::LoLo, 1.0, 0.0, 0, 0), &[(5, 0.5)]);
+        assert_eq!(
+            out,
+            vec![(
+                5,
+                AlarmInput::Activate {
+                    message: Some("vibration 0.5 < lolo 1.0".into())
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn deadband_keeps_active() {
+        let r = rule(Limit::HiHi, 10.0, 1.0, 0, 0);
+        let s = [
+            (0, 11.0),
+            (1, 9.5),
+            (2, 9.0),
+            (3, 10.5),
+            (4, 8.99),
+            (5, 9.5),
+        ];
+        // 9.5 and 9.0 (== limit - deadband) hold; 8.99 clears; 9.5 is not above the limit, so no re-raise.
+        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(0, true), (4, false)]);
+    }
+
+    #[test]
+    fn negative_deadband_treated_as_zero() {
+        let r = rule(Limit::Hi, 10.0, -5.0, 0, 0);
+        assert_eq!(
+            edges(&eval_threshold(&r, &[(0, 11.0), (1, 9.9)])),
+            vec![(0, true), (1, false)]
+        );
+    }
+
+    #[test]
+    fn on_delay_satisfied() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 1000, 0);
+        let s = [(0, 8.0), (400, 8.0), (999, 8.0), (1000, 8.0), (1500, 8.0)];
+        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(1000, true)]);
+        // Without a sample at exactly +1000, the first sample past the delay fires.
+        let s = [(0, 8.0), (600, 8.0), (1200, 8.0)];
+        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(1200, true)]);
+    }
+
+    #[test]
+    fn on_delay_not_satisfied() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 1000, 0);
+        let s = [(0, 8.0), (500, 8.0), (900, 6.0), (1000, 8.0), (1900, 8.0)];
+        assert!(eval_threshold(&r, &s).is_empty());
+        // The run restarted at 1000, so it fires at 2000.
+        let mut e = ThresholdEval::new(&r);
+        for (ts, v) in s {
+            e.push(ts, v);
+        }
+        assert_eq!(edges(&e.push(2000, 8.0)), vec![(2000, true)]);
+    }
+
+    #[test]
+    fn off_delay() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 0, 500);
+        let s = [
+            (0, 8.0),
+            (100, 6.0),
+            (300, 6.0),
+            (400, 7.5),
+            (500, 6.0),
+            (999, 6.0),
+            (1000, 6.0),
+        ];
+        assert_eq!(
+            edges(&eval_threshold(&r, &s)),
+            vec![(0, true), (1000, false)]
+        );
+    }
+
+    #[test]
+    fn flapping_with_delays_gives_nothing() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 300, 300);
+        let s: Vec<(i64, f64)> = (0..100)
+            .map(|i| (i * 100, if (i / 2) % 2 == 0 { 8.0 } else { 6.0 }))
+            .collect();
+        assert!(eval_threshold(&r, &s).is_empty());
+        // Same signal with no delays chatters, proving the delays are what suppress it.
+        assert_eq!(
+            eval_threshold(&rule(Limit::Hi, 7.0, 0.0, 0, 0), &s).len(),
+            50
+        );
+    }
+
+    #[test]
+    fn lo_and_lolo() {
+        let lo = rule(Limit::Lo, 2.0, 0.5, 0, 0);
+        let s = [(0, 2.0), (1, 1.9), (2, 2.4), (3, 2.5), (4, 2.51)];
+        assert_eq!(edges(&eval_threshold(&lo, &s)), vec![(1, true), (4, false)]);
+        let lolo = rule(Limit::LoLo, 1.0, 0.0, 100, 0);
+        let s = [(0, 0.5), (50, 0.5), (100, 0.5), (150, 1.5)];
+        assert_eq!(
+            edges(&eval_threshold(&lolo, &s)),
+            vec![(100, true), (150, false)]
+        );
+    }
+
+    #[test]
+    fn nan_ignored() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 100, 0);
+        // NaN neither breaks the on-delay run nor triggers anything itself.
+        let s = [
+            (0, 8.0),
+            (50, f64::NAN),
+            (100, 8.0),
+            (150, f64::NAN),
+            (200, 1.0),
+        ];
+        assert_eq!(
+            edges(&eval_threshold(&r, &s)),
+            vec![(100, true), (200, false)]
+        );
+        assert!(eval_threshold(&r, &[(0, f64::NAN), (500, f64::NAN)]).is_empty());
+    }
+
+    #[test]
+    fn out_of_order_sample_skipped() {
+        let r = rule(Limit::Hi, 7.0, 0.0, 0, 0);
+        assert_eq!(
+            edges(&eval_threshold(&r, &[(100, 1.0), (50, 9.0), (150, 9.0)])),
+            vec![(150, true)]
+        );
+    }
+
+    #[test]
+    fn prefix_evaluation_is_consistent() {
+        // Rebuilding at T from samples <= T gives exactly the full run's inputs with ts <= T.
+        let r = rule(Limit::Hi, 5.0, 0.5, 200, 100);
+        let s: Vec<(i64, f64)> = (0..200)
+            .map(|i| (i * 37, 5.0 + 2.0 * ((i as f64) * 0.21).sin()))
+            .collect();
+        let full = eval_threshold(&r, &s);
+        assert!(!full.is_empty());
+        for cut in 0..s.len() {
+            let t = s[cut].0;
+            let prefix = eval_threshold(&r, &s[..=cut]);
+            let expected: Vec<_> = full.iter().filter(|(ts, _)| *ts <= t).cloned().collect();
+            assert_eq!(prefix, expected);
+        }
+    }
+
+    #[test]
+    fn state_rule() {
+        let r = StateRule {
+            property: "state".into(),
+            equals: "FAULT".into(),
+            priority: Priority::Critical,
+            code: "F".into(),
+        };
+        let mut e = StateEval::new(&r);
+        let mut out = Vec::new();
+        for (ts, v) in [
+            (0, "RUN"),
+            (1, "FAULT"),
+            (2, "FAULT"),
+            (3, "fault"),
+            (4, "STOP"),
+            (5, "FAULT"),
+        ] {
+            out.extend(e.push(ts, v));
+        }
+        assert_eq!(edges(&out), vec![(1, true), (3, false), (5, true)]);
+        assert_eq!(
+            out[0].1,
+            AlarmInput::Activate {
+                message: Some("state == FAULT".into())
+            }
+        );
+    }
+
+    #[test]
+    fn limit_serde_names() {
+        assert_eq!(Limit::HiHi.as_str(), "hihi");
+        assert_eq!(Limit::LoLo.as_str(), "lolo");
+    }
+}

@@ -1,0 +1,723 @@
+//! The twin store: every asset's properties with their full history and provenance, the
+//! alarms, and the asset definitions, all answerable "as of T".
+//!
+//! Owned by one thread (the UI thread, or the headless snapshot). Records may arrive in any
+//! event-time order; every query folds by `(event time, partition, offset)`, so the answer for
+//! a time T never depends on arrival order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json, json};
+
+use super::alarms::{AlarmHistory, AlarmInput, AlarmState, AlarmStatus, Keyed, Priority};
+use super::decode::{AlarmAction, AssetDef, BadRecord, Decoded, Event, EventKind, Rec, Severity};
+use super::series::{BYTES_PER_SAMPLE, Sample, Series};
+use super::seq_of;
+
+/// Index of an asset in the store.
+pub type AssetIdx = u32;
+/// Interned property name.
+pub type PropId = u32;
+
+/// Most bad records kept for the diagnostics list; the count keeps going beyond it.
+const MAX_BAD_KEPT: usize = 10_000;
+
+/// One asset and its history.
+#[derive(Debug)]
+pub struct Asset {
+    pub id: Arc<str>,
+    /// Parent implied by the id (separator) or by payload fields (pointer hierarchy).
+    pub implied_parent: Option<Arc<str>>,
+    /// `twin.assets` records, sorted by `(ts, seq)`; `None` is a tombstone.
+    defs: Vec<(i64, u64, Option<AssetDef>)>,
+    /// Earliest event time of any telemetry or event record.
+    first_seen: Option<i64>,
+    props: Vec<(PropId, Series)>,
+    alarms: Vec<u32>,
+}
+
+/// An alarm: one `(asset, code)` pair and its transitions.
+#[derive(Debug)]
+pub struct Alarm {
+    pub asset: AssetIdx,
+    pub code: Arc<str>,
+    pub priority: Priority,
+    pub history: AlarmHistory,
+}
+
+/// A plain event (maintenance, command results, ...), for journals and markers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub ts: i64,
+    pub asset: AssetIdx,
+    pub code: String,
+    pub message: Option<String>,
+}
+
+/// A property as of some time, with the record that set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropView {
+    pub name: Arc<str>,
+    pub prop: PropId,
+    pub sample: Sample,
+    pub numeric: bool,
+}
+
+/// An alarm as of some time.
+#[derive(Debug, Clone)]
+pub struct AlarmView {
+    pub alarm: u32,
+    pub asset: AssetIdx,
+    pub code: Arc<str>,
+    pub priority: Priority,
+    pub status: AlarmStatus,
+}
+
+/// Counters for the status bar and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub records: u64,
+    pub samples: u64,
+    pub duplicates: u64,
+    pub bad: u64,
+}
+
+/// The twin store.
+#[derive(Debug)]
+pub struct Store {
+    separator: String,
+    assets: Vec<Asset>,
+    by_id: HashMap<Arc<str>, AssetIdx>,
+    prop_names: Vec<Arc<str>>,
+    prop_ids: HashMap<Arc<str>, PropId>,
+    alarms: Vec<Alarm>,
+    alarm_ids: HashMap<(AssetIdx, Arc<str>), u32>,
+    notes: Vec<Note>,
+    bad: Vec<BadRecord>,
+    stats: StoreStats,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+    history_start: Option<i64>,
+    budget_bytes: usize,
+    /// Bumped whenever assets, parents or alarms change, so cached trees can be rebuilt.
+    structure_gen: u64,
+    /// Bumped on every applied batch.
+    data_gen: u64,
+}
+
+impl Store {
+    /// An empty store. `separator` splits asset ids into the tree; `budget_mb` bounds history.
+    #[must_use]
+    pub fn new(separator: &str, budget_mb: usize) -> Self {
+        Self {
+            separator: if separator.is_empty() { "/".into() } else { separator.into() },
+            assets: Vec::new(),
+            by_id: HashMap::new(),
+            prop_names: Vec::new(),
+            prop_ids: HashMap::new(),
+            alarms: Vec::new(),
+            alarm_ids: HashMap::new(),
+            notes: Vec::new(),
+            bad: Vec::new(),
+            stats: StoreStats::default(),
+            min_ts: None,
+            max_ts: None,
+            history_start: None,
+            budget_bytes: budget_mb.saturating_mul(1 << 20),
+            structure_gen: 0,
+            data_gen: 0,
+        }
+    }
+
+    /// The separator used for tree paths.
+    #[must_use]
+    pub fn separator(&self) -> &str {
+        &self.separator
+    }
+
+    /// Applies decoded records and bad-record reports from one ingest batch.
+    pub fn apply_batch(&mut self, recs: Vec<Rec>, bad: Vec<BadRecord>) {
+        for r in recs {
+            self.apply(r);
+        }
+        self.stats.bad += bad.len() as u64;
+        let room = MAX_BAD_KEPT.saturating_sub(self.bad.len());
+        self.bad.extend(bad.into_iter().take(room));
+        self.data_gen += 1;
+        self.enforce_budget();
+    }
+
+    /// Applies one decoded record.
+    pub fn apply(&mut self, rec: Rec) {
+        self.stats.records += 1;
+        let o = rec.origin;
+        let seq = seq_of(o.partition, o.offset);
+        match rec.body {
+            Decoded::Telemetry { asset, parent, ts, props } => {
+                self.see_time(ts);
+                let a = self.asset_idx(&asset, parent.as_deref());
+                self.touch(a, ts);
+                for (name, value) in props {
+                    let pid = self.prop_id(&name);
+                    let asset = &mut self.assets[a as usize];
+                    let series = match asset.props.iter().position(|(p, _)| *p == pid) {
+                        Some(i) => &mut asset.props[i].1,
+                        None => {
+                            asset.props.push((pid, Series::default()));
+                            self.structure_gen += 1;
+                            let last = asset.props.len() - 1;
+                            &mut asset.props[last].1
+                        }
+                    };
+                    if series.insert(ts, seq, o.kafka_ts, value) {
+                        self.stats.samples += 1;
+                    } else {
+                        self.stats.duplicates += 1;
+                    }
+                }
+            }
+            Decoded::Asset { asset, ts, def } => {
+                self.see_time(ts);
+                let a = self.asset_idx(&asset, None);
+                let defs = &mut self.assets[a as usize].defs;
+                let pos = defs.partition_point(|(t, s, _)| (*t, *s) < (ts, seq));
+                if defs.get(pos).is_some_and(|(t, s, _)| (*t, *s) == (ts, seq)) {
+                    self.stats.duplicates += 1;
+                } else {
+                    defs.insert(pos, (ts, seq, def));
+                    self.structure_gen += 1;
+                }
+            }
+            Decoded::Event(e) => {
+                self.see_time(e.ts);
+                self.apply_event(e, seq);
+            }
+        }
+    }
+
+    fn apply_event(&mut self, e: Event, seq: u64) {
+        let a = self.asset_idx(&e.asset, None);
+        self.touch(a, e.ts);
+        match (e.kind, e.severity) {
+            (EventKind::Alarm { action, until }, Severity::Alarm(priority)) => {
+                let input = match action {
+                    AlarmAction::Active => AlarmInput::Activate { message: e.message },
+                    AlarmAction::Cleared => AlarmInput::Clear,
+                    AlarmAction::Acked => AlarmInput::Ack { by: e.by, comment: e.comment },
+                    AlarmAction::Shelved => AlarmInput::Shelve {
+                        until: until.unwrap_or(e.ts),
+                        by: e.by,
+                        comment: e.comment,
+                    },
+                    AlarmAction::Unshelved => AlarmInput::Unshelve { by: e.by },
+                };
+                let code: Arc<str> = Arc::from(e.code.as_str());
+                let id = match self.alarm_ids.get(&(a, code.clone())) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.alarms.len() as u32;
+                        self.alarms.push(Alarm {
+                            asset: a,
+                            code: code.clone(),
+                            priority,
+                            history: AlarmHistory::new(),
+                        });
+                        self.alarm_ids.insert((a, code), id);
+                        self.assets[a as usize].alarms.push(id);
+                        id
+                    }
+                };
+                let alarm = &mut self.alarms[id as usize];
+                if matches!(input, AlarmInput::Activate { .. }) {
+                    alarm.priority = priority;
+                }
+                if alarm.history.insert(Keyed { ts: e.ts, seq, input }) {
+                    self.structure_gen += 1;
+                } else {
+                    self.stats.duplicates += 1;
+                }
+            }
+            (kind, _) => {
+                let message = match kind {
+                    EventKind::CommandResult { correlation_id, status } => Some(format!(
+                        "{status} ({correlation_id}){}",
+                        e.message.map(|m| format!(": {m}")).unwrap_or_default()
+                    )),
+                    _ => e.message,
+                };
+                let note = Note { ts: e.ts, asset: a, code: e.code, message };
+                let pos = self.notes.partition_point(|n| n.ts <= note.ts);
+                self.notes.insert(pos, note);
+            }
+        }
+    }
+
+    fn see_time(&mut self, ts: i64) {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+    }
+
+    fn touch(&mut self, a: AssetIdx, ts: i64) {
+        let first = &mut self.assets[a as usize].first_seen;
+        if first.is_none_or(|f| ts < f) {
+            *first = Some(ts);
+            self.structure_gen += 1;
+        }
+    }
+
+    fn asset_idx(&mut self, id: &str, parent: Option<&str>) -> AssetIdx {
+        if let Some(&i) = self.by_id.get(id) {
+            return i;
+        }
+        let implied_parent = match parent {
+            Some(p) => Some(Arc::from(p)),
+            None => id
+                .rfind(self.separator.as_str())
+                .filter(|&i| i > 0)
+                .map(|i| Arc::from(&id[..i])),
+        };
+        let idx = self.assets.len() as AssetIdx;
+        let id: Arc<str> = Arc::from(id);
+        self.assets.push(Asset {
+            id: id.clone(),
+            implied_parent,
+            defs: Vec::new(),
+            first_seen: None,
+            props: Vec::new(),
+            alarms: Vec::new(),
+        });
+        self.by_id.insert(id, idx);
+        self.structure_gen += 1;
+        idx
+    }
+
+    fn prop_id(&mut self, name: &str) -> PropId {
+        if let Some(&p) = self.prop_ids.get(name) {
+            return p;
+        }
+        let p = self.prop_names.len() as PropId;
+        let name: Arc<str> = Arc::from(name);
+        self.prop_names.push(name.clone());
+        self.prop_ids.insert(name, p);
+        p
+    }
+
+    /// Drops the oldest history while the store is over its budget. Everything at or after
+    /// [`Self::history_start`] stays exact; earlier times must be re-read from Kafka.
+    fn enforce_budget(&mut self) {
+        if self.budget_bytes == 0 || self.history_bytes() <= self.budget_bytes {
+            return;
+        }
+        let (Some(min), Some(max)) = (self.min_ts, self.max_ts) else {
+            return;
+        };
+        let start = self.history_start.unwrap_or(min).max(min);
+        // Evict in steps of a tenth of the held range, so eviction is rare and amortised.
+        let mut cut = start + ((max - start) / 10).max(1);
+        while self.history_bytes() > self.budget_bytes && cut <= max {
+            for a in &mut self.assets {
+                for (_, s) in &mut a.props {
+                    s.evict_before(cut);
+                    s.shrink();
+                }
+            }
+            self.history_start = Some(cut);
+            cut += ((max - start) / 10).max(1);
+        }
+        self.structure_gen += 1;
+    }
+
+    /// Approximate bytes of property history held.
+    #[must_use]
+    pub fn history_bytes(&self) -> usize {
+        self.assets
+            .iter()
+            .flat_map(|a| a.props.iter())
+            .map(|(_, s)| s.len() * BYTES_PER_SAMPLE)
+            .sum()
+    }
+
+    /// The earliest time answered exactly from memory, once older history has been evicted.
+    #[must_use]
+    pub fn history_start(&self) -> Option<i64> {
+        self.history_start
+    }
+
+    /// Earliest and latest event time seen.
+    #[must_use]
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        Some((self.min_ts?, self.max_ts?))
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> StoreStats {
+        self.stats
+    }
+
+    /// The kept bad records (the first [`MAX_BAD_KEPT`]).
+    #[must_use]
+    pub fn bad_records(&self) -> &[BadRecord] {
+        &self.bad
+    }
+
+    /// Changes when the tree or the alarm set may have changed.
+    #[must_use]
+    pub fn structure_gen(&self) -> u64 {
+        self.structure_gen
+    }
+
+    /// Changes on every applied batch.
+    #[must_use]
+    pub fn data_gen(&self) -> u64 {
+        self.data_gen
+    }
+
+    /// All assets ever seen.
+    #[must_use]
+    pub fn assets(&self) -> &[Asset] {
+        &self.assets
+    }
+
+    /// Looks an asset up by id.
+    #[must_use]
+    pub fn asset_by_id(&self, id: &str) -> Option<AssetIdx> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The asset at an index.
+    #[must_use]
+    pub fn asset(&self, a: AssetIdx) -> Option<&Asset> {
+        self.assets.get(a as usize)
+    }
+
+    /// A property name.
+    #[must_use]
+    pub fn prop_name(&self, p: PropId) -> Option<&Arc<str>> {
+        self.prop_names.get(p as usize)
+    }
+
+    /// Looks a property up by name.
+    #[must_use]
+    pub fn prop_by_name(&self, name: &str) -> Option<PropId> {
+        self.prop_ids.get(name).copied()
+    }
+
+    /// The series of one property of one asset.
+    #[must_use]
+    pub fn series(&self, a: AssetIdx, p: PropId) -> Option<&Series> {
+        self.assets
+            .get(a as usize)?
+            .props
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, s)| s)
+    }
+
+    /// Whether the asset existed at `t`: its latest `twin.assets` record at or before `t` is not
+    /// a tombstone, or, without such a record, it had sent telemetry or events by `t`.
+    #[must_use]
+    pub fn exists_at(&self, a: AssetIdx, t: i64) -> bool {
+        let Some(asset) = self.assets.get(a as usize) else {
+            return false;
+        };
+        match asset.def_at(t) {
+            Some(def) => def.is_some(),
+            None => asset.first_seen.is_some_and(|f| f <= t),
+        }
+    }
+
+    /// Every property of an asset as of `t`, sorted by name.
+    #[must_use]
+    pub fn props_at(&self, a: AssetIdx, t: i64) -> Vec<PropView> {
+        let Some(asset) = self.assets.get(a as usize) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PropView> = asset
+            .props
+            .iter()
+            .filter_map(|(p, s)| {
+                Some(PropView {
+                    name: self.prop_names[*p as usize].clone(),
+                    prop: *p,
+                    sample: s.at(t)?,
+                    numeric: s.is_numeric(),
+                })
+            })
+            .collect();
+        out.sort_by(|x, y| x.name.cmp(&y.name));
+        out
+    }
+
+    /// Alarms of the whole fleet that are not Normal at `t`, worst priority first, then newest.
+    #[must_use]
+    pub fn alarms_at(&self, t: i64) -> Vec<AlarmView> {
+        let mut out: Vec<AlarmView> = (0..self.alarms.len() as u32)
+            .filter_map(|i| self.alarm_at(i, t))
+            .filter(|v| v.status.state != AlarmState::Normal)
+            .collect();
+        out.sort_by(|x, y| {
+            y.priority
+                .cmp(&x.priority)
+                .then(y.status.since.cmp(&x.status.since))
+        });
+        out
+    }
+
+    /// One alarm as of `t`.
+    #[must_use]
+    pub fn alarm_at(&self, i: u32, t: i64) -> Option<AlarmView> {
+        let a = self.alarms.get(i as usize)?;
+        Some(AlarmView {
+            alarm: i,
+            asset: a.asset,
+            code: a.code.clone(),
+            priority: a.priority,
+            status: a.history.status_at(t)?,
+        })
+    }
+
+    /// All alarms.
+    #[must_use]
+    pub fn alarms(&self) -> &[Alarm] {
+        &self.alarms
+    }
+
+    /// Plain events, sorted by time.
+    #[must_use]
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// The state of the fleet at `t`, in the documented snapshot JSON shape.
+    #[must_use]
+    pub fn snapshot(&self, t: i64) -> Json {
+        let mut assets = Map::new();
+        let mut ids: Vec<AssetIdx> = (0..self.assets.len() as AssetIdx)
+            .filter(|&a| self.exists_at(a, t))
+            .collect();
+        ids.sort_by(|x, y| self.assets[*x as usize].id.cmp(&self.assets[*y as usize].id));
+        for a in ids {
+            let props: Map<String, Json> = self
+                .props_at(a, t)
+                .into_iter()
+                .map(|p| (p.name.to_string(), p.sample.value.to_json()))
+                .collect();
+            assets.insert(self.assets[a as usize].id.to_string(), Json::Object(props));
+        }
+        let alarms: Vec<Json> = self
+            .alarms_at(t)
+            .into_iter()
+            .map(|v| {
+                json!({
+                    "asset": self.assets[v.asset as usize].id.as_ref(),
+                    "code": v.code.as_ref(),
+                    "severity": v.priority.as_str(),
+                    "state": state_name(&v.status.state),
+                    "since": v.status.since,
+                })
+            })
+            .collect();
+        json!({ "at": t, "assets": assets, "alarms": alarms })
+    }
+}
+
+/// Machine-readable name of an alarm state, used in snapshots and exports.
+#[must_use]
+pub fn state_name(s: &AlarmState) -> &'static str {
+    match s {
+        AlarmState::Normal => "normal",
+        AlarmState::UnackActive => "unack_active",
+        AlarmState::AckedActive => "acked_active",
+        AlarmState::UnackRtn => "unack_rtn",
+        AlarmState::Shelved => "shelved",
+    }
+}
+
+impl Asset {
+    /// The latest `twin.assets` record at or before `t`: `Some(None)` is a tombstone, `None`
+    /// means no record yet.
+    #[must_use]
+    pub fn def_at(&self, t: i64) -> Option<Option<&AssetDef>> {
+        let i = self.defs.partition_point(|(ts, _, _)| *ts <= t).checked_sub(1)?;
+        Some(self.defs[i].2.as_ref())
+    }
+
+    /// The parent as of `t`: a `parent` field in `twin.assets` overrides the implied one.
+    #[must_use]
+    pub fn parent_at(&self, t: i64) -> Option<&str> {
+        match self.def_at(t) {
+            Some(Some(AssetDef { parent: Some(p), .. })) => Some(p),
+            _ => self.implied_parent.as_deref(),
+        }
+    }
+
+    /// Property ids and series of this asset.
+    pub fn series(&self) -> impl Iterator<Item = (PropId, &Series)> {
+        self.props.iter().map(|(p, s)| (*p, s))
+    }
+
+    /// Alarm indices of this asset.
+    #[must_use]
+    pub fn alarm_ids(&self) -> &[u32] {
+        &self.alarms
+    }
+
+    /// Time of the first telemetry or event record.
+    #[must_use]
+    pub fn first_seen(&self) -> Option<i64> {
+        self.first_seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::{Origin, Role, Value};
+    use super::*;
+
+    fn rec(role: Role, partition: i32, offset: i64, body: Decoded) -> Rec {
+        Rec { origin: Origin { role, partition, offset, kafka_ts: 0 }, body }
+    }
+
+    fn tele(p: i32, o: i64, asset: &str, ts: i64, v: f64) -> Rec {
+        rec(
+            Role::Telemetry,
+            p,
+            o,
+            Decoded::Telemetry {
+                asset: asset.into(),
+                parent: None,
+                ts,
+                props: vec![("x".into(), Value::Num(v))],
+            },
+        )
+    }
+
+    fn x_at(s: &Store, asset: &str, t: i64) -> Option<f64> {
+        let a = s.asset_by_id(asset)?;
+        s.props_at(a, t).into_iter().find(|p| &*p.name == "x").map(|p| match p.sample.value {
+            Value::Num(f) => f,
+            _ => f64::NAN,
+        })
+    }
+
+    #[test]
+    fn ties_break_by_partition_then_offset() {
+        let mut s = Store::new("/", 0);
+        s.apply(tele(1, 0, "a", 10, 1.0));
+        s.apply(tele(0, 5, "a", 10, 2.0));
+        assert_eq!(x_at(&s, "a", 10), Some(1.0));
+        s.apply(tele(1, 3, "a", 10, 3.0));
+        assert_eq!(x_at(&s, "a", 10), Some(3.0));
+        assert_eq!(x_at(&s, "a", 9), None);
+    }
+
+    #[test]
+    fn matches_a_naive_fold_for_random_arrival_orders() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut recs = Vec::new();
+        for i in 0..2_000 {
+            let asset = format!("s/l/m{}", rng.u8(0..5));
+            recs.push((rng.i32(0..3), i as i64, asset, rng.i64(0..1_000), rng.f64()));
+        }
+        let mut shuffled = recs.clone();
+        rng.shuffle(&mut shuffled);
+        let mut s = Store::new("/", 0);
+        for (p, o, a, ts, v) in &shuffled {
+            s.apply(tele(*p, *o, a, *ts, *v));
+        }
+        for _ in 0..300 {
+            let t = rng.i64(-10..1_010);
+            for m in 0..5 {
+                let asset = format!("s/l/m{m}");
+                let expect = recs
+                    .iter()
+                    .filter(|r| r.2 == asset && r.3 <= t)
+                    .max_by_key(|r| (r.3, r.0, r.1))
+                    .map(|r| r.4);
+                assert_eq!(x_at(&s, &asset, t), expect, "asset {asset} at {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn assets_come_and_go_with_twin_assets_records() {
+        let mut s = Store::new("/", 0);
+        let def = |parent: Option<&str>| {
+            Some(AssetDef { name: None, kind: Some("machine".into()), parent: parent.map(Into::into), attributes: vec![] })
+        };
+        s.apply(rec(Role::Assets, 0, 0, Decoded::Asset { asset: "p/m".into(), ts: 100, def: def(None) }));
+        s.apply(rec(Role::Assets, 0, 1, Decoded::Asset { asset: "p/m".into(), ts: 200, def: def(Some("q")) }));
+        s.apply(rec(Role::Assets, 0, 2, Decoded::Asset { asset: "p/m".into(), ts: 300, def: None }));
+        let a = s.asset_by_id("p/m").unwrap();
+        assert!(!s.exists_at(a, 99));
+        assert!(s.exists_at(a, 100));
+        assert_eq!(s.assets()[a as usize].parent_at(150), Some("p"));
+        assert_eq!(s.assets()[a as usize].parent_at(250), Some("q"));
+        assert!(!s.exists_at(a, 300));
+        // Telemetry alone makes an asset exist from its first record.
+        s.apply(tele(0, 0, "p/n", 50, 1.0));
+        let n = s.asset_by_id("p/n").unwrap();
+        assert!(!s.exists_at(n, 49) && s.exists_at(n, 50));
+    }
+
+    #[test]
+    fn alarms_fold_by_event_time() {
+        let mut s = Store::new("/", 0);
+        let ev = |o: i64, ts: i64, action: AlarmAction| {
+            rec(
+                Role::Events,
+                0,
+                o,
+                Decoded::Event(Event {
+                    asset: "p/m".into(),
+                    ts,
+                    kind: EventKind::Alarm { action, until: None },
+                    code: "HOT".into(),
+                    severity: Severity::Alarm(Priority::High),
+                    message: Some("hot".into()),
+                    by: Some("ann".into()),
+                    comment: None,
+                }),
+            )
+        };
+        s.apply(ev(1, 300, AlarmAction::Cleared));
+        s.apply(ev(0, 100, AlarmAction::Active));
+        assert!(s.alarms_at(99).is_empty());
+        let at = s.alarms_at(150);
+        assert_eq!(at.len(), 1);
+        assert_eq!(at[0].status.state, AlarmState::UnackActive);
+        assert_eq!(s.alarms_at(300)[0].status.state, AlarmState::UnackRtn);
+        s.apply(ev(2, 400, AlarmAction::Acked));
+        assert!(s.alarms_at(400).is_empty());
+        let snap = s.snapshot(200);
+        assert_eq!(snap["alarms"][0]["state"], "unack_active");
+        assert_eq!(snap["alarms"][0]["since"], 100);
+    }
+
+    #[test]
+    fn budget_evicts_oldest_history_but_keeps_recent_answers_exact() {
+        let mut s = Store::new("/", 1);
+        let mut recs = Vec::new();
+        for i in 0..100_000i64 {
+            recs.push(tele(0, i, "a", i, i as f64));
+        }
+        s.apply_batch(recs, vec![]);
+        let start = s.history_start().expect("evicted");
+        assert!(s.history_bytes() <= 1 << 20);
+        assert_eq!(x_at(&s, "a", start), Some(start as f64));
+        assert_eq!(x_at(&s, "a", 99_999), Some(99_999.0));
+    }
+
+    #[test]
+    fn snapshot_lists_assets_existing_at_t() {
+        let mut s = Store::new("/", 0);
+        s.apply(tele(0, 0, "a/b/c", 10, 21.5));
+        s.apply(tele(0, 1, "a/b/d", 20, 1.0));
+        let snap = s.snapshot(15);
+        assert_eq!(snap["at"], 15);
+        assert_eq!(snap["assets"]["a/b/c"]["x"], 21.5);
+        assert!(snap["assets"].get("a/b/d").is_none());
+    }
+}
