@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod headless;
 pub mod kafka;
 pub mod timeline;
 pub mod twin;

@@ -1,0 +1,121 @@
+//! Headless reads: the same ingest and store as the GUI, without a window. Used by
+//! `twinscope snapshot`, the benchmarks and the integration tests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{ClientProps, Config};
+use crate::kafka::KafkaLayerError;
+use crate::kafka::client::ClientSettings;
+use crate::kafka::ingest::{Conn, Ingest, IngestEvent, IngestSpec, StartAt};
+use crate::twin::Store;
+use crate::twin::decode::Role;
+
+/// Errors of a headless read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaLayerError),
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    #[error("topics missing on the cluster: {0}")]
+    MissingTopics(String),
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    #[error("the ingest thread ended unexpectedly")]
+    Ended,
+}
+
+/// The topics of a config, per role.
+#[must_use]
+pub fn topics_of(config: &Config) -> Vec<(Role, String)> {
+    let t = &config.topics;
+    let mut v = vec![(Role::Telemetry, t.telemetry.clone()), (Role::Events, t.events.clone())];
+    if !t.assets.is_empty() {
+        v.push((Role::Assets, t.assets.clone()));
+    }
+    v
+}
+
+/// An ingest spec from a config and resolved client properties.
+#[must_use]
+pub fn spec_for(config: &Config, brokers: &str, props: ClientProps, start: StartAt) -> IngestSpec {
+    IngestSpec {
+        client: ClientSettings {
+            brokers: brokers.to_owned(),
+            props,
+        },
+        topics: topics_of(config),
+        start,
+        stop_at: None,
+        mapping: config.mapping.clone(),
+    }
+}
+
+/// Reads until `spec.stop_at` is satisfied (or, without it, until caught up with the head as
+/// of the start) and returns the store. Connection failures are retried until
+/// `connect_timeout`, then reported.
+///
+/// # Errors
+/// When the cluster cannot be reached, topics are missing, or the read takes too long.
+pub fn read_to_store(
+    spec: IngestSpec,
+    budget_mb: usize,
+    connect_timeout: Duration,
+    total_timeout: Duration,
+) -> Result<Store, HeadlessError> {
+    let bounded = spec.stop_at.is_some();
+    let optional: Vec<String> = spec
+        .topics
+        .iter()
+        .filter(|(r, _)| *r == Role::Assets)
+        .map(|(_, t)| t.clone())
+        .collect();
+    let mut store = Store::new(spec.mapping.separator(), budget_mb);
+    let ingest = Ingest::spawn(spec, Arc::new(|| {}))?;
+    let started = Instant::now();
+    let mut connected = false;
+    let mut last_problem = String::new();
+    loop {
+        if started.elapsed() > total_timeout {
+            return Err(HeadlessError::Timeout(total_timeout.as_secs()));
+        }
+        match ingest.recv_timeout(Duration::from_millis(200)) {
+            Ok(IngestEvent::Batch { recs, bad }) => store.apply_batch(recs, bad),
+            Ok(IngestEvent::Status(Conn::Connected)) => connected = true,
+            Ok(IngestEvent::Status(Conn::WaitingForTopics(t))) => {
+                connected = true;
+                let required: Vec<String> = t.into_iter().filter(|x| !optional.contains(x)).collect();
+                last_problem = required.join(", ");
+                if !required.is_empty() && (bounded || started.elapsed() > connect_timeout) {
+                    return Err(HeadlessError::MissingTopics(last_problem));
+                }
+            }
+            Ok(IngestEvent::Status(Conn::Disconnected { reason, .. })) => {
+                last_problem = reason;
+            }
+            Ok(IngestEvent::Status(Conn::Connecting)) => {}
+            Ok(IngestEvent::Progress(p)) => {
+                if !bounded && p.caught_up && connected {
+                    // Drain what was sent before this progress report.
+                    while let Some(ev) = ingest.try_recv() {
+                        if let IngestEvent::Batch { recs, bad } = ev {
+                            store.apply_batch(recs, bad);
+                        }
+                    }
+                    return Ok(store);
+                }
+            }
+            Ok(IngestEvent::Finished) => return Ok(store),
+            Err(true) => return Err(HeadlessError::Ended),
+            Err(false) => {}
+        }
+        if !connected && started.elapsed() > connect_timeout {
+            return Err(HeadlessError::Unreachable(if last_problem.is_empty() {
+                "no answer from the brokers".into()
+            } else {
+                last_problem
+            }));
+        }
+    }
+}
