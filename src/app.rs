@@ -1,1 +1,508 @@
-//! App
+//! The application: owns the store, the timeline and the ingest handle; drains ingest batches
+//! under a time budget each frame, lays out the panels, and applies their commands at the end
+//! of the frame.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers, RichText, Ui};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClientProps, Config};
+use crate::headless::spec_for;
+use crate::kafka::demo::{DemoBroker, DemoOptions};
+use crate::kafka::ingest::{Ingest, IngestEvent, StartAt};
+use crate::timeline::{PlayState, Timeline, TimelineCommand, now_ms};
+use crate::twin::Store;
+use crate::twin::hierarchy::Tree;
+use crate::ui::alarms::AlarmFilter;
+use crate::ui::asset_tree::TreeState;
+use crate::ui::plots::PlotState;
+use crate::ui::status_bar::IngestStatus;
+use crate::ui::time_panel::TimePanelState;
+use crate::ui::{self, Command, PlotKey, View};
+
+/// How long one frame may spend applying ingest batches, so the UI stays fluid while a large
+/// history is caught up.
+const DRAIN_BUDGET: Duration = Duration::from_millis(8);
+
+/// What the app was started with.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub config: Config,
+    pub config_path: Option<PathBuf>,
+    /// Brokers to read; `None` starts the embedded demo.
+    pub brokers: Option<String>,
+    pub props: ClientProps,
+    pub since: Option<i64>,
+    pub allow_write: bool,
+    pub demo: DemoOptions,
+}
+
+/// What survives a restart (never twin data, never secrets).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    pub config_path: Option<PathBuf>,
+    pub selected: Option<String>,
+    pub plotted: Vec<PlotKey>,
+    pub expanded: Vec<String>,
+}
+
+/// The eframe persistence key.
+pub const PERSIST_KEY: &str = "twinscope";
+
+/// The running app.
+pub struct TwinApp {
+    opts: AppOptions,
+    // Drop order: ingest (a consumer of the demo) before the demo broker.
+    ingest: Option<Ingest>,
+    demo: Option<DemoBroker>,
+    brokers: String,
+    topics: [String; 3],
+    store: Store,
+    timeline: Timeline,
+    status: IngestStatus,
+    selected: Option<String>,
+    plotted: Vec<PlotKey>,
+    tree_state: TreeState,
+    tree_cache: Option<(u64, i64, Tree)>,
+    plot_state: PlotState,
+    alarm_filter: AlarmFilter,
+    time_state: TimePanelState,
+    show_diagnostics: bool,
+    toast: Option<(String, Instant)>,
+    last_frame: Option<Instant>,
+    waker_ctx: egui::Context,
+}
+
+impl TwinApp {
+    /// Starts the demo broker (when no brokers are given) and the ingest thread.
+    #[must_use]
+    pub fn new(ctx: &egui::Context, opts: AppOptions, persisted: Persisted) -> Self {
+        let topics = [
+            opts.config.topics.telemetry.clone(),
+            opts.config.topics.events.clone(),
+            opts.config.topics.assets.clone(),
+        ];
+        let mut app = Self {
+            store: Store::new(opts.config.mapping.separator(), opts.config.history.budget_mb),
+            opts,
+            ingest: None,
+            demo: None,
+            brokers: String::new(),
+            topics,
+            timeline: Timeline::default(),
+            status: IngestStatus::default(),
+            selected: persisted.selected,
+            plotted: persisted.plotted,
+            tree_state: TreeState {
+                filter: String::new(),
+                expanded: persisted.expanded.into_iter().map(Arc::from).collect::<HashSet<_>>(),
+            },
+            tree_cache: None,
+            plot_state: PlotState::default(),
+            alarm_filter: AlarmFilter::default(),
+            time_state: TimePanelState::default(),
+            show_diagnostics: false,
+            toast: None,
+            last_frame: None,
+            waker_ctx: ctx.clone(),
+        };
+        app.connect();
+        app
+    }
+
+    /// (Re)starts ingest from scratch with the current options.
+    fn connect(&mut self) {
+        self.ingest = None;
+        self.store = Store::new(self.opts.config.mapping.separator(), self.opts.config.history.budget_mb);
+        self.tree_cache = None;
+        self.status = IngestStatus::default();
+        let brokers = match &self.opts.brokers {
+            Some(b) => b.clone(),
+            None => {
+                if self.demo.is_none() {
+                    match DemoBroker::start(&self.opts.demo, &self.opts.config.topics) {
+                        Ok(d) => self.demo = Some(d),
+                        Err(e) => {
+                            self.status.fatal = Some(format!("cannot start the embedded demo broker: {e}"));
+                            return;
+                        }
+                    }
+                }
+                self.demo.as_ref().map(|d| d.bootstrap().to_owned()).unwrap_or_default()
+            }
+        };
+        self.brokers = brokers.clone();
+        self.status.source = if self.demo.is_some() {
+            format!("embedded demo broker at {brokers}")
+        } else {
+            brokers.clone()
+        };
+        let start = self.opts.since.map_or(StartAt::Beginning, StartAt::Since);
+        let spec = spec_for(&self.opts.config, &brokers, self.opts.props.clone(), start);
+        let ctx = self.waker_ctx.clone();
+        match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
+            Ok(i) => self.ingest = Some(i),
+            Err(e) => self.status.fatal = Some(e.to_string()),
+        }
+    }
+
+    /// The store (for tests and exports).
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The timeline (for tests).
+    #[must_use]
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The selected asset id or group path.
+    #[must_use]
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// Plotted series.
+    #[must_use]
+    pub fn plotted(&self) -> &[PlotKey] {
+        &self.plotted
+    }
+
+    /// Whether catch-up is complete.
+    #[must_use]
+    pub fn caught_up(&self) -> bool {
+        self.status.progress.caught_up
+    }
+
+    /// What to persist.
+    #[must_use]
+    pub fn persisted(&self) -> Persisted {
+        Persisted {
+            config_path: self.opts.config_path.clone(),
+            selected: self.selected.clone(),
+            plotted: self.plotted.clone(),
+            expanded: self.tree_state.expanded.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Applies waiting ingest events for at most `budget`. Returns true if more are waiting.
+    pub fn drain(&mut self, budget: Duration) -> bool {
+        let Some(ingest) = &self.ingest else { return false };
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            match ingest.try_recv() {
+                Some(IngestEvent::Batch { recs, bad }) => self.store.apply_batch(recs, bad),
+                Some(IngestEvent::Status(c)) => self.status.conn = Some(c),
+                Some(IngestEvent::Progress(p)) => self.status.progress = p,
+                Some(IngestEvent::Finished) => {}
+                None => return false,
+            }
+        }
+        ingest.backlog() > 0
+    }
+
+    /// Newest time shown when live. Records stamped far in the future must not drag the head
+    /// away from now, so it is clamped to a little past the wall clock.
+    fn head(&self, now: i64) -> i64 {
+        self.store.time_range().map_or(now, |(_, max)| max.min(now + 60_000))
+    }
+
+    fn earliest(&self, head: i64) -> i64 {
+        self.store.time_range().map_or(head - 60_000, |(min, _)| min.min(head))
+    }
+
+    /// One frame: drain, keyboard, panels, commands.
+    pub fn frame(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        let more = self.drain(DRAIN_BUDGET);
+        let now = now_ms();
+        let head = self.head(now);
+        let earliest = self.earliest(head);
+        let dt = self.last_frame.map_or(0.0, |l| l.elapsed().as_secs_f64());
+        self.last_frame = Some(Instant::now());
+        self.timeline.tick(dt, head);
+        let at = self.timeline.at(head);
+        // A live query uses the end of time, so every latest value is shown even when a
+        // producer's clock runs ahead.
+        let query_at = if self.timeline.is_live() { i64::MAX } else { at };
+        let selected_asset = self.selected.as_deref().and_then(|s| self.store.asset_by_id(s));
+        let gen_key = (self.store.structure_gen(), query_at);
+        if self.tree_cache.as_ref().is_none_or(|(g, t, _)| (*g, *t) != gen_key) {
+            self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(&self.store, query_at)));
+        }
+        let mut cmds = self.keyboard(&ctx, selected_asset, at);
+        let view = View {
+            store: &self.store,
+            at: if self.timeline.is_live() { head.max(at) } else { at },
+            live: self.timeline.is_live(),
+            now,
+            head,
+            selected: self.selected.as_deref(),
+            selected_asset,
+            ui: &self.opts.config.ui,
+            units: &self.opts.config.mapping.units,
+            topics: &self.topics,
+            brokers: &self.brokers,
+        };
+        // Query panels at `query_at` when live; the View's `at` is for display.
+        let qview = View { at: query_at, ..view };
+        egui::Panel::top("menu").show(ui, |ui| {
+            cmds.extend(ui::menu::show(ui, !self.plotted.is_empty()));
+        });
+        egui::Panel::top("banners").show_separator_line(false).show(ui, |ui| {
+            cmds.extend(ui::status_bar::banners(ui, &view, &self.status));
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            cmds.extend(ui::status_bar::show(ui, &qview, &self.status, self.write_enabled()));
+        });
+        egui::Panel::bottom("time").resizable(false).show(ui, |ui| {
+            ui.add_space(4.0);
+            cmds.extend(ui::time_panel::show(
+                ui,
+                &view,
+                self.timeline.state(),
+                self.timeline.speed(),
+                earliest,
+                &mut self.time_state,
+            ));
+            ui.add_space(4.0);
+        });
+        egui::Panel::left("tree").resizable(true).default_size(290.0).show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.heading("Assets");
+            if let Some((_, _, tree)) = &self.tree_cache {
+                cmds.extend(ui::asset_tree::show(ui, &qview, tree, &mut self.tree_state));
+            }
+        });
+        egui::Panel::right("alarms").resizable(true).default_size(360.0).show(ui, |ui| {
+            ui.add_space(4.0);
+            cmds.extend(ui::alarms::show(ui, &qview, &mut self.alarm_filter));
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            let h = ui.available_height();
+            egui::Panel::top("detail")
+                .resizable(true)
+                .default_size(h * 0.45)
+                .show(ui, |ui| {
+                    cmds.extend(ui::asset_detail::show(ui, &qview, &self.plotted));
+                });
+            egui::CentralPanel::default().show(ui, |ui| {
+                let follow = matches!(self.timeline.state(), PlayState::Live | PlayState::Playing { .. });
+                cmds.extend(ui::plots::show(ui, &view, &self.plotted, &mut self.plot_state, follow));
+            });
+        });
+        if self.show_diagnostics {
+            cmds.extend(ui::diagnostics::show(&ctx, &qview, true));
+        }
+        if let Some((msg, when)) = &self.toast {
+            if when.elapsed() < Duration::from_secs(4) {
+                egui::Area::new(egui::Id::unique("toast"))
+                    .anchor(egui::Align2::CENTER_TOP, [0.0, 60.0])
+                    .show(&ctx, |ui| {
+                        egui::Frame::popup(ui.style()).show(ui, |ui| ui.label(RichText::new(msg).strong()));
+                    });
+            } else {
+                self.toast = None;
+            }
+        }
+        for c in cmds {
+            self.apply(c, &ctx, head, earliest);
+        }
+        if more || matches!(self.timeline.state(), PlayState::Playing { .. }) {
+            ctx.request_repaint();
+        } else {
+            // Ages and the live window move with the clock.
+            ctx.request_repaint_after(Duration::from_millis(500));
+        }
+    }
+
+    fn write_enabled(&self) -> bool {
+        self.opts.allow_write || self.opts.config.write.enabled
+    }
+
+    fn keyboard(&self, ctx: &egui::Context, selected: Option<u32>, at: i64) -> Vec<Command> {
+        if ctx.egui_wants_keyboard_input() {
+            return Vec::new();
+        }
+        let mut cmds = Vec::new();
+        ctx.input_mut(|i| {
+            if i.consume_key(Modifiers::NONE, Key::Space) {
+                cmds.push(Command::Timeline(TimelineCommand::TogglePlay));
+            }
+            if i.consume_key(Modifiers::SHIFT, Key::ArrowLeft) {
+                cmds.push(Command::Timeline(TimelineCommand::Nudge(-10_000)));
+            }
+            if i.consume_key(Modifiers::SHIFT, Key::ArrowRight) {
+                cmds.push(Command::Timeline(TimelineCommand::Nudge(10_000)));
+            }
+            let left = i.consume_key(Modifiers::NONE, Key::ArrowLeft);
+            let right = i.consume_key(Modifiers::NONE, Key::ArrowRight);
+            if left || right {
+                let times = self.store.event_times(selected);
+                let t = if left {
+                    times.iter().rev().find(|&&t| t < at).copied()
+                } else {
+                    times.iter().find(|&&t| t > at).copied()
+                };
+                if let Some(t) = t {
+                    cmds.push(Command::Timeline(TimelineCommand::Seek(t)));
+                }
+            }
+            if i.consume_key(Modifiers::NONE, Key::Home) {
+                cmds.push(Command::Timeline(TimelineCommand::Seek(i64::MIN)));
+            }
+            if i.consume_key(Modifiers::NONE, Key::End) {
+                cmds.push(Command::Timeline(TimelineCommand::GoLive));
+            }
+        });
+        cmds
+    }
+
+    fn apply(&mut self, cmd: Command, ctx: &egui::Context, head: i64, earliest: i64) {
+        match cmd {
+            Command::Select(s) => {
+                if let Some(id) = &s
+                    && let Some((_, _, tree)) = &self.tree_cache
+                    && let Some(n) = tree.find(id)
+                {
+                    self.tree_state.expanded.extend(tree.ancestors(n));
+                }
+                self.selected = s;
+            }
+            Command::AddPlot(k) => {
+                if !self.plotted.contains(&k) {
+                    self.plotted.push(k);
+                }
+            }
+            Command::RemovePlot(k) => self.plotted.retain(|x| *x != k),
+            Command::ClearPlots => self.plotted.clear(),
+            Command::Timeline(t) => self.timeline.apply(t, head, earliest),
+            Command::ShowDiagnostics(b) => self.show_diagnostics = b,
+            Command::Copy { text, what } => {
+                ctx.copy_text(text);
+                self.toast = Some((format!("Copied {what} to the clipboard"), Instant::now()));
+            }
+            Command::OpenConfig => self.open_config(),
+            Command::ExportCsv => self.export_csv(head),
+            Command::SaveSnapshot => self.save_snapshot(head),
+            Command::Reconnect => {
+                self.connect();
+                self.toast = Some(("Reconnecting…".into(), Instant::now()));
+            }
+            Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    fn open_config(&mut self) {
+        let Some(path) = rfd::FileDialog::new().add_filter("TOML config", &["toml"]).pick_file() else {
+            return;
+        };
+        match Config::load(&path) {
+            Ok(c) => {
+                match ClientProps::resolve(&c.kafka.properties, &[]) {
+                    Ok(props) => self.opts.props = props,
+                    Err(e) => {
+                        self.toast = Some((e.to_string(), Instant::now()));
+                        return;
+                    }
+                }
+                if let Some(b) = &c.kafka.brokers {
+                    self.opts.brokers = Some(b.clone());
+                }
+                self.topics = [c.topics.telemetry.clone(), c.topics.events.clone(), c.topics.assets.clone()];
+                self.opts.config = c;
+                self.opts.config_path = Some(path);
+                self.connect();
+                self.toast = Some(("Config loaded; reconnecting".into(), Instant::now()));
+            }
+            Err(e) => self.toast = Some((e.to_string(), Instant::now())),
+        }
+    }
+
+    fn export_csv(&mut self, head: i64) {
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name("twinscope-series.csv")
+            .add_filter("CSV", &["csv"])
+            .save_file()
+        else {
+            return;
+        };
+        let at = self.timeline.at(head);
+        let window = self.opts.config.ui.plot_window_s as i64 * 1000;
+        let csv = series_csv(&self.store, &self.plotted, at - window, at);
+        self.toast = Some((
+            match std::fs::write(&path, csv) {
+                Ok(()) => format!("Exported {}", path.display()),
+                Err(e) => format!("Export failed: {e}"),
+            },
+            Instant::now(),
+        ));
+    }
+
+    fn save_snapshot(&mut self, head: i64) {
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name("twinscope-state.json")
+            .add_filter("JSON", &["json"])
+            .save_file()
+        else {
+            return;
+        };
+        let at = self.timeline.at(head);
+        let text = serde_json::to_string_pretty(&self.store.snapshot(at)).unwrap_or_default();
+        self.toast = Some((
+            match std::fs::write(&path, text) {
+                Ok(()) => format!("Saved {}", path.display()),
+                Err(e) => format!("Save failed: {e}"),
+            },
+            Instant::now(),
+        ));
+    }
+}
+
+/// The plotted series over `[from, to]` as CSV: `time_ms,time,asset,property,value`.
+#[must_use]
+pub fn series_csv(store: &Store, plotted: &[PlotKey], from: i64, to: i64) -> String {
+    let mut out = String::from("time_ms,time,asset,property,value\n");
+    for k in plotted {
+        let (Some(a), Some(p)) = (store.asset_by_id(&k.asset), store.prop_by_name(&k.prop)) else {
+            continue;
+        };
+        let Some(s) = store.series(a, p) else { continue };
+        for i in s.range(from, to) {
+            if let (Some(ts), Some(v)) = (s.ts(i), s.num(i)) {
+                out.push_str(&format!(
+                    "{ts},{},{},{},{v}\n",
+                    ui::style::rfc3339(ts),
+                    csv_field(&k.asset),
+                    csv_field(&k.prop)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+impl eframe::App for TwinApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, PERSIST_KEY, &self.persisted());
+    }
+}

@@ -1,1 +1,220 @@
-fn main() {}
+//! The `twinscope` command line: the GUI (default), `snapshot`, and the `demo` subcommands.
+//! Loads the config once and wires the layers together.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use twinscope::app::{AppOptions, PERSIST_KEY, Persisted, TwinApp};
+use twinscope::config::{ClientProps, Config};
+use twinscope::headless::{read_to_store, spec_for};
+use twinscope::kafka::client::ClientSettings;
+use twinscope::kafka::demo::{DemoBroker, DemoOptions, simulate};
+use twinscope::kafka::ingest::StartAt;
+use twinscope::timeline::{now_ms, parse_duration, parse_time_input};
+
+#[derive(Parser, Debug)]
+#[command(name = "twinscope", version, about = "A live viewer and time machine for digital twins on Apache Kafka")]
+struct Cli {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// Look back only this far (e.g. 2h) instead of reading all retained history.
+    #[arg(long, global = true)]
+    since: Option<String>,
+    /// Enable write-back (acknowledgements and commands). Off by default.
+    #[arg(long, global = true)]
+    allow_write: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ConnArgs {
+    /// Bootstrap servers. Without them, an embedded demo broker is started.
+    #[arg(long, short = 'b', global = true)]
+    brokers: Option<String>,
+    /// A TOML config file (topics, mapping, client settings).
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// librdkafka property, as with kcat (repeatable), e.g. -X security.protocol=SASL_SSL.
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
+    props: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Print the state of the fleet at a time as JSON, then exit.
+    Snapshot {
+        /// RFC 3339, epoch ms, or relative such as -5m.
+        #[arg(long, allow_hyphen_values = true)]
+        at: String,
+        /// Also print the state at this second time under "diff_to".
+        #[arg(long, allow_hyphen_values = true)]
+        diff: Option<String>,
+        /// Give up connecting after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        timeout_s: u64,
+    },
+    /// Run the demo plant.
+    #[command(subcommand)]
+    Demo(DemoCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DemoCmd {
+    /// Run the mock Kafka cluster (with the plant simulator unless --no-sim) until Ctrl-C.
+    Broker {
+        /// Bootstrap port on 127.0.0.1 (the brokers themselves use random loopback ports).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Do not run the simulator: an empty cluster for your own producers.
+        #[arg(long)]
+        no_sim: bool,
+        /// Partitions of the telemetry topic.
+        #[arg(long, default_value_t = 16)]
+        partitions: i32,
+    },
+    /// Run the plant simulator into any cluster (given with --brokers).
+    Produce {
+        /// Seconds of backfilled history to produce first.
+        #[arg(long, default_value_t = 7200)]
+        backfill_s: i64,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = match &cli.conn.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let props = ClientProps::resolve(&config.kafka.properties, &cli.conn.props)?;
+    let brokers = cli.conn.brokers.clone().or_else(|| config.kafka.brokers.clone());
+    let since = match cli.since.as_ref().or(config.kafka.since.as_ref()) {
+        Some(s) => Some(now_ms() - parse_duration(s).with_context(|| format!("invalid --since {s:?} (use e.g. 30m, 2h)"))?),
+        None => None,
+    };
+    match cli.command {
+        None => run_gui(AppOptions {
+            config,
+            config_path: cli.conn.config.clone(),
+            brokers,
+            props,
+            since,
+            allow_write: cli.allow_write,
+            demo: DemoOptions::default(),
+        }),
+        Some(Cmd::Snapshot { at, diff, timeout_s }) => snapshot(&config, brokers, props, &at, diff.as_deref(), timeout_s),
+        Some(Cmd::Demo(DemoCmd::Broker { port, no_sim, partitions })) => demo_broker(&config, port, no_sim, partitions),
+        Some(Cmd::Demo(DemoCmd::Produce { backfill_s })) => {
+            let Some(b) = brokers else { bail!("demo produce needs --brokers") };
+            demo_produce(&config, &b, props, backfill_s)
+        }
+    }
+}
+
+fn run_gui(opts: AppOptions) -> Result<()> {
+    let icon = eframe::icon_data::from_png_bytes(include_bytes!("../icons/twinscope.png"))
+        .context("app icon")?;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("twinscope")
+            .with_app_id("twinscope")
+            .with_inner_size([1600.0, 1000.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_icon(icon),
+        persist_window: true,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "twinscope",
+        native,
+        Box::new(move |cc| {
+            let persisted: Persisted = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, PERSIST_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(TwinApp::new(&cc.egui_ctx, opts, persisted)))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+fn snapshot(
+    config: &Config,
+    brokers: Option<String>,
+    props: ClientProps,
+    at: &str,
+    diff: Option<&str>,
+    timeout_s: u64,
+) -> Result<()> {
+    let now = now_ms();
+    let t = parse_time_input(at, now)?;
+    let t2 = diff.map(|d| parse_time_input(d, now)).transpose()?;
+    let Some(brokers) = brokers else {
+        bail!("snapshot needs --brokers (or kafka.brokers in the config)");
+    };
+    let until = t2.map_or(t, |t2| t.max(t2));
+    let mut spec = spec_for(config, &brokers, props, StartAt::Beginning);
+    spec.stop_at = Some((until, config.kafka.max_lateness_s as i64 * 1000));
+    let store = read_to_store(
+        spec,
+        0,
+        Duration::from_secs(timeout_s),
+        Duration::from_secs(timeout_s.max(600)),
+    )?;
+    let mut out = store.snapshot(t);
+    if let Some(t2) = t2
+        && let serde_json::Value::Object(m) = &mut out
+    {
+        m.insert("diff_to".into(), store.snapshot(t2));
+    }
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+fn demo_broker(config: &Config, port: Option<u16>, no_sim: bool, partitions: i32) -> Result<()> {
+    let opts = DemoOptions {
+        partitions,
+        simulate: !no_sim,
+        port,
+        ..DemoOptions::default()
+    };
+    let demo = DemoBroker::start(&opts, &config.topics)?;
+    println!("{}", demo.bootstrap());
+    eprintln!(
+        "twinscope demo broker: bootstrap {} ({} telemetry partitions{}). Ctrl-C to stop.",
+        demo.bootstrap(),
+        partitions,
+        if no_sim { ", no simulator" } else { ", simulator running" }
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(tokio::signal::ctrl_c())?;
+    drop(demo);
+    Ok(())
+}
+
+fn demo_produce(config: &Config, brokers: &str, props: ClientProps, backfill_s: i64) -> Result<()> {
+    let settings = ClientSettings { brokers: brokers.to_owned(), props };
+    let producer: rdkafka::producer::BaseProducer = settings.producer_config("demo-produce").create()?;
+    let opts = DemoOptions { backfill_s, ..DemoOptions::default() };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
+        let _ = rt.block_on(tokio::signal::ctrl_c());
+        s.store(true, std::sync::atomic::Ordering::Relaxed);
+    })?;
+    eprintln!("producing the demo plant into {brokers}; Ctrl-C to stop");
+    simulate(&producer, &config.topics, &opts, &stop, &std::sync::atomic::AtomicBool::new(false));
+    Ok(())
+}

@@ -20,6 +20,9 @@ pub type AssetIdx = u32;
 /// Interned property name.
 pub type PropId = u32;
 
+/// Width of a density bucket.
+const DENSITY_BUCKET_MS: i64 = 10_000;
+
 /// Most bad records kept for the diagnostics list; the count keeps going beyond it.
 const MAX_BAD_KEPT: usize = 10_000;
 
@@ -99,6 +102,8 @@ pub struct Store {
     min_ts: Option<i64>,
     max_ts: Option<i64>,
     history_start: Option<i64>,
+    /// Records per 10 s bucket of event time, for the timeline's density mini-map.
+    density: std::collections::BTreeMap<i64, u32>,
     budget_bytes: usize,
     /// Bumped whenever assets, parents or alarms change, so cached trees can be rebuilt.
     structure_gen: u64,
@@ -124,6 +129,7 @@ impl Store {
             min_ts: None,
             max_ts: None,
             history_start: None,
+            density: std::collections::BTreeMap::new(),
             budget_bytes: budget_mb.saturating_mul(1 << 20),
             structure_gen: 0,
             data_gen: 0,
@@ -254,6 +260,7 @@ impl Store {
     }
 
     fn see_time(&mut self, ts: i64) {
+        *self.density.entry(ts.div_euclid(DENSITY_BUCKET_MS)).or_insert(0) += 1;
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
     }
@@ -476,6 +483,60 @@ impl Store {
             priority: a.priority,
             status: a.history.status_at(t)?,
         })
+    }
+
+    /// Records per column over `[from, to]`, for the timeline mini-map.
+    #[must_use]
+    pub fn density(&self, from: i64, to: i64, cols: usize) -> Vec<u32> {
+        let mut out = vec![0u32; cols.max(1)];
+        let span = (to - from).max(1) as f64;
+        let range = from.div_euclid(DENSITY_BUCKET_MS)..=to.div_euclid(DENSITY_BUCKET_MS);
+        for (&b, &n) in self.density.range(range) {
+            let t = b * DENSITY_BUCKET_MS;
+            let i = (((t - from).max(0) as f64 / span) * out.len() as f64) as usize;
+            let last = out.len() - 1;
+            out[i.min(last)] += n;
+        }
+        out
+    }
+
+    /// Every alarm activation in `[from, to]` with its priority, for timeline markers.
+    #[must_use]
+    pub fn alarm_activations(&self, from: i64, to: i64) -> Vec<(i64, Priority)> {
+        let mut out: Vec<(i64, Priority)> = self
+            .alarms
+            .iter()
+            .flat_map(|a| a.history.activations_in(from, to).into_iter().map(move |t| (t, a.priority)))
+            .collect();
+        out.sort_unstable_by_key(|x| x.0);
+        out
+    }
+
+    /// Times of alarm transitions and notes, of one asset or of all alarms, for stepping.
+    #[must_use]
+    pub fn event_times(&self, asset: Option<AssetIdx>) -> Vec<i64> {
+        let mut out: Vec<i64> = Vec::new();
+        let alarms: Vec<&Alarm> = match asset {
+            Some(a) => self.assets.get(a as usize).map_or_else(Vec::new, |x| {
+                x.alarms.iter().map(|&i| &self.alarms[i as usize]).collect()
+            }),
+            None => self.alarms.iter().collect(),
+        };
+        for al in alarms {
+            out.extend(al.history.journal_until(i64::MAX).iter().map(|t| t.ts));
+        }
+        if let Some(a) = asset {
+            out.extend(self.notes.iter().filter(|n| n.asset == a).map(|n| n.ts));
+            if out.is_empty() {
+                // No events: step through the asset's telemetry instead.
+                if let Some((_, s)) = self.assets.get(a as usize).and_then(|x| x.props.first()) {
+                    out.extend_from_slice(s.times());
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// All alarms.

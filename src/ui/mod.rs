@@ -1,1 +1,69 @@
-//! UI
+//! The panels, one per file. Each reads the store at the cursor through a [`View`] and returns
+//! [`Command`]s; the app applies them at the end of the frame. Panels never touch Kafka.
+
+pub mod alarms;
+pub mod asset_detail;
+pub mod asset_tree;
+pub mod diagnostics;
+pub mod menu;
+pub mod plots;
+pub mod status_bar;
+pub mod style;
+pub mod time_panel;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::UiConfig;
+use crate::timeline::TimelineCommand;
+use crate::twin::Store;
+use crate::twin::store::AssetIdx;
+
+/// A plotted series: one property of one asset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PlotKey {
+    pub asset: String,
+    pub prop: String,
+}
+
+/// What a panel asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum Command {
+    /// Select an asset id or group path (None clears the selection).
+    Select(Option<String>),
+    AddPlot(PlotKey),
+    RemovePlot(PlotKey),
+    ClearPlots,
+    Timeline(TimelineCommand),
+    ShowDiagnostics(bool),
+    /// Copy text to the clipboard and say so.
+    Copy { text: String, what: String },
+    OpenConfig,
+    ExportCsv,
+    SaveSnapshot,
+    Reconnect,
+    Quit,
+}
+
+/// Everything a panel may read.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub store: &'a Store,
+    /// The time every panel shows.
+    pub at: i64,
+    pub live: bool,
+    /// Wall clock.
+    pub now: i64,
+    /// Newest event time in the store (or now).
+    pub head: i64,
+    /// Selected asset id or group path.
+    pub selected: Option<&'a str>,
+    pub selected_asset: Option<AssetIdx>,
+    pub ui: &'a UiConfig,
+    pub units: &'a HashMap<String, String>,
+    /// Topic names per role, for provenance and kcat commands.
+    pub topics: &'a [String; 3],
+    pub brokers: &'a str,
+}

@@ -1,0 +1,133 @@
+//! The selected asset: its definition and a property table with value, unit, age (stale when
+//! old) and provenance, each value traceable to the exact Kafka record that set it.
+
+use egui::{Color32, RichText, Ui};
+
+use super::style::{self, HISTORY};
+use super::{Command, PlotKey, View};
+use crate::twin::decode::Role;
+use crate::twin::seq_parts;
+use crate::twin::store::PropView;
+
+/// Shows the selected asset's properties as of the cursor.
+pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    let Some(sel) = view.selected else {
+        ui.vertical_centered(|ui| {
+            ui.add_space(20.0);
+            ui.label(RichText::new("Select an asset in the tree or an alarm to see its properties.").weak());
+        });
+        return cmds;
+    };
+    let Some(a) = view.selected_asset else {
+        ui.heading(sel);
+        ui.label(RichText::new("Group: select one of its assets to see properties.").weak());
+        return cmds;
+    };
+    let store = view.store;
+    let Some(asset) = store.asset(a) else { return cmds };
+    let def = asset.def_at(view.at).flatten();
+    ui.horizontal(|ui| {
+        let name = def.and_then(|d| d.name.clone()).unwrap_or_else(|| asset.id.to_string());
+        ui.heading(name);
+        if let Some(kind) = def.and_then(|d| d.kind.as_deref()) {
+            ui.label(RichText::new(kind).weak());
+        }
+        ui.label(RichText::new(asset.id.as_ref()).monospace().weak());
+    });
+    if !store.exists_at(a, view.at) {
+        ui.colored_label(HISTORY, "This asset did not exist at the cursor time.");
+    }
+    if let Some(d) = def
+        && !d.attributes.is_empty()
+    {
+        ui.horizontal_wrapped(|ui| {
+            for (k, v) in &d.attributes {
+                ui.label(RichText::new(format!("{k}: {v}")).small().weak());
+            }
+        });
+    }
+    let props = store.props_at(a, view.at);
+    if props.is_empty() {
+        ui.label(RichText::new("No properties at this time.").weak());
+        return cmds;
+    }
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("props")
+        .auto_shrink([false, true])
+        .show(ui, |ui| {
+            egui::Grid::new("props_grid")
+                .striped(true)
+                .num_columns(5)
+                .spacing([14.0, 4.0])
+                .show(ui, |ui| {
+                    ui.strong("Property");
+                    ui.strong("Value");
+                    ui.strong("Unit");
+                    ui.strong("Age");
+                    ui.strong("Source");
+                    ui.end_row();
+                    for p in &props {
+                        row(ui, view, &asset.id, p, plotted, &mut cmds);
+                        ui.end_row();
+                    }
+                });
+        });
+    cmds
+}
+
+fn row(ui: &mut Ui, view: &View<'_>, asset: &str, p: &PropView, plotted: &[PlotKey], cmds: &mut Vec<Command>) {
+    let key = PlotKey {
+        asset: asset.to_owned(),
+        prop: p.name.to_string(),
+    };
+    if p.numeric {
+        let on = plotted.contains(&key);
+        let r = ui
+            .selectable_label(on, p.name.as_ref())
+            .on_hover_text(if on { "Plotted: click to remove from the plot" } else { "Click to plot" });
+        if r.clicked() {
+            cmds.push(if on { Command::RemovePlot(key) } else { Command::AddPlot(key) });
+        }
+    } else {
+        ui.label(p.name.as_ref());
+    }
+    ui.label(RichText::new(p.sample.value.to_string()).monospace().strong());
+    ui.label(view.units.get(p.name.as_ref()).map_or("", String::as_str));
+    let reference = if view.live { view.now } else { view.at };
+    let age = reference - p.sample.ts;
+    let stale = age > view.ui.stale_after_s as i64 * 1000;
+    let age_text = RichText::new(style::duration(age.max(0)));
+    ui.label(if stale { age_text.color(Color32::from_rgb(230, 150, 60)) } else { age_text })
+        .on_hover_text(if stale {
+            format!("stale: older than {} s; event time {}", view.ui.stale_after_s, style::datetime(p.sample.ts))
+        } else {
+            format!("event time {}", style::datetime(p.sample.ts))
+        });
+    let (partition, offset) = seq_parts(p.sample.seq);
+    let topic = &view.topics[Role::Telemetry.index()];
+    let kcat = format!("kcat -b {} -C -t {topic} -p {partition} -o {offset} -c 1 -e -f '%k %s\\n'", view.brokers);
+    let r = ui
+        .add(egui::Label::new(RichText::new(format!("p{partition} @{offset}")).monospace().small()).sense(egui::Sense::click()))
+        .on_hover_text(format!(
+            "Set by {topic} partition {partition} offset {offset}\nKafka timestamp {}\nEvent time {}\nClick to copy the kcat command that fetches this record.",
+            style::rfc3339(p.sample.kafka_ts),
+            style::rfc3339(p.sample.ts)
+        ));
+    if r.clicked() {
+        cmds.push(Command::Copy {
+            text: kcat.clone(),
+            what: "kcat command".into(),
+        });
+    }
+    r.context_menu(|ui| {
+        if ui.button("Copy kcat command").clicked() {
+            cmds.push(Command::Copy {
+                text: kcat,
+                what: "kcat command".into(),
+            });
+            ui.close();
+        }
+    });
+}

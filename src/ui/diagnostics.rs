@@ -1,0 +1,38 @@
+//! The bad-record list: every record that failed to decode, with topic, partition, offset and
+//! reason, so producers can be fixed.
+
+use egui::{RichText, Ui};
+
+use super::{Command, View};
+
+/// Shows the diagnostics window while `open`.
+pub fn show(ctx: &egui::Context, view: &View<'_>, open: bool) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    let mut still_open = open;
+    egui::Window::new("Bad records")
+        .open(&mut still_open)
+        .default_size([720.0, 360.0])
+        .show(ctx, |ui: &mut Ui| {
+            let stats = view.store.stats();
+            let bad = view.store.bad_records();
+            ui.label(format!(
+                "{} records failed to decode ({} listed). Good records around them were applied.",
+                stats.bad,
+                bad.len()
+            ));
+            ui.separator();
+            let row_h = ui.spacing().interact_size.y;
+            egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_h, bad.len(), |ui, range| {
+                for b in &bad[range] {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(format!("{} p{} @{}", b.topic, b.partition, b.offset)).monospace());
+                        ui.label(&b.reason);
+                    });
+                }
+            });
+        });
+    if !still_open {
+        cmds.push(Command::ShowDiagnostics(false));
+    }
+    cmds
+}

@@ -1,0 +1,120 @@
+//! Plots of numeric properties over time (egui_plot). Several series, from any assets, share
+//! one time axis. Following the head (live) or the cursor (playing) moves the window; when
+//! paused the operator can zoom and pan freely. Points are decimated per pixel column, so cost
+//! depends on the plot's width, not on how many samples are in view.
+
+use egui::{Color32, RichText, Ui};
+use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+
+use super::style::{self, HISTORY};
+use super::{Command, PlotKey, View};
+
+/// Plot state kept between frames.
+#[derive(Debug, Default, Clone)]
+pub struct PlotState {
+    /// Visible x range (ms) after the last frame.
+    bounds: Option<(f64, f64)>,
+    /// Cursor at the last frame; a jump recentres the window.
+    last_at: Option<i64>,
+}
+
+const PALETTE: [Color32; 8] = [
+    Color32::from_rgb(90, 170, 255),
+    Color32::from_rgb(255, 120, 90),
+    Color32::from_rgb(120, 220, 120),
+    Color32::from_rgb(230, 200, 80),
+    Color32::from_rgb(200, 130, 255),
+    Color32::from_rgb(80, 220, 220),
+    Color32::from_rgb(255, 150, 200),
+    Color32::from_rgb(190, 190, 190),
+];
+
+/// Shows the plotted series. `follow` is true while live or playing.
+pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotState, follow: bool) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("Plot");
+        if plotted.is_empty() {
+            ui.label(RichText::new("Click a numeric property to plot it.").weak());
+        }
+        for (i, k) in plotted.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            ui.label(RichText::new("━").color(color));
+            ui.label(format!("{} · {}", short(&k.asset), k.prop));
+            if ui.small_button("✖").on_hover_text(format!("Remove {}", k.prop)).clicked() {
+                cmds.push(Command::RemovePlot(k.clone()));
+            }
+        }
+        if !plotted.is_empty() && ui.small_button("Clear").clicked() {
+            cmds.push(Command::ClearPlots);
+        }
+    });
+    let window = view.ui.plot_window_s as f64 * 1000.0;
+    let at = view.at as f64;
+    let recentre = follow || state.last_at != Some(view.at) || state.bounds.is_none();
+    let (x0, x1) = if recentre {
+        if follow {
+            (at - window, at + window * 0.02)
+        } else {
+            // Keep the zoom the operator chose, centred on the new cursor.
+            let w = state.bounds.map_or(window, |(a, b)| (b - a).max(1_000.0));
+            (at - w * 0.7, at + w * 0.3)
+        }
+    } else {
+        state.bounds.unwrap_or((at - window, at))
+    };
+    state.last_at = Some(view.at);
+    let width_px = ui.available_width().max(100.0) as usize;
+    let plot = Plot::new("main_plot")
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .x_axis_formatter(|mark, _| style::time(mark.value as i64))
+        .label_formatter(|hover| match hover {
+            egui_plot::HoverPosition::NearDataPoint { plot_name, position, .. } => Some(format!(
+                "{plot_name}\n{}\n{:.3}",
+                style::datetime(position.x as i64),
+                position.y
+            )),
+            _ => None,
+        });
+    let resp = plot.show(ui, |plot_ui| {
+        if recentre {
+            plot_ui.set_plot_bounds_x(x0..=x1);
+            plot_ui.set_auto_bounds([false, true]);
+        }
+        for (i, k) in plotted.iter().enumerate() {
+            let Some(a) = view.store.asset_by_id(&k.asset) else { continue };
+            let Some(p) = view.store.prop_by_name(&k.prop) else { continue };
+            let Some(series) = view.store.series(a, p) else { continue };
+            // Never draw the future of the cursor when looking at the past.
+            let to = if view.live { x1 as i64 } else { (x1 as i64).min(view.at) };
+            let pts = series.plot_points(x0 as i64, to, width_px);
+            let name = format!("{} · {}", short(&k.asset), k.prop);
+            plot_ui.line(Line::new(name, PlotPoints::from(pts)).color(PALETTE[i % PALETTE.len()]).width(1.5));
+        }
+        if !view.live {
+            plot_ui.vline(VLine::new("cursor", at).color(HISTORY).width(1.5));
+        }
+        plot_ui.plot_bounds()
+    });
+    let b = resp.inner;
+    state.bounds = Some((b.min()[0], b.max()[0]));
+    cmds
+}
+
+/// The last two path segments, enough to tell series apart in a legend.
+fn short(id: &str) -> &str {
+    match id.rmatch_indices('/').nth(1) {
+        Some((i, _)) => &id[i + 1..],
+        None => id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_names_keep_two_segments() {
+        assert_eq!(super::short("plant-a/line-2/press-07"), "line-2/press-07");
+        assert_eq!(super::short("x"), "x");
+    }
+}

@@ -1,0 +1,143 @@
+//! The status bar and the banners: connection state, throughput, lag per topic, bad records,
+//! catch-up progress, write mode, and the history indicator. It tells the truth about
+//! twinscope's own state: connected or not, behind or not, and what was evicted.
+
+use egui::{Color32, RichText, Ui};
+
+use super::style::{self, HISTORY, LIVE};
+use super::{Command, View};
+use crate::kafka::ingest::{Conn, Progress};
+use crate::twin::alarms::Priority;
+
+/// Ingest state as last reported.
+#[derive(Debug, Clone, Default)]
+pub struct IngestStatus {
+    pub conn: Option<Conn>,
+    pub progress: Progress,
+    /// Where we read from, for display.
+    pub source: String,
+    /// Set when the ingest could not even start (bad client config).
+    pub fatal: Option<String>,
+}
+
+/// The bottom status bar.
+pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    ui.horizontal(|ui| {
+        let (dot, text, color) = match (&st.fatal, &st.conn) {
+            (Some(_), _) => ("●", "Error", Color32::from_rgb(235, 64, 52)),
+            (_, Some(Conn::Connected)) => ("●", "Connected", LIVE),
+            (_, Some(Conn::WaitingForTopics(_))) => ("●", "Waiting for topics", HISTORY),
+            (_, Some(Conn::Disconnected { .. })) => ("●", "Disconnected", Color32::from_rgb(235, 64, 52)),
+            _ => ("●", "Connecting", Color32::GRAY),
+        };
+        ui.label(RichText::new(dot).color(color));
+        ui.label(text).on_hover_text(&st.source);
+        ui.separator();
+        let p = &st.progress;
+        if !p.caught_up && st.conn.is_some() {
+            ui.add(
+                egui::ProgressBar::new(p.fraction)
+                    .desired_width(160.0)
+                    .show_percentage()
+                    .text(format!("catching up {:.0}%", p.fraction * 100.0)),
+            );
+        }
+        ui.label(format!("{} msg/s", style::count(p.msgs_per_s)));
+        ui.label(format!("{} records", style::count(view.store.stats().records as f64)))
+            .on_hover_text(format!(
+                "{} records applied, {} samples, {} duplicates ignored",
+                view.store.stats().records,
+                view.store.stats().samples,
+                view.store.stats().duplicates
+            ));
+        for t in &p.topics {
+            let r = ui.label(RichText::new(format!("{}: lag {}", t.topic, style::count(t.lag as f64))).small());
+            let mut hover = format!("{} partitions, {} records behind the head", t.partitions, t.lag);
+            if t.skipped > 0 {
+                hover.push_str(&format!("\n{} records were deleted by retention before they could be read", t.skipped));
+            }
+            r.on_hover_text(hover);
+        }
+        ui.separator();
+        let bad = view.store.stats().bad;
+        let bad_text = RichText::new(format!("⚠ {bad} bad records"));
+        let bad_text = if bad > 0 { bad_text.color(HISTORY) } else { bad_text.weak() };
+        if ui.button(bad_text).on_hover_text("Records that failed to decode").clicked() {
+            cmds.push(Command::ShowDiagnostics(true));
+        }
+        ui.separator();
+        let counts = priority_counts(view);
+        for (p, n) in counts {
+            if n > 0 {
+                ui.label(RichText::new(format!("{} {n}", p.as_str())).color(style::priority_color(p)).small());
+            }
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if write_enabled {
+                ui.label(RichText::new("write-back ON").color(HISTORY).strong());
+            } else {
+                ui.label(RichText::new("read-only").weak())
+                    .on_hover_text("Write-back is off: twinscope produces nothing to Kafka. Enable with --allow-write.");
+            }
+            if let Some(start) = view.store.history_start() {
+                ui.label(RichText::new(format!("history before {} evicted", style::time(start))).small().color(HISTORY))
+                    .on_hover_text("Older history exceeded the memory budget (history.budget_mb); it stays in Kafka.");
+            }
+        });
+    });
+    cmds
+}
+
+fn priority_counts(view: &View<'_>) -> [(Priority, usize); 4] {
+    let mut c = [
+        (Priority::Critical, 0),
+        (Priority::High, 0),
+        (Priority::Medium, 0),
+        (Priority::Low, 0),
+    ];
+    for a in view.store.alarms_at(view.at) {
+        if let Some(slot) = c.iter_mut().find(|(p, _)| *p == a.priority) {
+            slot.1 += 1;
+        }
+    }
+    c
+}
+
+/// Banners above everything: broker trouble and "you are looking at history".
+pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    let red = Color32::from_rgb(150, 30, 30);
+    if let Some(f) = &st.fatal {
+        banner(ui, red, &format!("⚠ Cannot start ingest: {f}"));
+    } else if let Some(Conn::Disconnected { reason, retry_in_s }) = &st.conn {
+        banner(ui, red, &format!("⚠ Disconnected from {}: {reason}. Retrying every {retry_in_s} s; showing the last received state.", st.source));
+    } else if let Some(Conn::WaitingForTopics(t)) = &st.conn {
+        banner(ui, Color32::from_rgb(120, 80, 10), &format!("Waiting for topics: {} (picked up as soon as they exist)", t.join(", ")));
+    }
+    if !view.live {
+        egui::Frame::new().fill(Color32::from_rgb(110, 60, 0)).inner_margin(6.0).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("⏪ HISTORY").strong().color(Color32::WHITE).size(16.0));
+                ui.label(
+                    RichText::new(format!("showing the fleet as of {}", style::datetime(view.at)))
+                        .strong()
+                        .color(Color32::WHITE)
+                        .size(16.0),
+                );
+                ui.label(RichText::new(format!("({} behind live)", style::duration(view.head - view.at))).color(Color32::WHITE));
+                if ui.button("Go live (End)").clicked() {
+                    cmds.push(Command::Timeline(crate::timeline::TimelineCommand::GoLive));
+                }
+            });
+        });
+    }
+    cmds
+}
+
+fn banner(ui: &mut Ui, fill: Color32, text: &str) {
+    egui::Frame::new().fill(fill).inner_margin(6.0).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new(text).color(Color32::WHITE).strong());
+    });
+}
