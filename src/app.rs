@@ -76,19 +76,25 @@ pub struct TwinApp {
     toast: Option<(String, Instant)>,
     last_frame: Option<Instant>,
     waker_ctx: egui::Context,
+    /// A first run of the demo opens on something alive: one machine selected and plotted.
+    first_run: bool,
 }
 
 impl TwinApp {
     /// Starts the demo broker (when no brokers are given) and the ingest thread.
     #[must_use]
     pub fn new(ctx: &egui::Context, opts: AppOptions, persisted: Persisted) -> Self {
+        install_fonts(ctx);
         let topics = [
             opts.config.topics.telemetry.clone(),
             opts.config.topics.events.clone(),
             opts.config.topics.assets.clone(),
         ];
         let mut app = Self {
-            store: Store::new(opts.config.mapping.separator(), opts.config.history.budget_mb),
+            store: Store::new(
+                opts.config.mapping.separator(),
+                opts.config.history.budget_mb,
+            ),
             opts,
             ingest: None,
             demo: None,
@@ -100,7 +106,11 @@ impl TwinApp {
             plotted: persisted.plotted,
             tree_state: TreeState {
                 filter: String::new(),
-                expanded: persisted.expanded.into_iter().map(Arc::from).collect::<HashSet<_>>(),
+                expanded: persisted
+                    .expanded
+                    .into_iter()
+                    .map(Arc::from)
+                    .collect::<HashSet<_>>(),
             },
             tree_cache: None,
             plot_state: PlotState::default(),
@@ -110,7 +120,10 @@ impl TwinApp {
             toast: None,
             last_frame: None,
             waker_ctx: ctx.clone(),
+            first_run: false,
         };
+        app.first_run =
+            app.opts.brokers.is_none() && app.plotted.is_empty() && app.selected.is_none();
         app.connect();
         app
     }
@@ -118,7 +131,10 @@ impl TwinApp {
     /// (Re)starts ingest from scratch with the current options.
     fn connect(&mut self) {
         self.ingest = None;
-        self.store = Store::new(self.opts.config.mapping.separator(), self.opts.config.history.budget_mb);
+        self.store = Store::new(
+            self.opts.config.mapping.separator(),
+            self.opts.config.history.budget_mb,
+        );
         self.tree_cache = None;
         self.status = IngestStatus::default();
         let brokers = match &self.opts.brokers {
@@ -128,12 +144,16 @@ impl TwinApp {
                     match DemoBroker::start(&self.opts.demo, &self.opts.config.topics) {
                         Ok(d) => self.demo = Some(d),
                         Err(e) => {
-                            self.status.fatal = Some(format!("cannot start the embedded demo broker: {e}"));
+                            self.status.fatal =
+                                Some(format!("cannot start the embedded demo broker: {e}"));
                             return;
                         }
                     }
                 }
-                self.demo.as_ref().map(|d| d.bootstrap().to_owned()).unwrap_or_default()
+                self.demo
+                    .as_ref()
+                    .map(|d| d.bootstrap().to_owned())
+                    .unwrap_or_default()
             }
         };
         self.brokers = brokers.clone();
@@ -188,13 +208,20 @@ impl TwinApp {
             config_path: self.opts.config_path.clone(),
             selected: self.selected.clone(),
             plotted: self.plotted.clone(),
-            expanded: self.tree_state.expanded.iter().map(|s| s.to_string()).collect(),
+            expanded: self
+                .tree_state
+                .expanded
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 
     /// Applies waiting ingest events for at most `budget`. Returns true if more are waiting.
     pub fn drain(&mut self, budget: Duration) -> bool {
-        let Some(ingest) = &self.ingest else { return false };
+        let Some(ingest) = &self.ingest else {
+            return false;
+        };
         let start = Instant::now();
         while start.elapsed() < budget {
             match ingest.try_recv() {
@@ -211,17 +238,24 @@ impl TwinApp {
     /// Newest time shown when live. Records stamped far in the future must not drag the head
     /// away from now, so it is clamped to a little past the wall clock.
     fn head(&self, now: i64) -> i64 {
-        self.store.time_range().map_or(now, |(_, max)| max.min(now + 60_000))
+        self.store
+            .time_range()
+            .map_or(now, |(_, max)| max.min(now + 60_000))
     }
 
     fn earliest(&self, head: i64) -> i64 {
-        self.store.time_range().map_or(head - 60_000, |(min, _)| min.min(head))
+        self.store
+            .time_range()
+            .map_or(head - 60_000, |(min, _)| min.min(head))
     }
 
     /// One frame: drain, keyboard, panels, commands.
     pub fn frame(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         let more = self.drain(DRAIN_BUDGET);
+        if self.first_run && self.status.progress.caught_up {
+            self.open_demo_showcase();
+        }
         let now = now_ms();
         let head = self.head(now);
         let earliest = self.earliest(head);
@@ -231,16 +265,31 @@ impl TwinApp {
         let at = self.timeline.at(head);
         // A live query uses the end of time, so every latest value is shown even when a
         // producer's clock runs ahead.
-        let query_at = if self.timeline.is_live() { i64::MAX } else { at };
-        let selected_asset = self.selected.as_deref().and_then(|s| self.store.asset_by_id(s));
+        let query_at = if self.timeline.is_live() {
+            i64::MAX
+        } else {
+            at
+        };
+        let selected_asset = self
+            .selected
+            .as_deref()
+            .and_then(|s| self.store.asset_by_id(s));
         let gen_key = (self.store.structure_gen(), query_at);
-        if self.tree_cache.as_ref().is_none_or(|(g, t, _)| (*g, *t) != gen_key) {
+        if self
+            .tree_cache
+            .as_ref()
+            .is_none_or(|(g, t, _)| (*g, *t) != gen_key)
+        {
             self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(&self.store, query_at)));
         }
         let mut cmds = self.keyboard(&ctx, selected_asset, at);
         let view = View {
             store: &self.store,
-            at: if self.timeline.is_live() { head.max(at) } else { at },
+            at: if self.timeline.is_live() {
+                head.max(at)
+            } else {
+                at
+            },
             live: self.timeline.is_live(),
             now,
             head,
@@ -252,15 +301,25 @@ impl TwinApp {
             brokers: &self.brokers,
         };
         // Query panels at `query_at` when live; the View's `at` is for display.
-        let qview = View { at: query_at, ..view };
+        let qview = View {
+            at: query_at,
+            ..view
+        };
         egui::Panel::top("menu").show(ui, |ui| {
             cmds.extend(ui::menu::show(ui, !self.plotted.is_empty()));
         });
-        egui::Panel::top("banners").show_separator_line(false).show(ui, |ui| {
-            cmds.extend(ui::status_bar::banners(ui, &view, &self.status));
-        });
+        egui::Panel::top("banners")
+            .show_separator_line(false)
+            .show(ui, |ui| {
+                cmds.extend(ui::status_bar::banners(ui, &view, &self.status));
+            });
         egui::Panel::bottom("status").show(ui, |ui| {
-            cmds.extend(ui::status_bar::show(ui, &qview, &self.status, self.write_enabled()));
+            cmds.extend(ui::status_bar::show(
+                ui,
+                &qview,
+                &self.status,
+                self.write_enabled(),
+            ));
         });
         egui::Panel::bottom("time").resizable(false).show(ui, |ui| {
             ui.add_space(4.0);
@@ -274,28 +333,44 @@ impl TwinApp {
             ));
             ui.add_space(4.0);
         });
-        egui::Panel::left("tree").resizable(true).default_size(290.0).show(ui, |ui| {
-            ui.add_space(4.0);
-            ui.heading("Assets");
-            if let Some((_, _, tree)) = &self.tree_cache {
-                cmds.extend(ui::asset_tree::show(ui, &qview, tree, &mut self.tree_state));
-            }
-        });
-        egui::Panel::right("alarms").resizable(true).default_size(360.0).show(ui, |ui| {
-            ui.add_space(4.0);
-            cmds.extend(ui::alarms::show(ui, &qview, &mut self.alarm_filter));
-        });
+        egui::Panel::left("tree")
+            .resizable(true)
+            .default_size(290.0)
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                ui.heading("Assets");
+                if let Some((_, _, tree)) = &self.tree_cache {
+                    cmds.extend(ui::asset_tree::show(ui, &qview, tree, &mut self.tree_state));
+                }
+            });
+        egui::Panel::right("alarms")
+            .resizable(true)
+            .default_size(360.0)
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                cmds.extend(ui::alarms::show(ui, &qview, &mut self.alarm_filter));
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             let h = ui.available_height();
             egui::Panel::top("detail")
                 .resizable(true)
                 .default_size(h * 0.45)
+                .min_size(160.0)
                 .show(ui, |ui| {
                     cmds.extend(ui::asset_detail::show(ui, &qview, &self.plotted));
                 });
             egui::CentralPanel::default().show(ui, |ui| {
-                let follow = matches!(self.timeline.state(), PlayState::Live | PlayState::Playing { .. });
-                cmds.extend(ui::plots::show(ui, &view, &self.plotted, &mut self.plot_state, follow));
+                let follow = matches!(
+                    self.timeline.state(),
+                    PlayState::Live | PlayState::Playing { .. }
+                );
+                cmds.extend(ui::plots::show(
+                    ui,
+                    &view,
+                    &self.plotted,
+                    &mut self.plot_state,
+                    follow,
+                ));
             });
         });
         if self.show_diagnostics {
@@ -306,7 +381,8 @@ impl TwinApp {
                 egui::Area::new(egui::Id::unique("toast"))
                     .anchor(egui::Align2::CENTER_TOP, [0.0, 60.0])
                     .show(&ctx, |ui| {
-                        egui::Frame::popup(ui.style()).show(ui, |ui| ui.label(RichText::new(msg).strong()));
+                        egui::Frame::popup(ui.style())
+                            .show(ui, |ui| ui.label(RichText::new(msg).strong()));
                     });
             } else {
                 self.toast = None;
@@ -320,6 +396,32 @@ impl TwinApp {
         } else {
             // Ages and the live window move with the clock.
             ctx.request_repaint_after(Duration::from_millis(500));
+        }
+    }
+
+    /// Selects the demo's degrading press and plots its vibration and temperature, so a new
+    /// user sees live plots without knowing where to click.
+    fn open_demo_showcase(&mut self) {
+        let id = crate::kafka::demo::SHOWCASE_ASSET;
+        if self.store.asset_by_id(id).is_none() {
+            // The simulator may still be producing its backfill; try again next frame.
+            return;
+        }
+        self.first_run = false;
+        for prop in ["vibration", "temperature"] {
+            self.plotted.push(PlotKey {
+                asset: id.to_owned(),
+                prop: prop.to_owned(),
+            });
+        }
+        self.selected = Some(id.to_owned());
+        let mut prefix = String::new();
+        for seg in id.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(seg);
+            self.tree_state.expanded.insert(Arc::from(prefix.as_str()));
         }
     }
 
@@ -401,7 +503,10 @@ impl TwinApp {
     }
 
     fn open_config(&mut self) {
-        let Some(path) = rfd::FileDialog::new().add_filter("TOML config", &["toml"]).pick_file() else {
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("TOML config", &["toml"])
+            .pick_file()
+        else {
             return;
         };
         match Config::load(&path) {
@@ -416,7 +521,11 @@ impl TwinApp {
                 if let Some(b) = &c.kafka.brokers {
                     self.opts.brokers = Some(b.clone());
                 }
-                self.topics = [c.topics.telemetry.clone(), c.topics.events.clone(), c.topics.assets.clone()];
+                self.topics = [
+                    c.topics.telemetry.clone(),
+                    c.topics.events.clone(),
+                    c.topics.assets.clone(),
+                ];
                 self.opts.config = c;
                 self.opts.config_path = Some(path);
                 self.connect();
@@ -466,6 +575,16 @@ impl TwinApp {
     }
 }
 
+/// Status glyphs (●, ◉, ◆) live only in the bundled monospace font; proportional text falls
+/// back to it instead of drawing boxes.
+pub fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(p) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        p.push("Hack".to_owned());
+    }
+    ctx.set_fonts(fonts);
+}
+
 /// The plotted series over `[from, to]` as CSV: `time_ms,time,asset,property,value`.
 #[must_use]
 pub fn series_csv(store: &Store, plotted: &[PlotKey], from: i64, to: i64) -> String {
@@ -474,7 +593,9 @@ pub fn series_csv(store: &Store, plotted: &[PlotKey], from: i64, to: i64) -> Str
         let (Some(a), Some(p)) = (store.asset_by_id(&k.asset), store.prop_by_name(&k.prop)) else {
             continue;
         };
-        let Some(s) = store.series(a, p) else { continue };
+        let Some(s) = store.series(a, p) else {
+            continue;
+        };
         for i in s.range(from, to) {
             if let (Some(ts), Some(v)) = (s.ts(i), s.num(i)) {
                 out.push_str(&format!(

@@ -168,7 +168,11 @@ pub struct ClientProps(Vec<(String, String)>);
 impl std::fmt::Debug for ClientProps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, if is_secret_key(k) { "<redacted>" } else { v })))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, if is_secret_key(k) { "<redacted>" } else { v })),
+            )
             .finish()
     }
 }
@@ -200,7 +204,6 @@ impl ClientProps {
     }
 
     /// The properties, for building a client.
-    #[must_use]
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -227,9 +230,16 @@ fn redact_override(o: &str) -> String {
 #[must_use]
 pub fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    ["password", "secret", "token", "key.pem", "private.key", "jaas"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "key.pem",
+        "private.key",
+        "jaas",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 fn resolve_value(key: &str, v: &str) -> Result<String, ConfigError> {
@@ -283,7 +293,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_reported() {
-        assert!(Config::parse("[kafka]\nbrokerz = 1").is_ok() || Config::parse("[kafka]\nbrokers = 1").is_err());
+        assert!(
+            Config::parse("[kafka]\nbrokerz = 1").is_ok()
+                || Config::parse("[kafka]\nbrokers = 1").is_err()
+        );
         assert!(Config::parse("[history]\nbudget_mb = \"lots\"").is_err());
     }
 
@@ -292,13 +305,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ts-secret-{}", std::process::id()));
         std::fs::write(&dir, "hunter2\n").unwrap();
         let mut props = BTreeMap::new();
-        props.insert("sasl.password".to_owned(), format!("file:{}", dir.display()));
+        props.insert(
+            "sasl.password".to_owned(),
+            format!("file:{}", dir.display()),
+        );
         let p = ClientProps::resolve(&props, &["sasl.username=ann".to_owned()]).unwrap();
-        assert!(p.iter().any(|(k, v)| k == "sasl.password" && v == "hunter2"));
+        assert!(
+            p.iter()
+                .any(|(k, v)| k == "sasl.password" && v == "hunter2")
+        );
         assert_eq!(p.secret_values(), vec!["hunter2"]);
         let dbg = format!("{p:?}");
         assert!(!dbg.contains("hunter2") && dbg.contains("ann"));
-        let bad = ClientProps::resolve(&BTreeMap::new(), &["sasl.password".to_owned()]).unwrap_err();
+        let bad =
+            ClientProps::resolve(&BTreeMap::new(), &["sasl.password".to_owned()]).unwrap_err();
         assert!(!bad.to_string().contains("hunter"));
         std::fs::remove_file(dir).ok();
     }

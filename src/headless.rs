@@ -30,7 +30,10 @@ pub enum HeadlessError {
 #[must_use]
 pub fn topics_of(config: &Config) -> Vec<(Role, String)> {
     let t = &config.topics;
-    let mut v = vec![(Role::Telemetry, t.telemetry.clone()), (Role::Events, t.events.clone())];
+    let mut v = vec![
+        (Role::Telemetry, t.telemetry.clone()),
+        (Role::Events, t.events.clone()),
+    ];
     if !t.assets.is_empty() {
         v.push((Role::Assets, t.assets.clone()));
     }
@@ -85,7 +88,8 @@ pub fn read_to_store(
             Ok(IngestEvent::Status(Conn::Connected)) => connected = true,
             Ok(IngestEvent::Status(Conn::WaitingForTopics(t))) => {
                 connected = true;
-                let required: Vec<String> = t.into_iter().filter(|x| !optional.contains(x)).collect();
+                let required: Vec<String> =
+                    t.into_iter().filter(|x| !optional.contains(x)).collect();
                 last_problem = required.join(", ");
                 if !required.is_empty() && (bounded || started.elapsed() > connect_timeout) {
                     return Err(HeadlessError::MissingTopics(last_problem));

@@ -16,7 +16,11 @@ use twinscope::kafka::ingest::StartAt;
 use twinscope::timeline::{now_ms, parse_duration, parse_time_input};
 
 #[derive(Parser, Debug)]
-#[command(name = "twinscope", version, about = "A live viewer and time machine for digital twins on Apache Kafka")]
+#[command(
+    name = "twinscope",
+    version,
+    about = "A live viewer and time machine for digital twins on Apache Kafka"
+)]
 struct Cli {
     #[command(flatten)]
     conn: ConnArgs,
@@ -98,9 +102,17 @@ fn main() -> Result<()> {
         None => Config::default(),
     };
     let props = ClientProps::resolve(&config.kafka.properties, &cli.conn.props)?;
-    let brokers = cli.conn.brokers.clone().or_else(|| config.kafka.brokers.clone());
+    let brokers = cli
+        .conn
+        .brokers
+        .clone()
+        .or_else(|| config.kafka.brokers.clone());
     let since = match cli.since.as_ref().or(config.kafka.since.as_ref()) {
-        Some(s) => Some(now_ms() - parse_duration(s).with_context(|| format!("invalid --since {s:?} (use e.g. 30m, 2h)"))?),
+        Some(s) => Some(
+            now_ms()
+                - parse_duration(s)
+                    .with_context(|| format!("invalid --since {s:?} (use e.g. 30m, 2h)"))?,
+        ),
         None => None,
     };
     match cli.command {
@@ -113,10 +125,20 @@ fn main() -> Result<()> {
             allow_write: cli.allow_write,
             demo: DemoOptions::default(),
         }),
-        Some(Cmd::Snapshot { at, diff, timeout_s }) => snapshot(&config, brokers, props, &at, diff.as_deref(), timeout_s),
-        Some(Cmd::Demo(DemoCmd::Broker { port, no_sim, partitions })) => demo_broker(&config, port, no_sim, partitions),
+        Some(Cmd::Snapshot {
+            at,
+            diff,
+            timeout_s,
+        }) => snapshot(&config, brokers, props, &at, diff.as_deref(), timeout_s),
+        Some(Cmd::Demo(DemoCmd::Broker {
+            port,
+            no_sim,
+            partitions,
+        })) => demo_broker(&config, port, no_sim, partitions),
         Some(Cmd::Demo(DemoCmd::Produce { backfill_s })) => {
-            let Some(b) = brokers else { bail!("demo produce needs --brokers") };
+            let Some(b) = brokers else {
+                bail!("demo produce needs --brokers")
+            };
             demo_produce(&config, &b, props, backfill_s)
         }
     }
@@ -195,26 +217,49 @@ fn demo_broker(config: &Config, port: Option<u16>, no_sim: bool, partitions: i32
         "twinscope demo broker: bootstrap {} ({} telemetry partitions{}). Ctrl-C to stop.",
         demo.bootstrap(),
         partitions,
-        if no_sim { ", no simulator" } else { ", simulator running" }
+        if no_sim {
+            ", no simulator"
+        } else {
+            ", simulator running"
+        }
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(tokio::signal::ctrl_c())?;
     drop(demo);
     Ok(())
 }
 
 fn demo_produce(config: &Config, brokers: &str, props: ClientProps, backfill_s: i64) -> Result<()> {
-    let settings = ClientSettings { brokers: brokers.to_owned(), props };
-    let producer: rdkafka::producer::BaseProducer = settings.producer_config("demo-produce").create()?;
-    let opts = DemoOptions { backfill_s, ..DemoOptions::default() };
+    let settings = ClientSettings {
+        brokers: brokers.to_owned(),
+        props,
+    };
+    let producer: rdkafka::producer::BaseProducer =
+        settings.producer_config("demo-produce").create()?;
+    let opts = DemoOptions {
+        backfill_s,
+        ..DemoOptions::default()
+    };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
-        let _ = rt.block_on(tokio::signal::ctrl_c());
-        s.store(true, std::sync::atomic::Ordering::Relaxed);
-    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let _ = rt.block_on(tokio::signal::ctrl_c());
+            s.store(true, std::sync::atomic::Ordering::Relaxed);
+        })?;
     eprintln!("producing the demo plant into {brokers}; Ctrl-C to stop");
-    simulate(&producer, &config.topics, &opts, &stop, &std::sync::atomic::AtomicBool::new(false));
+    simulate(
+        &producer,
+        &config.topics,
+        &opts,
+        &stop,
+        &std::sync::atomic::AtomicBool::new(false),
+    );
     Ok(())
 }

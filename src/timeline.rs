@@ -135,7 +135,9 @@ impl Timeline {
 /// Errors parsing a time typed by the user.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimeParseError {
-    #[error("not a time: {0:?} (use RFC 3339, epoch ms, local \"YYYY-MM-DD HH:MM[:SS]\", or relative like -15m)")]
+    #[error(
+        "not a time: {0:?} (use RFC 3339, epoch ms, local \"YYYY-MM-DD HH:MM[:SS]\", or relative like -15m)"
+    )]
     Invalid(String),
 }
 
@@ -164,10 +166,8 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 pub fn parse_time_input(s: &str, now: i64) -> Result<i64, TimeParseError> {
     let t = s.trim();
     let invalid = || TimeParseError::Invalid(t.to_owned());
-    if let Some(rel) = t.strip_prefix('-') {
-        if let Some(d) = parse_duration(rel) {
-            return Ok(now - d);
-        }
+    if let Some(d) = t.strip_prefix('-').and_then(parse_duration) {
+        return Ok(now - d);
     }
     if let Some(rel) = t.strip_prefix('+') {
         return parse_duration(rel).map(|d| now + d).ok_or_else(invalid);
@@ -181,7 +181,12 @@ pub fn parse_time_input(s: &str, now: i64) -> Result<i64, TimeParseError> {
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(d.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt)
             && let Some(d) = Local.from_local_datetime(&n).earliest()
         {
@@ -192,7 +197,11 @@ pub fn parse_time_input(s: &str, now: i64) -> Result<i64, TimeParseError> {
         .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
     {
         // A bare time means today (local), or yesterday if that is still in the future.
-        let today = Local.timestamp_millis_opt(now).single().ok_or_else(invalid)?.date_naive();
+        let today = Local
+            .timestamp_millis_opt(now)
+            .single()
+            .ok_or_else(invalid)?
+            .date_naive();
         let mut d = Local
             .from_local_datetime(&today.and_time(time))
             .earliest()

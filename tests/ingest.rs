@@ -666,13 +666,10 @@ fn mapping_config_for_a_non_default_payload_shape() {
     assert_eq!(store.snapshot(end)["alarms"][0]["severity"], "critical");
 }
 
-/// Known bug (see the report): with a pointer hierarchy, the group path in an event payload is
-/// dropped (`decode_event` ignores the parent that `asset_id` computed, and
-/// `Store::apply_event` creates the asset with no parent). An asset whose first record is an
-/// event is never placed under its region/fleet, and for an asset with both telemetry and
-/// events the tree depends on which topic happened to be read first.
+/// With a pointer hierarchy, the group path in an event payload must place the asset too:
+/// otherwise an asset first seen in an event is never put under its region/fleet, and the
+/// tree would depend on which topic happened to be read first.
 #[test]
-#[ignore = "known bug: event records lose the pointer-hierarchy parent"]
 fn pointer_hierarchy_parent_is_kept_for_assets_first_seen_in_events() {
     let config = Config::parse(
         r#"
@@ -700,8 +697,11 @@ fn pointer_hierarchy_parent_is_kept_for_assets_first_seen_in_events() {
     assert_eq!(v9.implied_parent.as_deref(), Some("eu/f9"));
 }
 
-/// (path, parent path, label, kind, is an asset) of every node, sorted by path.
-fn tree_rows(store: &Store, t: i64) -> Vec<(String, Option<String>, String, Option<String>, bool)> {
+/// (path, parent path, label, kind, is an asset) of a tree node.
+type TreeRow = (String, Option<String>, String, Option<String>, bool);
+
+/// Every node of the tree at `t`, sorted by path.
+fn tree_rows(store: &Store, t: i64) -> Vec<TreeRow> {
     let tree = Tree::build(store, t);
     let mut rows: Vec<_> = tree
         .nodes

@@ -31,7 +31,10 @@ impl ClientSettings {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", format!("twinscope-{purpose}"))
-            .set("group.id", format!("twinscope-{purpose}-{}", std::process::id()))
+            .set(
+                "group.id",
+                format!("twinscope-{purpose}-{}", std::process::id()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")

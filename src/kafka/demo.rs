@@ -18,6 +18,9 @@ use super::simulator::{OutRecord, PlantSim, Role as SimRole};
 use crate::config::Topics;
 use crate::timeline::now_ms;
 
+/// The demo asset a first run selects: a press whose bearing slowly degrades.
+pub const SHOWCASE_ASSET: &str = "plant-a/line-1/press-01";
+
 /// How to run the demo.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -56,7 +59,9 @@ pub struct DemoBroker {
 
 impl std::fmt::Debug for DemoBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoBroker").field("bootstrap", &self.bootstrap).finish_non_exhaustive()
+        f.debug_struct("DemoBroker")
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,7 +119,9 @@ impl DemoBroker {
     /// Whether the simulator finished its backfill (live records follow at 1 Hz).
     #[must_use]
     pub fn backfilled(&self) -> bool {
-        self.sim.as_ref().is_some_and(|s| s.backfilled.load(Ordering::Relaxed))
+        self.sim
+            .as_ref()
+            .is_some_and(|s| s.backfilled.load(Ordering::Relaxed))
     }
 
     /// True while the proxy is serving (tells `demo broker` it is running).
@@ -132,7 +139,11 @@ struct Simulator {
 }
 
 impl Simulator {
-    fn start(settings: ClientSettings, topics: Topics, opts: DemoOptions) -> Result<Self, KafkaLayerError> {
+    fn start(
+        settings: ClientSettings,
+        topics: Topics,
+        opts: DemoOptions,
+    ) -> Result<Self, KafkaLayerError> {
         let producer: BaseProducer = settings.producer_config("demo-sim").create()?;
         let stop = Arc::new(AtomicBool::new(false));
         let backfilled = Arc::new(AtomicBool::new(false));
@@ -175,8 +186,13 @@ pub fn simulate(
         produce(producer, topics, &r, stop);
     }
     let mut t = start;
+    let mut acks = BackfillAcks::new(opts.seed, now);
     while t <= now && !stop.load(Ordering::Relaxed) {
         for r in sim.step(t) {
+            acks.observe(&r);
+            produce(producer, topics, &r, stop);
+        }
+        for r in acks.due(t) {
             produce(producer, topics, &r, stop);
         }
         t += 1000;
@@ -199,6 +215,67 @@ pub fn simulate(
     let _ = producer.flush(Duration::from_secs(2));
 }
 
+/// Operators of the demo's past shifts: most alarms in the backfilled history were
+/// acknowledged a few minutes after they were raised, as in a real control room. Alarms of
+/// the last 10 minutes are left for the user to handle.
+struct BackfillAcks {
+    rng: fastrand::Rng,
+    now: i64,
+    pending: Vec<OutRecord>,
+}
+
+impl BackfillAcks {
+    fn new(seed: u64, now: i64) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(seed ^ 0xACC),
+            now,
+            pending: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, r: &OutRecord) {
+        if r.role != SimRole::Events {
+            return;
+        }
+        let Some(v) = r
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        else {
+            return;
+        };
+        if v["type"] != "alarm" || v["state"] != "active" || self.rng.f32() > 0.85 {
+            return;
+        }
+        let at = r.ts + self.rng.i64(45_000..480_000);
+        if at > self.now - 600_000 {
+            return;
+        }
+        let shift = if self.rng.bool() {
+            "night-shift"
+        } else {
+            "a.ortiz"
+        };
+        let payload = serde_json::json!({
+            "ts": at, "type": "alarm", "code": v["code"], "severity": v["severity"],
+            "state": "acked", "by": shift, "comment": "seen, monitoring",
+        });
+        self.pending.push(OutRecord {
+            role: SimRole::Events,
+            key: r.key.clone(),
+            payload: Some(payload.to_string()),
+            ts: at,
+        });
+    }
+
+    fn due(&mut self, t: i64) -> Vec<OutRecord> {
+        let (due, keep): (Vec<OutRecord>, Vec<OutRecord>) =
+            self.pending.drain(..).partition(|r| r.ts <= t);
+        self.pending = keep;
+        due
+    }
+}
+
 /// Produces one record, waiting while librdkafka's queue is full.
 fn produce(producer: &BaseProducer, topics: &Topics, r: &OutRecord, stop: &AtomicBool) {
     let topic = match r.role {
@@ -210,7 +287,8 @@ fn produce(producer: &BaseProducer, topics: &Topics, r: &OutRecord, stop: &Atomi
         return;
     }
     loop {
-        let mut rec: BaseRecord<'_, str, str> = BaseRecord::to(topic).key(r.key.as_str()).timestamp(r.ts);
+        let mut rec: BaseRecord<'_, str, str> =
+            BaseRecord::to(topic).key(r.key.as_str()).timestamp(r.ts);
         if let Some(p) = &r.payload {
             rec = rec.payload(p.as_str());
         }
@@ -245,10 +323,13 @@ impl Proxy {
             .filter_map(|s| s.trim().parse().ok())
             .collect();
         if targets.is_empty() {
-            return Err(KafkaLayerError::Demo(format!("no broker address in {bootstrap:?}")));
+            return Err(KafkaLayerError::Demo(format!(
+                "no broker address in {bootstrap:?}"
+            )));
         }
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-            .map_err(|e| KafkaLayerError::Demo(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            KafkaLayerError::Demo(format!("cannot listen on 127.0.0.1:{port}: {e}"))
+        })?;
         listener
             .set_nonblocking(true)
             .map_err(|e| KafkaLayerError::Demo(e.to_string()))?;

@@ -60,7 +60,10 @@ pub struct IngestSpec {
 pub enum Conn {
     Connecting,
     Connected,
-    Disconnected { reason: String, retry_in_s: u64 },
+    Disconnected {
+        reason: String,
+        retry_in_s: u64,
+    },
     /// Connected, but some topics do not exist (yet); they are picked up when created.
     WaitingForTopics(Vec<String>),
 }
@@ -92,7 +95,10 @@ pub struct Progress {
 /// Messages from the ingest thread.
 #[derive(Debug)]
 pub enum IngestEvent {
-    Batch { recs: Vec<Rec>, bad: Vec<BadRecord> },
+    Batch {
+        recs: Vec<Rec>,
+        bad: Vec<BadRecord>,
+    },
     Status(Conn),
     Progress(Progress),
     /// A bounded read has read everything it needs.
@@ -123,7 +129,9 @@ impl Ingest {
         let consumer: BaseConsumer<IngestContext> = spec
             .client
             .consumer_config("viewer")
-            .create_with_context(IngestContext { last_error: errors.clone() })?;
+            .create_with_context(IngestContext {
+                last_error: errors.clone(),
+            })?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -159,7 +167,9 @@ impl Ingest {
     /// # Errors
     /// `Err(false)` on timeout, `Err(true)` when the thread is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<IngestEvent, bool> {
-        self.rx.recv_timeout(timeout).map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
+        self.rx
+            .recv_timeout(timeout)
+            .map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
     }
 
     /// Events waiting in the channel.
@@ -194,7 +204,7 @@ impl ClientContext for IngestContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!("kafka: {error}: {reason}");
         if let Ok(mut e) = self.last_error.lock() {
-            *e = Some((Instant::now(), format!("{reason}")));
+            *e = Some((Instant::now(), reason.to_owned()));
         }
     }
 }
@@ -204,7 +214,9 @@ impl ConsumerContext for IngestContext {}
 fn build_lookup(parts: &[Part]) -> Vec<(Arc<str>, Vec<Option<usize>>)> {
     let mut out: Vec<(Arc<str>, Vec<Option<usize>>)> = Vec::new();
     for (i, p) in parts.iter().enumerate() {
-        let Ok(pid) = usize::try_from(p.partition) else { continue };
+        let Ok(pid) = usize::try_from(p.partition) else {
+            continue;
+        };
         let slot = match out.iter().position(|(t, _)| *t == p.topic) {
             Some(s) => s,
             None => {
@@ -374,7 +386,11 @@ impl Worker {
             let name: Arc<str> = Arc::from(topic.as_str());
             for p in t.partitions() {
                 let id = p.id();
-                if self.parts.iter().any(|x| *x.topic == *topic && x.partition == id) {
+                if self
+                    .parts
+                    .iter()
+                    .any(|x| *x.topic == *topic && x.partition == id)
+                {
                     continue;
                 }
                 let (low, high) = self
@@ -384,9 +400,17 @@ impl Worker {
                 let start = match self.spec.start {
                     // The assets topic is small and defines the tree: always read it whole.
                     StartAt::Since(t) if role != Role::Assets => {
-                        offset_for_time(&self.spec.client, &topic, id, t, (low, high), None, Duration::from_secs(5))
-                            .map_err(|e| format!("cannot seek {topic}/{id}: {e}"))?
-                            .0
+                        offset_for_time(
+                            &self.spec.client,
+                            &topic,
+                            id,
+                            t,
+                            (low, high),
+                            None,
+                            Duration::from_secs(5),
+                        )
+                        .map_err(|e| format!("cannot seek {topic}/{id}: {e}"))?
+                        .0
                     }
                     _ => low,
                 };
@@ -406,7 +430,8 @@ impl Worker {
             }
         }
         if added {
-            self.assign().map_err(|e| format!("cannot assign partitions: {e}"))?;
+            self.assign()
+                .map_err(|e| format!("cannot assign partitions: {e}"))?;
         }
         Ok(missing)
     }
@@ -454,10 +479,15 @@ impl Worker {
                             lookup = build_lookup(&self.parts);
                             lookup_parts = self.parts.len();
                         }
-                        let Some(pi) = lookup
-                            .iter()
-                            .find(|(t, _)| **t == *m.topic())
-                            .and_then(|(_, v)| v.get(usize::try_from(m.partition()).ok()?).copied().flatten())
+                        let Some(pi) =
+                            lookup
+                                .iter()
+                                .find(|(t, _)| **t == *m.topic())
+                                .and_then(|(_, v)| {
+                                    v.get(usize::try_from(m.partition()).ok()?)
+                                        .copied()
+                                        .flatten()
+                                })
                         else {
                             continue;
                         };
@@ -515,7 +545,9 @@ impl Worker {
                 }
             }
             if self.spec.stop_at.is_some() {
-                let done_now: Vec<usize> = (0..self.parts.len()).filter(|&i| self.parts[i].done).collect();
+                let done_now: Vec<usize> = (0..self.parts.len())
+                    .filter(|&i| self.parts[i].done)
+                    .collect();
                 if done_now.len() == self.parts.len() {
                     let _ = self.send(IngestEvent::Progress(self.progress()));
                     let _ = self.send(IngestEvent::Finished);
@@ -533,24 +565,35 @@ impl Worker {
                         .ok()
                         .and_then(|e| e.as_ref().map(|(_, r)| r.clone()))
                         .unwrap_or_else(|| "brokers are not answering".into());
-                    let ev = Conn::Disconnected { reason, retry_in_s: 2 };
+                    let ev = Conn::Disconnected {
+                        reason,
+                        retry_in_s: 2,
+                    };
                     if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                         return;
                     }
                 } else {
-                    let missing_before = self.parts.len();
+                    let parts_before = self.parts.len();
                     match self.discover() {
                         Ok(missing) => {
-                            let status = if missing.is_empty() { Conn::Connected } else { Conn::WaitingForTopics(missing) };
-                            if !was || self.parts.len() != missing_before || matches!(status, Conn::WaitingForTopics(_)) {
-                                if let Flow::Stop = self.send(IngestEvent::Status(status)) {
-                                    return;
-                                }
+                            let status = if missing.is_empty() {
+                                Conn::Connected
+                            } else {
+                                Conn::WaitingForTopics(missing)
+                            };
+                            let changed = !was
+                                || self.parts.len() != parts_before
+                                || matches!(status, Conn::WaitingForTopics(_));
+                            if changed && let Flow::Stop = self.send(IngestEvent::Status(status)) {
+                                return;
                             }
                         }
                         Err(reason) => {
                             connected = false;
-                            let ev = Conn::Disconnected { reason, retry_in_s: 2 };
+                            let ev = Conn::Disconnected {
+                                reason,
+                                retry_in_s: 2,
+                            };
                             if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                                 return;
                             }
@@ -558,7 +601,9 @@ impl Worker {
                     }
                 }
             }
-            if last_progress.elapsed() >= Duration::from_millis(250) || (!caught_up_sent && self.caught_up()) {
+            if last_progress.elapsed() >= Duration::from_millis(250)
+                || (!caught_up_sent && self.caught_up())
+            {
                 last_progress = Instant::now();
                 caught_up_sent |= self.caught_up();
                 if let Flow::Stop = self.send(IngestEvent::Progress(self.progress())) {
@@ -571,12 +616,16 @@ impl Worker {
     /// Turns a per-message error into a bad-record report where it names one.
     fn partition_error(&self, e: &KafkaError) -> Option<BadRecord> {
         match e {
-            KafkaError::MessageConsumption(RDKafkaErrorCode::MessageSizeTooLarge) => Some(BadRecord {
-                topic: Arc::from("?"),
-                partition: -1,
-                offset: -1,
-                reason: "record larger than the consumer's fetch limit (fetch.message.max.bytes)".into(),
-            }),
+            KafkaError::MessageConsumption(RDKafkaErrorCode::MessageSizeTooLarge) => {
+                Some(BadRecord {
+                    topic: Arc::from("?"),
+                    partition: -1,
+                    offset: -1,
+                    reason:
+                        "record larger than the consumer's fetch limit (fetch.message.max.bytes)"
+                            .into(),
+                })
+            }
             _ => None,
         }
     }
@@ -633,7 +682,11 @@ impl Worker {
         }
         Progress {
             caught_up: self.caught_up(),
-            fraction: if total == 0 { 1.0 } else { (done as f64 / total as f64) as f32 },
+            fraction: if total == 0 {
+                1.0
+            } else {
+                (done as f64 / total as f64) as f32
+            },
             msgs_per_s: self.rate.rate,
             consumed: self.consumed,
             topics,

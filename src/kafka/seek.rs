@@ -31,7 +31,11 @@ const INDEX_STRIDE: i64 = 512;
 impl TimeIndex {
     /// Notes a consumed record.
     pub fn observe(&mut self, offset: i64, ts: i64) {
-        self.max_ts = if self.entries.is_empty() { ts } else { self.max_ts.max(ts) };
+        self.max_ts = if self.entries.is_empty() {
+            ts
+        } else {
+            self.max_ts.max(ts)
+        };
         if self
             .entries
             .last()
@@ -48,7 +52,11 @@ impl TimeIndex {
             return None;
         }
         let i = self.entries.partition_point(|&(_, m)| m < t);
-        Some(if i == 0 { self.entries[0].0 } else { self.entries[i - 1].0 })
+        Some(if i == 0 {
+            self.entries[0].0
+        } else {
+            self.entries[i - 1].0
+        })
     }
 
     /// Number of entries.
@@ -138,7 +146,9 @@ fn record_ts(
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         match probe.poll(Duration::from_millis(50)) {
-            Some(Ok(m)) if m.partition() == partition && m.topic() == topic && m.offset() >= offset => {
+            Some(Ok(m))
+                if m.partition() == partition && m.topic() == topic && m.offset() >= offset =>
+            {
                 return Ok(m.timestamp().to_millis());
             }
             Some(Err(e)) => return Err(e),

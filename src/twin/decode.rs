@@ -54,13 +54,9 @@ impl Value {
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Value::Num(n) => {
-                if n.fract() == 0.0 && n.abs() < 1e15 {
-                    write!(f, "{n:.0}")
-                } else {
-                    write!(f, "{n:.3}")
-                }
-            }
+            // Shortest form at millesimal precision: 21.5, not 21.500.
+            Value::Num(n) if n.abs() < 1e15 => write!(f, "{}", (n * 1000.0).round() / 1000.0),
+            Value::Num(n) => write!(f, "{n:e}"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Str(s) => f.write_str(s),
         }
@@ -128,6 +124,8 @@ pub enum AlarmAction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub asset: String,
+    /// Group path above the asset when the hierarchy comes from payload fields.
+    pub parent: Option<String>,
     pub ts: i64,
     pub kind: EventKind,
     pub code: String,
@@ -219,7 +217,7 @@ pub fn decode(
                     props,
                 })
             } else {
-                decode_event(mapping, asset, ts, &obj).map(Decoded::Event)
+                decode_event(mapping, asset, parent, ts, &obj).map(Decoded::Event)
             }
         }
     }
@@ -307,10 +305,12 @@ fn asset_id(
         IdSource::Key => key.map(str::to_owned),
         IdSource::Pointer(p) => pointer(obj, p).and_then(scalar_string),
     };
-    let id = id.filter(|s| !s.is_empty()).ok_or_else(|| match &mapping.asset_id {
-        IdSource::Key => "empty or missing key (asset id)".to_owned(),
-        IdSource::Pointer(p) => format!("missing asset id at {p}"),
-    })?;
+    let id = id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| match &mapping.asset_id {
+            IdSource::Key => "empty or missing key (asset id)".to_owned(),
+            IdSource::Pointer(p) => format!("missing asset id at {p}"),
+        })?;
     let parent = match &mapping.hierarchy {
         Hierarchy::Separator(_) => None,
         Hierarchy::Pointers(ptrs) => {
@@ -325,12 +325,19 @@ fn asset_id(
     Ok((id, parent))
 }
 
-fn flatten(mapping: &Mapping, obj: &Map<String, Json>, prefix: &str, out: &mut Vec<(String, Value)>) {
+fn flatten(
+    mapping: &Mapping,
+    obj: &Map<String, Json>,
+    prefix: &str,
+    out: &mut Vec<(String, Value)>,
+) {
     for (k, v) in obj {
         if out.len() >= mapping.limits.max_properties {
             return;
         }
-        if prefix.is_empty() && (Some(k.as_str()) == mapping.time_field() || Some(k.as_str()) == mapping.id_field()) {
+        if prefix.is_empty()
+            && (Some(k.as_str()) == mapping.time_field() || Some(k.as_str()) == mapping.id_field())
+        {
             continue;
         }
         let name = if prefix.is_empty() {
@@ -402,6 +409,7 @@ fn decode_asset(
 fn decode_event(
     mapping: &Mapping,
     asset: String,
+    parent: Option<String>,
     ts: i64,
     obj: &Map<String, Json>,
 ) -> Result<Event, String> {
@@ -438,13 +446,15 @@ fn decode_event(
             EventKind::Alarm { action, until }
         }
         "command_result" => EventKind::CommandResult {
-            correlation_id: text("correlation_id").ok_or("command_result without correlation_id")?,
+            correlation_id: text("correlation_id")
+                .ok_or("command_result without correlation_id")?,
             status: text("status").unwrap_or_else(|| "unknown".into()),
         },
         _ => EventKind::Event,
     };
     Ok(Event {
         asset,
+        parent,
         ts,
         kind,
         code,
@@ -469,7 +479,12 @@ mod tests {
     }
 
     fn tele(m: &Mapping, key: &str, v: &str) -> Result<Decoded, String> {
-        decode(m, origin(Role::Telemetry), Some(key.as_bytes()), Some(v.as_bytes()))
+        decode(
+            m,
+            origin(Role::Telemetry),
+            Some(key.as_bytes()),
+            Some(v.as_bytes()),
+        )
     }
 
     #[test]
@@ -480,7 +495,10 @@ mod tests {
             r#"{"ts": 5000, "temp": 21.5, "ok": true, "state": "RUN", "bearing": {"wear": 0.25}, "arr": [1]}"#,
         )
         .unwrap();
-        let Decoded::Telemetry { asset, ts, props, .. } = d else {
+        let Decoded::Telemetry {
+            asset, ts, props, ..
+        } = d
+        else {
             panic!("not telemetry")
         };
         assert_eq!(asset, "a/b/c");
@@ -508,13 +526,32 @@ mod tests {
     #[test]
     fn rejects_bad_records_with_reasons() {
         let m = Mapping::default();
-        assert!(tele(&m, "x", "{not json").unwrap_err().starts_with("invalid JSON"));
-        assert_eq!(tele(&m, "x", "[1,2]").unwrap_err(), "value is JSON array, not an object");
-        assert_eq!(tele(&m, "", r#"{"a":1}"#).unwrap_err(), "empty or missing key (asset id)");
-        assert!(tele(&m, "x", r#"{"ts": "yesterday", "a": 1}"#).unwrap_err().starts_with("bad time"));
+        assert!(
+            tele(&m, "x", "{not json")
+                .unwrap_err()
+                .starts_with("invalid JSON")
+        );
+        assert_eq!(
+            tele(&m, "x", "[1,2]").unwrap_err(),
+            "value is JSON array, not an object"
+        );
+        assert_eq!(
+            tele(&m, "", r#"{"a":1}"#).unwrap_err(),
+            "empty or missing key (asset id)"
+        );
+        assert!(
+            tele(&m, "x", r#"{"ts": "yesterday", "a": 1}"#)
+                .unwrap_err()
+                .starts_with("bad time")
+        );
         let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
         assert!(tele(&m, "x", &deep).unwrap_err().contains("nesting depth"));
-        let bad_key = decode(&m, origin(Role::Telemetry), Some(&[0xff, 0xfe]), Some(b"{}"));
+        let bad_key = decode(
+            &m,
+            origin(Role::Telemetry),
+            Some(&[0xff, 0xfe]),
+            Some(b"{}"),
+        );
         assert_eq!(bad_key.unwrap_err(), "key is not valid UTF-8");
         let none = decode(&m, origin(Role::Telemetry), Some(b"x"), None);
         assert!(none.unwrap_err().contains("tombstone"));
@@ -531,12 +568,25 @@ mod tests {
             "#,
         )
         .unwrap();
-        let d = tele(&m, "ignored", r#"{"vin": "V1", "t": 12.5, "region": "eu", "fleet": "f3", "speed": 80}"#)
-            .unwrap();
-        let Decoded::Telemetry { asset, parent, ts, props } = d else {
+        let d = tele(
+            &m,
+            "ignored",
+            r#"{"vin": "V1", "t": 12.5, "region": "eu", "fleet": "f3", "speed": 80}"#,
+        )
+        .unwrap();
+        let Decoded::Telemetry {
+            asset,
+            parent,
+            ts,
+            props,
+        } = d
+        else {
             panic!()
         };
-        assert_eq!((asset.as_str(), parent.as_deref(), ts), ("V1", Some("eu/f3"), 12_500));
+        assert_eq!(
+            (asset.as_str(), parent.as_deref(), ts),
+            ("V1", Some("eu/f3"), 12_500)
+        );
         assert!(props.iter().all(|(n, _)| n != "vin" && n != "t"));
     }
 
@@ -554,7 +604,13 @@ mod tests {
         .unwrap();
         let Decoded::Event(e) = d else { panic!() };
         assert_eq!(e.severity, Severity::Alarm(Priority::Critical));
-        assert_eq!(e.kind, EventKind::Alarm { action: AlarmAction::Active, until: None });
+        assert_eq!(
+            e.kind,
+            EventKind::Alarm {
+                action: AlarmAction::Active,
+                until: None
+            }
+        );
         assert_eq!(e.message.as_deref(), Some("too hot"));
     }
 
@@ -568,7 +624,14 @@ mod tests {
             Some(br#"{"name": "Line", "kind": "line", "parent": "p", "attributes": {"n": 3}}"#),
         )
         .unwrap();
-        let Decoded::Asset { asset, def: Some(def), ts } = d else { panic!() };
+        let Decoded::Asset {
+            asset,
+            def: Some(def),
+            ts,
+        } = d
+        else {
+            panic!()
+        };
         assert_eq!((asset.as_str(), ts), ("p/l", 1_000));
         assert_eq!(def.kind.as_deref(), Some("line"));
         assert_eq!(def.attributes, vec![("n".to_owned(), "3".to_owned())]);
@@ -580,6 +643,10 @@ mod tests {
     fn oversized_value_is_rejected_before_parsing() {
         let mut m = Mapping::default();
         m.limits.max_value_bytes = 10;
-        assert!(tele(&m, "x", r#"{"a": 123456789}"#).unwrap_err().contains("exceeds the limit"));
+        assert!(
+            tele(&m, "x", r#"{"a": 123456789}"#)
+                .unwrap_err()
+                .contains("exceeds the limit")
+        );
     }
 }

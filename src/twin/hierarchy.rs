@@ -76,10 +76,16 @@ impl Tree {
                 let label = def
                     .and_then(|d| d.name.clone())
                     .unwrap_or_else(|| last_segment(path, sep).to_owned());
-                (asset.parent_at(t).map(str::to_owned), label, def.and_then(|d| d.kind.clone()))
+                (
+                    asset.parent_at(t).map(str::to_owned),
+                    label,
+                    def.and_then(|d| d.kind.clone()),
+                )
             }
             None => (
-                path.rfind(sep).filter(|&i| i > 0).map(|i| path[..i].to_owned()),
+                path.rfind(sep)
+                    .filter(|&i| i > 0)
+                    .map(|i| path[..i].to_owned()),
                 last_segment(path, sep).to_owned(),
                 None,
             ),
@@ -141,11 +147,16 @@ impl Tree {
     fn roll_up_alarms(&mut self, store: &Store, t: i64) {
         for asset in store.assets() {
             for &al in asset.alarm_ids() {
-                let Some(v) = store.alarm_at(al, t) else { continue };
+                let Some(v) = store.alarm_at(al, t) else {
+                    continue;
+                };
                 if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
                     continue;
                 }
-                let unacked = matches!(v.status.state, AlarmState::UnackActive | AlarmState::UnackRtn);
+                let unacked = matches!(
+                    v.status.state,
+                    AlarmState::UnackActive | AlarmState::UnackRtn
+                );
                 let mut n = self.by_path.get(asset.id.as_ref()).copied();
                 let mut guard = 0;
                 while let Some(i) = n {
@@ -180,7 +191,9 @@ impl Tree {
         let keep: Option<HashSet<u32>> = (!filter.is_empty()).then(|| {
             let mut keep = HashSet::new();
             for (i, n) in self.nodes.iter().enumerate() {
-                if n.label.to_lowercase().contains(&filter) || n.path.to_lowercase().contains(&filter) {
+                if n.label.to_lowercase().contains(&filter)
+                    || n.path.to_lowercase().contains(&filter)
+                {
                     let mut cur = Some(i as u32);
                     while let Some(c) = cur {
                         if !keep.insert(c) {
@@ -277,7 +290,9 @@ fn trim_zeros(d: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::super::alarms::Priority;
-    use super::super::decode::{AlarmAction, AssetDef, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value};
+    use super::super::decode::{
+        AlarmAction, AssetDef, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value,
+    };
     use super::*;
 
     fn apply(s: &mut Store, o: i64, body: Decoded) {
@@ -286,11 +301,24 @@ mod tests {
             Decoded::Event(_) => Role::Events,
             Decoded::Asset { .. } => Role::Assets,
         };
-        s.apply(Rec { origin: Origin { role, partition: 0, offset: o, kafka_ts: 0 }, body });
+        s.apply(Rec {
+            origin: Origin {
+                role,
+                partition: 0,
+                offset: o,
+                kafka_ts: 0,
+            },
+            body,
+        });
     }
 
     fn tele(asset: &str, ts: i64) -> Decoded {
-        Decoded::Telemetry { asset: asset.into(), parent: None, ts, props: vec![("t".into(), Value::Num(1.0))] }
+        Decoded::Telemetry {
+            asset: asset.into(),
+            parent: None,
+            ts,
+            props: vec![("t".into(), Value::Num(1.0))],
+        }
     }
 
     #[test]
@@ -300,7 +328,11 @@ mod tests {
             apply(&mut s, i as i64, tele(id, 5));
         }
         let t = Tree::build(&s, 10);
-        let labels = |ns: &[u32]| ns.iter().map(|&n| t.nodes[n as usize].label.clone()).collect::<Vec<_>>();
+        let labels = |ns: &[u32]| {
+            ns.iter()
+                .map(|&n| t.nodes[n as usize].label.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels(&t.roots), ["a", "z"]);
         let b = t.find("a/b").unwrap();
         assert_eq!(labels(&t.nodes[b as usize].children), ["m2", "m10"]);
@@ -322,7 +354,12 @@ mod tests {
             Decoded::Asset {
                 asset: "x/m".into(),
                 ts: 2,
-                def: Some(AssetDef { name: Some("Mill".into()), kind: Some("machine".into()), parent: Some("site".into()), attributes: vec![] }),
+                def: Some(AssetDef {
+                    name: Some("Mill".into()),
+                    kind: Some("machine".into()),
+                    parent: Some("site".into()),
+                    attributes: vec![],
+                }),
             },
         );
         apply(
@@ -330,8 +367,12 @@ mod tests {
             2,
             Decoded::Event(Event {
                 asset: "x/m".into(),
+                parent: None,
                 ts: 3,
-                kind: EventKind::Alarm { action: AlarmAction::Active, until: None },
+                kind: EventKind::Alarm {
+                    action: AlarmAction::Active,
+                    until: None,
+                },
                 code: "F".into(),
                 severity: Severity::Alarm(Priority::Critical),
                 message: None,

@@ -196,7 +196,9 @@ impl Series {
             while i < hi
                 && (((self.ts[i] - from) as f64 / span) * buckets as f64).floor() as i64 == b
             {
-                if let (Some(v), Some(mn), Some(mx)) = (self.num(i), self.num(min_i), self.num(max_i)) {
+                if let (Some(v), Some(mn), Some(mx)) =
+                    (self.num(i), self.num(min_i), self.num(max_i))
+                {
                     if v < mn {
                         min_i = i;
                     }
@@ -268,7 +270,9 @@ mod tests {
     use super::*;
 
     fn n(s: &Series) -> Vec<(i64, f64)> {
-        (0..s.len()).map(|i| (s.ts(i).unwrap(), s.num(i).unwrap())).collect()
+        (0..s.len())
+            .map(|i| (s.ts(i).unwrap(), s.num(i).unwrap()))
+            .collect()
     }
 
     #[test]

@@ -12,8 +12,8 @@ use serde_json::{Map, Value as Json, json};
 
 use super::alarms::{AlarmHistory, AlarmInput, AlarmState, AlarmStatus, Keyed, Priority};
 use super::decode::{AlarmAction, AssetDef, BadRecord, Decoded, Event, EventKind, Rec, Severity};
-use super::series::{BYTES_PER_SAMPLE, Sample, Series};
 use super::seq_of;
+use super::series::{BYTES_PER_SAMPLE, Sample, Series};
 
 /// Index of an asset in the store.
 pub type AssetIdx = u32;
@@ -116,7 +116,11 @@ impl Store {
     #[must_use]
     pub fn new(separator: &str, budget_mb: usize) -> Self {
         Self {
-            separator: if separator.is_empty() { "/".into() } else { separator.into() },
+            separator: if separator.is_empty() {
+                "/".into()
+            } else {
+                separator.into()
+            },
             assets: Vec::new(),
             by_id: HashMap::new(),
             prop_names: Vec::new(),
@@ -160,7 +164,12 @@ impl Store {
         let o = rec.origin;
         let seq = seq_of(o.partition, o.offset);
         match rec.body {
-            Decoded::Telemetry { asset, parent, ts, props } => {
+            Decoded::Telemetry {
+                asset,
+                parent,
+                ts,
+                props,
+            } => {
                 self.see_time(ts);
                 let a = self.asset_idx(&asset, parent.as_deref());
                 self.touch(a, ts);
@@ -203,14 +212,17 @@ impl Store {
     }
 
     fn apply_event(&mut self, e: Event, seq: u64) {
-        let a = self.asset_idx(&e.asset, None);
+        let a = self.asset_idx(&e.asset, e.parent.as_deref());
         self.touch(a, e.ts);
         match (e.kind, e.severity) {
             (EventKind::Alarm { action, until }, Severity::Alarm(priority)) => {
                 let input = match action {
                     AlarmAction::Active => AlarmInput::Activate { message: e.message },
                     AlarmAction::Cleared => AlarmInput::Clear,
-                    AlarmAction::Acked => AlarmInput::Ack { by: e.by, comment: e.comment },
+                    AlarmAction::Acked => AlarmInput::Ack {
+                        by: e.by,
+                        comment: e.comment,
+                    },
                     AlarmAction::Shelved => AlarmInput::Shelve {
                         until: until.unwrap_or(e.ts),
                         by: e.by,
@@ -238,7 +250,11 @@ impl Store {
                 if matches!(input, AlarmInput::Activate { .. }) {
                     alarm.priority = priority;
                 }
-                if alarm.history.insert(Keyed { ts: e.ts, seq, input }) {
+                if alarm.history.insert(Keyed {
+                    ts: e.ts,
+                    seq,
+                    input,
+                }) {
                     self.structure_gen += 1;
                 } else {
                     self.stats.duplicates += 1;
@@ -246,13 +262,21 @@ impl Store {
             }
             (kind, _) => {
                 let message = match kind {
-                    EventKind::CommandResult { correlation_id, status } => Some(format!(
+                    EventKind::CommandResult {
+                        correlation_id,
+                        status,
+                    } => Some(format!(
                         "{status} ({correlation_id}){}",
                         e.message.map(|m| format!(": {m}")).unwrap_or_default()
                     )),
                     _ => e.message,
                 };
-                let note = Note { ts: e.ts, asset: a, code: e.code, message };
+                let note = Note {
+                    ts: e.ts,
+                    asset: a,
+                    code: e.code,
+                    message,
+                };
                 let pos = self.notes.partition_point(|n| n.ts <= note.ts);
                 self.notes.insert(pos, note);
             }
@@ -260,7 +284,10 @@ impl Store {
     }
 
     fn see_time(&mut self, ts: i64) {
-        *self.density.entry(ts.div_euclid(DENSITY_BUCKET_MS)).or_insert(0) += 1;
+        *self
+            .density
+            .entry(ts.div_euclid(DENSITY_BUCKET_MS))
+            .or_insert(0) += 1;
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
     }
@@ -275,6 +302,13 @@ impl Store {
 
     fn asset_idx(&mut self, id: &str, parent: Option<&str>) -> AssetIdx {
         if let Some(&i) = self.by_id.get(id) {
+            // A payload hierarchy may name the parent on any record; keep the first one seen.
+            if let Some(p) = parent
+                && self.assets[i as usize].implied_parent.is_none()
+            {
+                self.assets[i as usize].implied_parent = Some(Arc::from(p));
+                self.structure_gen += 1;
+            }
             return i;
         }
         let implied_parent = match parent {
@@ -506,7 +540,12 @@ impl Store {
         let mut out: Vec<(i64, Priority)> = self
             .alarms
             .iter()
-            .flat_map(|a| a.history.activations_in(from, to).into_iter().map(move |t| (t, a.priority)))
+            .flat_map(|a| {
+                a.history
+                    .activations_in(from, to)
+                    .into_iter()
+                    .map(move |t| (t, a.priority))
+            })
             .collect();
         out.sort_unstable_by_key(|x| x.0);
         out
@@ -558,7 +597,11 @@ impl Store {
         let mut ids: Vec<AssetIdx> = (0..self.assets.len() as AssetIdx)
             .filter(|&a| self.exists_at(a, t))
             .collect();
-        ids.sort_by(|x, y| self.assets[*x as usize].id.cmp(&self.assets[*y as usize].id));
+        ids.sort_by(|x, y| {
+            self.assets[*x as usize]
+                .id
+                .cmp(&self.assets[*y as usize].id)
+        });
         for a in ids {
             let props: Map<String, Json> = self
                 .props_at(a, t)
@@ -601,7 +644,10 @@ impl Asset {
     /// means no record yet.
     #[must_use]
     pub fn def_at(&self, t: i64) -> Option<Option<&AssetDef>> {
-        let i = self.defs.partition_point(|(ts, _, _)| *ts <= t).checked_sub(1)?;
+        let i = self
+            .defs
+            .partition_point(|(ts, _, _)| *ts <= t)
+            .checked_sub(1)?;
         Some(self.defs[i].2.as_ref())
     }
 
@@ -609,7 +655,9 @@ impl Asset {
     #[must_use]
     pub fn parent_at(&self, t: i64) -> Option<&str> {
         match self.def_at(t) {
-            Some(Some(AssetDef { parent: Some(p), .. })) => Some(p),
+            Some(Some(AssetDef {
+                parent: Some(p), ..
+            })) => Some(p),
             _ => self.implied_parent.as_deref(),
         }
     }
@@ -638,7 +686,15 @@ mod tests {
     use super::*;
 
     fn rec(role: Role, partition: i32, offset: i64, body: Decoded) -> Rec {
-        Rec { origin: Origin { role, partition, offset, kafka_ts: 0 }, body }
+        Rec {
+            origin: Origin {
+                role,
+                partition,
+                offset,
+                kafka_ts: 0,
+            },
+            body,
+        }
     }
 
     fn tele(p: i32, o: i64, asset: &str, ts: i64, v: f64) -> Rec {
@@ -657,10 +713,13 @@ mod tests {
 
     fn x_at(s: &Store, asset: &str, t: i64) -> Option<f64> {
         let a = s.asset_by_id(asset)?;
-        s.props_at(a, t).into_iter().find(|p| &*p.name == "x").map(|p| match p.sample.value {
-            Value::Num(f) => f,
-            _ => f64::NAN,
-        })
+        s.props_at(a, t)
+            .into_iter()
+            .find(|p| &*p.name == "x")
+            .map(|p| match p.sample.value {
+                Value::Num(f) => f,
+                _ => f64::NAN,
+            })
     }
 
     #[test]
@@ -706,11 +765,43 @@ mod tests {
     fn assets_come_and_go_with_twin_assets_records() {
         let mut s = Store::new("/", 0);
         let def = |parent: Option<&str>| {
-            Some(AssetDef { name: None, kind: Some("machine".into()), parent: parent.map(Into::into), attributes: vec![] })
+            Some(AssetDef {
+                name: None,
+                kind: Some("machine".into()),
+                parent: parent.map(Into::into),
+                attributes: vec![],
+            })
         };
-        s.apply(rec(Role::Assets, 0, 0, Decoded::Asset { asset: "p/m".into(), ts: 100, def: def(None) }));
-        s.apply(rec(Role::Assets, 0, 1, Decoded::Asset { asset: "p/m".into(), ts: 200, def: def(Some("q")) }));
-        s.apply(rec(Role::Assets, 0, 2, Decoded::Asset { asset: "p/m".into(), ts: 300, def: None }));
+        s.apply(rec(
+            Role::Assets,
+            0,
+            0,
+            Decoded::Asset {
+                asset: "p/m".into(),
+                ts: 100,
+                def: def(None),
+            },
+        ));
+        s.apply(rec(
+            Role::Assets,
+            0,
+            1,
+            Decoded::Asset {
+                asset: "p/m".into(),
+                ts: 200,
+                def: def(Some("q")),
+            },
+        ));
+        s.apply(rec(
+            Role::Assets,
+            0,
+            2,
+            Decoded::Asset {
+                asset: "p/m".into(),
+                ts: 300,
+                def: None,
+            },
+        ));
         let a = s.asset_by_id("p/m").unwrap();
         assert!(!s.exists_at(a, 99));
         assert!(s.exists_at(a, 100));
@@ -733,8 +824,12 @@ mod tests {
                 o,
                 Decoded::Event(Event {
                     asset: "p/m".into(),
+                    parent: None,
                     ts,
-                    kind: EventKind::Alarm { action, until: None },
+                    kind: EventKind::Alarm {
+                        action,
+                        until: None,
+                    },
                     code: "HOT".into(),
                     severity: Severity::Alarm(Priority::High),
                     message: Some("hot".into()),

@@ -9,20 +9,11 @@ use crate::twin::alarms::AlarmState;
 use crate::twin::store::AlarmView;
 
 /// Alarm list filters owned by the UI.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AlarmFilter {
     pub show_shelved: bool,
     /// Only alarms in the selected subtree.
     pub selected_only: bool,
-}
-
-impl Default for AlarmFilter {
-    fn default() -> Self {
-        Self {
-            show_shelved: false,
-            selected_only: false,
-        }
-    }
 }
 
 /// Shows the list; returns selection commands.
@@ -34,9 +25,9 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
         let id = &store.assets()[v.asset as usize].id;
         (filter.show_shelved || v.status.state != AlarmState::Shelved)
             && (!filter.selected_only
-                || view
-                    .selected
-                    .is_none_or(|s| id.as_ref() == s || id.starts_with(&format!("{s}{}", store.separator()))))
+                || view.selected.is_none_or(|s| {
+                    id.as_ref() == s || id.starts_with(&format!("{s}{}", store.separator()))
+                }))
     };
     let shown: Vec<&AlarmView> = all.iter().filter(|v| in_scope(v)).collect();
     ui.horizontal(|ui| {
@@ -62,19 +53,32 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                 let color = priority_color(v.priority);
                 let selected = view.selected == Some(asset_id.as_ref());
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new(state_glyph(v.status.state)).color(color).strong())
-                        .on_hover_text(v.status.state.label());
-                    ui.label(RichText::new(v.priority.as_str().to_uppercase()).color(color).small().strong());
+                    ui.label(
+                        RichText::new(state_glyph(v.status.state))
+                            .color(color)
+                            .strong(),
+                    )
+                    .on_hover_text(v.status.state.label());
+                    ui.label(
+                        RichText::new(v.priority.as_str().to_uppercase())
+                            .color(color)
+                            .small()
+                            .strong(),
+                    );
                     let r = ui.selectable_label(selected, RichText::new(v.code.as_ref()).strong());
                     if r.clicked() {
                         cmds.push(Command::Select(Some(asset_id.to_string())));
                     }
-                    ui.label(RichText::new(format!("since {}", style::time(v.status.since))).small().weak())
-                        .on_hover_text(format!(
-                            "{} for {}",
-                            v.status.state.label(),
-                            style::duration(view.at - v.status.since)
-                        ));
+                    ui.label(
+                        RichText::new(format!("since {}", style::time(v.status.since)))
+                            .small()
+                            .weak(),
+                    )
+                    .on_hover_text(format!(
+                        "{} for {}",
+                        v.status.state.label(),
+                        style::duration(view.at - v.status.since)
+                    ));
                 });
                 ui.horizontal(|ui| {
                     ui.add_space(20.0);

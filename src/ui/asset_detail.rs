@@ -15,7 +15,10 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
     let Some(sel) = view.selected else {
         ui.vertical_centered(|ui| {
             ui.add_space(20.0);
-            ui.label(RichText::new("Select an asset in the tree or an alarm to see its properties.").weak());
+            ui.label(
+                RichText::new("Select an asset in the tree or an alarm to see its properties.")
+                    .weak(),
+            );
         });
         return cmds;
     };
@@ -25,10 +28,14 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
         return cmds;
     };
     let store = view.store;
-    let Some(asset) = store.asset(a) else { return cmds };
+    let Some(asset) = store.asset(a) else {
+        return cmds;
+    };
     let def = asset.def_at(view.at).flatten();
     ui.horizontal(|ui| {
-        let name = def.and_then(|d| d.name.clone()).unwrap_or_else(|| asset.id.to_string());
+        let name = def
+            .and_then(|d| d.name.clone())
+            .unwrap_or_else(|| asset.id.to_string());
         ui.heading(name);
         if let Some(kind) = def.and_then(|d| d.kind.as_deref()) {
             ui.label(RichText::new(kind).weak());
@@ -55,7 +62,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
     ui.separator();
     egui::ScrollArea::vertical()
         .id_salt("props")
-        .auto_shrink([false, true])
+        .auto_shrink([false, false])
         .show(ui, |ui| {
             egui::Grid::new("props_grid")
                 .striped(true)
@@ -77,7 +84,14 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
     cmds
 }
 
-fn row(ui: &mut Ui, view: &View<'_>, asset: &str, p: &PropView, plotted: &[PlotKey], cmds: &mut Vec<Command>) {
+fn row(
+    ui: &mut Ui,
+    view: &View<'_>,
+    asset: &str,
+    p: &PropView,
+    plotted: &[PlotKey],
+    cmds: &mut Vec<Command>,
+) {
     let key = PlotKey {
         asset: asset.to_owned(),
         prop: p.name.to_string(),
@@ -86,28 +100,51 @@ fn row(ui: &mut Ui, view: &View<'_>, asset: &str, p: &PropView, plotted: &[PlotK
         let on = plotted.contains(&key);
         let r = ui
             .selectable_label(on, p.name.as_ref())
-            .on_hover_text(if on { "Plotted: click to remove from the plot" } else { "Click to plot" });
+            .on_hover_text(if on {
+                "Plotted: click to remove from the plot"
+            } else {
+                "Click to plot"
+            });
         if r.clicked() {
-            cmds.push(if on { Command::RemovePlot(key) } else { Command::AddPlot(key) });
+            cmds.push(if on {
+                Command::RemovePlot(key)
+            } else {
+                Command::AddPlot(key)
+            });
         }
     } else {
         ui.label(p.name.as_ref());
     }
-    ui.label(RichText::new(p.sample.value.to_string()).monospace().strong());
+    ui.label(
+        RichText::new(p.sample.value.to_string())
+            .monospace()
+            .strong(),
+    );
     ui.label(view.units.get(p.name.as_ref()).map_or("", String::as_str));
     let reference = if view.live { view.now } else { view.at };
     let age = reference - p.sample.ts;
     let stale = age > view.ui.stale_after_s as i64 * 1000;
     let age_text = RichText::new(style::duration(age.max(0)));
-    ui.label(if stale { age_text.color(Color32::from_rgb(230, 150, 60)) } else { age_text })
-        .on_hover_text(if stale {
-            format!("stale: older than {} s; event time {}", view.ui.stale_after_s, style::datetime(p.sample.ts))
-        } else {
-            format!("event time {}", style::datetime(p.sample.ts))
-        });
+    ui.label(if stale {
+        age_text.color(Color32::from_rgb(230, 150, 60))
+    } else {
+        age_text
+    })
+    .on_hover_text(if stale {
+        format!(
+            "stale: older than {} s; event time {}",
+            view.ui.stale_after_s,
+            style::datetime(p.sample.ts)
+        )
+    } else {
+        format!("event time {}", style::datetime(p.sample.ts))
+    });
     let (partition, offset) = seq_parts(p.sample.seq);
     let topic = &view.topics[Role::Telemetry.index()];
-    let kcat = format!("kcat -b {} -C -t {topic} -p {partition} -o {offset} -c 1 -e -f '%k %s\\n'", view.brokers);
+    let kcat = format!(
+        "kcat -b {} -C -t {topic} -p {partition} -o {offset} -c 1 -e -f '%k %s\\n'",
+        view.brokers
+    );
     let r = ui
         .add(egui::Label::new(RichText::new(format!("p{partition} @{offset}")).monospace().small()).sense(egui::Sense::click()))
         .on_hover_text(format!(

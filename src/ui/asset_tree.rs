@@ -32,7 +32,12 @@ pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) ->
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("{} nodes", tree.len())).weak());
         if ui.small_button("Expand all").clicked() {
-            state.expanded.extend(tree.nodes.iter().filter(|n| !n.children.is_empty()).map(|n| n.path.clone()));
+            state.expanded.extend(
+                tree.nodes
+                    .iter()
+                    .filter(|n| !n.children.is_empty())
+                    .map(|n| n.path.clone()),
+            );
         }
         if ui.small_button("Collapse").clicked() {
             state.expanded.clear();
@@ -41,7 +46,14 @@ pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) ->
     ui.separator();
     let rows = tree.visible_rows(&state.expanded, &state.filter);
     if rows.is_empty() {
-        ui.label(RichText::new(if tree.is_empty() { "No assets yet." } else { "No match." }).weak());
+        ui.label(
+            RichText::new(if tree.is_empty() {
+                "No assets yet."
+            } else {
+                "No match."
+            })
+            .weak(),
+        );
         return cmds;
     }
     let row_h = ui.spacing().interact_size.y;
@@ -57,9 +69,14 @@ pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) ->
                     } else {
                         let open = state.expanded.contains(&node.path) || !state.filter.is_empty();
                         let arrow = if open { "⏷" } else { "⏵" };
+                        let what = if open { "Collapse" } else { "Expand" };
                         let r = ui
                             .add(egui::Button::new(arrow).frame(false).small())
-                            .on_hover_text(if open { "Collapse" } else { "Expand" });
+                            .on_hover_text(what);
+                        let name = format!("{what} {}", node.label);
+                        r.widget_info(|| {
+                            egui::WidgetInfo::labeled(egui::Role::Button, true, &name)
+                        });
                         if r.clicked() && !state.expanded.remove(&node.path) {
                             state.expanded.insert(node.path.clone());
                         }
@@ -77,7 +94,10 @@ pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) ->
                     if r.clicked() {
                         cmds.push(Command::Select(Some(node.path.to_string())));
                     }
-                    if r.double_clicked() && !node.children.is_empty() && !state.expanded.remove(&node.path) {
+                    if r.double_clicked()
+                        && !node.children.is_empty()
+                        && !state.expanded.remove(&node.path)
+                    {
                         state.expanded.insert(node.path.clone());
                     }
                 });

@@ -22,14 +22,22 @@ pub fn show(ctx: &egui::Context, view: &View<'_>, open: bool) -> Vec<Command> {
             ));
             ui.separator();
             let row_h = ui.spacing().interact_size.y;
-            egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_h, bad.len(), |ui, range| {
-                for b in &bad[range] {
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(format!("{} p{} @{}", b.topic, b.partition, b.offset)).monospace());
-                        ui.label(&b.reason);
-                    });
-                }
-            });
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show_rows(ui, row_h, bad.len(), |ui, range| {
+                    for b in &bad[range] {
+                        ui.horizontal(|ui| {
+                            ui.label(
+                                RichText::new(format!(
+                                    "{} p{} @{}",
+                                    b.topic, b.partition, b.offset
+                                ))
+                                .monospace(),
+                            );
+                            ui.label(&b.reason);
+                        });
+                    }
+                });
         });
     if !still_open {
         cmds.push(Command::ShowDiagnostics(false));

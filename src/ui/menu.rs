@@ -13,7 +13,13 @@ pub fn show(ui: &mut Ui, has_plots: bool) -> Vec<Command> {
                 cmds.push(Command::OpenConfig);
             }
             ui.separator();
-            if ui.add_enabled(has_plots, egui::Button::new("Export plotted series as CSV…")).clicked() {
+            if ui
+                .add_enabled(
+                    has_plots,
+                    egui::Button::new("Export plotted series as CSV…"),
+                )
+                .clicked()
+            {
                 cmds.push(Command::ExportCsv);
             }
             if ui.button("Save state at cursor as JSON…").clicked() {

@@ -39,7 +39,10 @@ pub enum Command {
     Timeline(TimelineCommand),
     ShowDiagnostics(bool),
     /// Copy text to the clipboard and say so.
-    Copy { text: String, what: String },
+    Copy {
+        text: String,
+        what: String,
+    },
     OpenConfig,
     ExportCsv,
     SaveSnapshot,

@@ -30,7 +30,13 @@ const PALETTE: [Color32; 8] = [
 ];
 
 /// Shows the plotted series. `follow` is true while live or playing.
-pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotState, follow: bool) -> Vec<Command> {
+pub fn show(
+    ui: &mut Ui,
+    view: &View<'_>,
+    plotted: &[PlotKey],
+    state: &mut PlotState,
+    follow: bool,
+) -> Vec<Command> {
     let mut cmds = Vec::new();
     ui.horizontal_wrapped(|ui| {
         ui.strong("Plot");
@@ -41,7 +47,10 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotS
             let color = PALETTE[i % PALETTE.len()];
             ui.label(RichText::new("━").color(color));
             ui.label(format!("{} · {}", short(&k.asset), k.prop));
-            if ui.small_button("✖").on_hover_text(format!("Remove {}", k.prop)).clicked() {
+            let r = ui.small_button("✖").on_hover_text("Remove from the plot");
+            let name = format!("Remove {}", k.prop);
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
+            if r.clicked() {
                 cmds.push(Command::RemovePlot(k.clone()));
             }
         }
@@ -49,6 +58,17 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotS
             cmds.push(Command::ClearPlots);
         }
     });
+    if plotted.is_empty() {
+        ui.centered_and_justified(|ui| {
+            ui.label(
+                RichText::new(
+                    "📈 Nothing plotted yet: select an asset, then click a numeric property.",
+                )
+                .weak(),
+            );
+        });
+        return cmds;
+    }
     let window = view.ui.plot_window_s as f64 * 1000.0;
     let at = view.at as f64;
     let recentre = follow || state.last_at != Some(view.at) || state.bounds.is_none();
@@ -70,7 +90,11 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotS
         .allow_scroll(false)
         .x_axis_formatter(|mark, _| style::time(mark.value as i64))
         .label_formatter(|hover| match hover {
-            egui_plot::HoverPosition::NearDataPoint { plot_name, position, .. } => Some(format!(
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => Some(format!(
                 "{plot_name}\n{}\n{:.3}",
                 style::datetime(position.x as i64),
                 position.y
@@ -83,14 +107,28 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey], state: &mut PlotS
             plot_ui.set_auto_bounds([false, true]);
         }
         for (i, k) in plotted.iter().enumerate() {
-            let Some(a) = view.store.asset_by_id(&k.asset) else { continue };
-            let Some(p) = view.store.prop_by_name(&k.prop) else { continue };
-            let Some(series) = view.store.series(a, p) else { continue };
+            let Some(a) = view.store.asset_by_id(&k.asset) else {
+                continue;
+            };
+            let Some(p) = view.store.prop_by_name(&k.prop) else {
+                continue;
+            };
+            let Some(series) = view.store.series(a, p) else {
+                continue;
+            };
             // Never draw the future of the cursor when looking at the past.
-            let to = if view.live { x1 as i64 } else { (x1 as i64).min(view.at) };
+            let to = if view.live {
+                x1 as i64
+            } else {
+                (x1 as i64).min(view.at)
+            };
             let pts = series.plot_points(x0 as i64, to, width_px);
             let name = format!("{} · {}", short(&k.asset), k.prop);
-            plot_ui.line(Line::new(name, PlotPoints::from(pts)).color(PALETTE[i % PALETTE.len()]).width(1.5));
+            plot_ui.line(
+                Line::new(name, PlotPoints::from(pts))
+                    .color(PALETTE[i % PALETTE.len()])
+                    .width(1.5),
+            );
         }
         if !view.live {
             plot_ui.vline(VLine::new("cursor", at).color(HISTORY).width(1.5));

@@ -111,33 +111,67 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
     if let Some(f) = &st.fatal {
         banner(ui, red, &format!("⚠ Cannot start ingest: {f}"));
     } else if let Some(Conn::Disconnected { reason, retry_in_s }) = &st.conn {
-        banner(ui, red, &format!("⚠ Disconnected from {}: {reason}. Retrying every {retry_in_s} s; showing the last received state.", st.source));
+        banner(
+            ui,
+            red,
+            &format!(
+                "⚠ Disconnected from {}: {reason}. Retrying every {retry_in_s} s; showing the last received state.",
+                st.source
+            ),
+        );
     } else if let Some(Conn::WaitingForTopics(t)) = &st.conn {
-        banner(ui, Color32::from_rgb(120, 80, 10), &format!("Waiting for topics: {} (picked up as soon as they exist)", t.join(", ")));
+        banner(
+            ui,
+            Color32::from_rgb(120, 80, 10),
+            &format!(
+                "Waiting for topics: {} (picked up as soon as they exist)",
+                t.join(", ")
+            ),
+        );
     }
     if !view.live {
-        egui::Frame::new().fill(Color32::from_rgb(110, 60, 0)).inner_margin(6.0).show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(RichText::new("⏪ HISTORY").strong().color(Color32::WHITE).size(16.0));
-                ui.label(
-                    RichText::new(format!("showing the fleet as of {}", style::datetime(view.at)))
+        egui::Frame::new()
+            .fill(Color32::from_rgb(110, 60, 0))
+            .inner_margin(6.0)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(
+                        RichText::new("⏪ HISTORY")
+                            .strong()
+                            .color(Color32::WHITE)
+                            .size(16.0),
+                    );
+                    ui.label(
+                        RichText::new(format!(
+                            "showing the fleet as of {}",
+                            style::datetime(view.at)
+                        ))
                         .strong()
                         .color(Color32::WHITE)
                         .size(16.0),
-                );
-                ui.label(RichText::new(format!("({} behind live)", style::duration(view.head - view.at))).color(Color32::WHITE));
-                if ui.button("Go live (End)").clicked() {
-                    cmds.push(Command::Timeline(crate::timeline::TimelineCommand::GoLive));
-                }
+                    );
+                    ui.label(
+                        RichText::new(format!(
+                            "({} behind live)",
+                            style::duration(view.head - view.at)
+                        ))
+                        .color(Color32::WHITE),
+                    );
+                    if ui.button("Go live (End)").clicked() {
+                        cmds.push(Command::Timeline(crate::timeline::TimelineCommand::GoLive));
+                    }
+                });
             });
-        });
     }
     cmds
 }
 
 fn banner(ui: &mut Ui, fill: Color32, text: &str) {
-    egui::Frame::new().fill(fill).inner_margin(6.0).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.label(RichText::new(text).color(Color32::WHITE).strong());
-    });
+    egui::Frame::new()
+        .fill(fill)
+        .inner_margin(6.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(RichText::new(text).color(Color32::WHITE).strong());
+        });
 }

@@ -58,17 +58,19 @@ pub fn time(ms: i64) -> String {
 /// Local `YYYY-MM-DD HH:MM:SS`.
 #[must_use]
 pub fn datetime(ms: i64) -> String {
-    Local
-        .timestamp_millis_opt(ms)
-        .single()
-        .map_or_else(|| ms.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+    Local.timestamp_millis_opt(ms).single().map_or_else(
+        || ms.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
 }
 
 /// RFC 3339 in UTC with milliseconds, for provenance and exports.
 #[must_use]
 pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// A short duration such as `4 s`, `12 min`, `3 h 05 min`.

@@ -27,12 +27,20 @@ pub fn show(
     let mut cmds = Vec::new();
     let head = view.head;
     ui.horizontal(|ui| {
-        if ui.button("⏮").on_hover_text("Earliest retained time (Home)").clicked() {
+        if ui
+            .button("⏮")
+            .on_hover_text("Earliest retained time (Home)")
+            .clicked()
+        {
             cmds.push(Command::Timeline(TimelineCommand::Seek(earliest)));
         }
         let playing = matches!(state, PlayState::Playing { .. });
         let label = if playing { "⏸ Pause" } else { "▶ Play" };
-        if ui.button(label).on_hover_text("Play or pause (Space)").clicked() {
+        if ui
+            .button(label)
+            .on_hover_text("Play or pause (Space)")
+            .clicked()
+        {
             cmds.push(Command::Timeline(TimelineCommand::TogglePlay));
         }
         let live_text = RichText::new("● LIVE").strong();
@@ -41,7 +49,11 @@ pub fn show(
         } else {
             egui::Button::new(live_text.color(LIVE))
         };
-        if ui.add(live_btn).on_hover_text("Follow the head of the log (End)").clicked() {
+        if ui
+            .add(live_btn)
+            .on_hover_text("Follow the head of the log (End)")
+            .clicked()
+        {
             cmds.push(Command::Timeline(TimelineCommand::GoLive));
         }
         let mut s = speed;
@@ -55,15 +67,22 @@ pub fn show(
             cmds.push(Command::Timeline(TimelineCommand::SetSpeed(s)));
         }
         ui.separator();
-        let cursor_text = RichText::new(style::datetime(view.at)).monospace().size(15.0);
-        ui.label(if view.live { cursor_text.color(LIVE) } else { cursor_text.color(HISTORY).strong() });
+        let cursor_text = RichText::new(style::datetime(view.at))
+            .monospace()
+            .size(15.0);
+        ui.label(if view.live {
+            cursor_text.color(LIVE)
+        } else {
+            cursor_text.color(HISTORY).strong()
+        });
         ui.separator();
         let r = ui.add(
             egui::TextEdit::singleline(&mut st.input)
                 .hint_text("go to: -15m, 03:12, RFC 3339")
                 .desired_width(190.0),
         );
-        let go = ui.button("Go").clicked() || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
+        let go = ui.button("Go").clicked()
+            || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
         if go {
             match parse_time_input(&st.input, view.now) {
                 Ok(t) => {
@@ -74,15 +93,23 @@ pub fn show(
             }
         }
         if let Some(e) = &st.input_error {
-            ui.colored_label(Color32::from_rgb(235, 90, 80), "⚠").on_hover_text(e);
+            ui.colored_label(Color32::from_rgb(235, 90, 80), "⚠")
+                .on_hover_text(e);
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(
-                RichText::new(format!("{} – {}", style::datetime(earliest), style::time(head)))
-                    .small()
-                    .weak(),
+                RichText::new(format!(
+                    "{} – {}",
+                    style::datetime(earliest),
+                    style::time(head)
+                ))
+                .small()
+                .weak(),
             )
-            .on_hover_text(format!("retained range: {}", style::duration(head - earliest)));
+            .on_hover_text(format!(
+                "retained range: {}",
+                style::duration(head - earliest)
+            ));
         });
     });
     bar(ui, view, earliest, head, &mut cmds);
@@ -90,17 +117,22 @@ pub fn show(
 }
 
 fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Command>) {
-    let (rect, resp) = ui.allocate_exact_size(vec2(ui.available_width(), 46.0), Sense::click_and_drag());
+    let (rect, resp) =
+        ui.allocate_exact_size(vec2(ui.available_width(), 46.0), Sense::click_and_drag());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 3.0, Color32::from_gray(28));
     let span = (head - earliest).max(1) as f32;
     let x_of = |t: i64| rect.left() + (t - earliest) as f32 / span * rect.width();
-    let t_of = |x: f32| earliest + (((x - rect.left()) / rect.width()).clamp(0.0, 1.0) * span) as i64;
+    let t_of =
+        |x: f32| earliest + (((x - rect.left()) / rect.width()).clamp(0.0, 1.0) * span) as i64;
     // Density mini-map: records per column, on a log scale so quiet stretches still show.
     let cols = (rect.width() / 3.0).max(1.0) as usize;
     let density = view.store.density(earliest, head, cols);
     let max = density.iter().copied().max().unwrap_or(0).max(1) as f32;
-    let band = Rect::from_min_max(Pos2::new(rect.left(), rect.top() + 16.0), rect.right_bottom());
+    let band = Rect::from_min_max(
+        Pos2::new(rect.left(), rect.top() + 16.0),
+        rect.right_bottom(),
+    );
     for (i, &d) in density.iter().enumerate() {
         if d == 0 {
             continue;
@@ -108,7 +140,10 @@ fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Co
         let h = ((d as f32).ln_1p() / max.ln_1p()) * (band.height() - 4.0);
         let x = band.left() + i as f32 * band.width() / cols as f32;
         painter.rect_filled(
-            Rect::from_min_max(Pos2::new(x, band.bottom() - h), Pos2::new(x + band.width() / cols as f32, band.bottom())),
+            Rect::from_min_max(
+                Pos2::new(x, band.bottom() - h),
+                Pos2::new(x + band.width() / cols as f32, band.bottom()),
+            ),
             0.0,
             Color32::from_rgb(60, 90, 130),
         );
@@ -127,10 +162,16 @@ fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Co
     // Cursor.
     let cx = x_of(view.at.clamp(earliest, head));
     let color = if view.live { LIVE } else { HISTORY };
-    painter.line_segment([Pos2::new(cx, rect.top()), Pos2::new(cx, rect.bottom())], Stroke::new(2.5, color));
+    painter.line_segment(
+        [Pos2::new(cx, rect.top()), Pos2::new(cx, rect.bottom())],
+        Stroke::new(2.5, color),
+    );
     painter.circle_filled(Pos2::new(cx, rect.top() + 3.0), 4.0, color);
     if let Some(t) = hovered_marker {
-        resp.clone().on_hover_text(format!("alarm at {} — click to go there", style::datetime(t)));
+        resp.clone().on_hover_text(format!(
+            "alarm at {} — click to go there",
+            style::datetime(t)
+        ));
     } else if let Some(p) = pointer {
         resp.clone().on_hover_text(style::datetime(t_of(p.x)));
     }
