@@ -68,6 +68,7 @@ pub fn read_to_store(
     total_timeout: Duration,
 ) -> Result<Store, HeadlessError> {
     let bounded = spec.stop_at.is_some();
+    let brokers = spec.client.brokers.clone();
     let optional: Vec<String> = spec
         .topics
         .iter()
@@ -116,7 +117,10 @@ pub fn read_to_store(
         }
         if !connected && started.elapsed() > connect_timeout {
             return Err(HeadlessError::Unreachable(if last_problem.is_empty() {
-                "no answer from the brokers".into()
+                format!(
+                    "no answer from {brokers} within {} s",
+                    connect_timeout.as_secs()
+                )
             } else {
                 last_problem
             }));

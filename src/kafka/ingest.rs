@@ -202,8 +202,11 @@ struct IngestContext {
 
 impl ClientContext for IngestContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("kafka: {error}: {reason}");
         if let Ok(mut e) = self.last_error.lock() {
+            // librdkafka repeats the same error on every retry; log each distinct one once.
+            if e.as_ref().is_none_or(|(_, last)| last != reason) {
+                tracing::warn!("kafka: {error}: {reason}");
+            }
             *e = Some((Instant::now(), reason.to_owned()));
         }
     }
