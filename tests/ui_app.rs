@@ -156,3 +156,54 @@ fn read_only_is_shown_without_write_back() {
     let f = fixture();
     f.harness.get_by_label("read-only");
 }
+
+#[test]
+fn home_end_arrows_and_alarm_markers_travel_in_time() {
+    let mut f = fixture();
+    let h = &mut f.harness;
+    h.get_by_label("Expand a").click();
+    h.run_steps(2);
+    h.get_by_label("Expand b").click();
+    h.run_steps(2);
+    h.get_by_label("c").click();
+    h.run_steps(2);
+    h.get_by_label("21.5");
+    assert!(
+        h.query_by_label_contains("HISTORY").is_none(),
+        "live at start"
+    );
+
+    // Home: the earliest retained time shows the historical values, flagged as history.
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    assert_eq!(h.state().timeline().at(i64::MAX), T0);
+    h.get_by_label("20.25");
+    h.get_by_label("RUN");
+    assert!(h.query_by_label("21.5").is_none());
+    h.get_by_label_contains("HISTORY");
+
+    // →: the next event of the selected asset (its second telemetry record).
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    assert_eq!(h.state().timeline().at(i64::MAX), T0 + 60_000);
+    h.get_by_label("21.5");
+
+    // Shift+←: ten seconds back, still history.
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowLeft);
+    h.run_steps(2);
+    assert_eq!(h.state().timeline().at(i64::MAX), T0 + 50_000);
+    h.get_by_label("20.25");
+
+    // End: live again.
+    h.key_press(egui::Key::End);
+    h.run_steps(2);
+    assert!(h.state().timeline().is_live());
+    h.get_by_label("21.5");
+    assert!(h.query_by_label_contains("HISTORY").is_none());
+
+    // Clicking the alarm marker on the timeline moves the cursor to the alarm.
+    h.get_by_label_contains("high alarm at").click();
+    h.run_steps(2);
+    assert!(!h.state().timeline().is_live());
+    assert_eq!(h.state().timeline().at(i64::MAX), T0 + 30_000);
+}

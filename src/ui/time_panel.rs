@@ -148,15 +148,32 @@ fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Co
             Color32::from_rgb(60, 90, 130),
         );
     }
-    // Alarm markers: one tick per activation, coloured by priority; clicking seeks there.
-    let mut hovered_marker = None;
-    let pointer = resp.hover_pos();
-    for (t, p) in view.store.alarm_activations(earliest, head) {
+    // Alarm markers: one tick per activation, coloured by priority; each is its own widget so
+    // it can be clicked (and found by screen readers and UI tests).
+    let mut marker_clicked = None;
+    let mut marker_hovered = false;
+    for (i, (t, p)) in view
+        .store
+        .alarm_activations(earliest, head)
+        .into_iter()
+        .enumerate()
+    {
         let x = x_of(t);
         let r = Rect::from_center_size(Pos2::new(x, rect.top() + 7.0), vec2(4.0, 12.0));
         painter.rect_filled(r, 1.0, priority_color(p));
-        if pointer.is_some_and(|pp| (pp.x - x).abs() <= 3.0 && pp.y < rect.top() + 16.0) {
-            hovered_marker = Some(t);
+        let m = ui.interact(
+            r.expand2(vec2(1.0, 2.0)),
+            ui.scope_id().with(("alarm_marker", i)),
+            Sense::click(),
+        );
+        let label = format!("{} alarm at {}", p.as_str(), style::datetime(t));
+        m.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+        if m.clicked() {
+            marker_clicked = Some(t);
+        }
+        if m.hovered() {
+            marker_hovered = true;
+            m.on_hover_text(format!("{label} — click to go there"));
         }
     }
     // Cursor.
@@ -167,20 +184,14 @@ fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Co
         Stroke::new(2.5, color),
     );
     painter.circle_filled(Pos2::new(cx, rect.top() + 3.0), 4.0, color);
-    if let Some(t) = hovered_marker {
-        resp.clone().on_hover_text(format!(
-            "alarm at {} — click to go there",
-            style::datetime(t)
-        ));
-    } else if let Some(p) = pointer {
+    if let Some(t) = marker_clicked {
+        cmds.push(Command::Timeline(TimelineCommand::Seek(t)));
+        return;
+    }
+    if !marker_hovered && let Some(p) = resp.hover_pos() {
         resp.clone().on_hover_text(style::datetime(t_of(p.x)));
     }
-    if resp.clicked() {
-        let t = hovered_marker.or_else(|| resp.interact_pointer_pos().map(|p| t_of(p.x)));
-        if let Some(t) = t {
-            cmds.push(Command::Timeline(TimelineCommand::Seek(t)));
-        }
-    } else if resp.dragged()
+    if (resp.clicked() || resp.dragged())
         && let Some(p) = resp.interact_pointer_pos()
     {
         cmds.push(Command::Timeline(TimelineCommand::Seek(t_of(p.x))));
