@@ -73,6 +73,8 @@ pub struct TwinApp {
     alarm_filter: AlarmFilter,
     time_state: TimePanelState,
     show_diagnostics: bool,
+    /// The open diff and the inputs it was computed from.
+    diff: Option<(u64, i64, i64, Option<String>, crate::twin::diff::Diff)>,
     toast: Option<(String, Instant)>,
     last_frame: Option<Instant>,
     waker_ctx: egui::Context,
@@ -117,6 +119,7 @@ impl TwinApp {
             alarm_filter: AlarmFilter::default(),
             time_state: TimePanelState::default(),
             show_diagnostics: false,
+            diff: None,
             toast: None,
             last_frame: None,
             waker_ctx: ctx.clone(),
@@ -282,6 +285,9 @@ impl TwinApp {
         {
             self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(&self.store, query_at)));
         }
+        if self.diff.is_some() {
+            self.refresh_diff();
+        }
         let mut cmds = self.keyboard(&ctx, selected_asset, at);
         let view = View {
             store: &self.store,
@@ -329,6 +335,7 @@ impl TwinApp {
                 self.timeline.state(),
                 self.timeline.speed(),
                 earliest,
+                (self.timeline.marker_a, self.timeline.marker_b),
                 &mut self.time_state,
             ));
             ui.add_space(4.0);
@@ -375,6 +382,9 @@ impl TwinApp {
         });
         if self.show_diagnostics {
             cmds.extend(ui::diagnostics::show(&ctx, &qview, true));
+        }
+        if let Some((_, _, _, _, d)) = &self.diff {
+            cmds.extend(ui::diff::show(&ctx, &qview, d));
         }
         if let Some((msg, when)) = &self.toast {
             if when.elapsed() < Duration::from_secs(4) {
@@ -487,6 +497,12 @@ impl TwinApp {
             Command::ClearPlots => self.plotted.clear(),
             Command::Timeline(t) => self.timeline.apply(t, head, earliest),
             Command::ShowDiagnostics(b) => self.show_diagnostics = b,
+            Command::ShowDiff(true) => {
+                self.diff = Some((u64::MAX, 0, 0, None, crate::twin::diff::Diff::default()));
+                self.refresh_diff();
+            }
+            Command::ShowDiff(false) => self.diff = None,
+            Command::ExportDiff => self.export_diff(),
             Command::Copy { text, what } => {
                 ctx.copy_text(text);
                 self.toast = Some((format!("Copied {what} to the clipboard"), Instant::now()));
@@ -500,6 +516,43 @@ impl TwinApp {
             }
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
+    }
+
+    /// Recomputes the open diff when its inputs (markers, scope, data) changed.
+    fn refresh_diff(&mut self) {
+        let (Some(a), Some(b)) = (self.timeline.marker_a, self.timeline.marker_b) else {
+            self.diff = None;
+            return;
+        };
+        let key = (self.store.data_gen(), a, b, self.selected.clone());
+        if let Some((g, da, db, scope, _)) = &self.diff
+            && (*g, *da, *db, scope) == (key.0, key.1, key.2, &key.3)
+        {
+            return;
+        }
+        let d = crate::twin::diff::diff(&self.store, a, b, key.3.as_deref());
+        self.diff = Some((key.0, a, b, key.3, d));
+    }
+
+    fn export_diff(&mut self) {
+        let Some((_, _, _, _, d)) = &self.diff else {
+            return;
+        };
+        let text = serde_json::to_string_pretty(d).unwrap_or_default();
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name("twinscope-diff.json")
+            .add_filter("JSON", &["json"])
+            .save_file()
+        else {
+            return;
+        };
+        self.toast = Some((
+            match std::fs::write(&path, text) {
+                Ok(()) => format!("Exported {}", path.display()),
+                Err(e) => format!("Export failed: {e}"),
+            },
+            Instant::now(),
+        ));
     }
 
     fn open_config(&mut self) {

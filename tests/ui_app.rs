@@ -207,3 +207,25 @@ fn home_end_arrows_and_alarm_markers_travel_in_time() {
     assert!(!h.state().timeline().is_live());
     assert_eq!(h.state().timeline().at(i64::MAX), T0 + 30_000);
 }
+
+#[test]
+fn diff_between_markers_lists_changed_properties_and_alarms() {
+    let mut f = fixture();
+    let h = &mut f.harness;
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    h.get_by_label("Set A").click();
+    h.run_steps(2);
+    h.key_press(egui::Key::End);
+    h.run_steps(2);
+    h.get_by_label("Set B").click();
+    h.run_steps(2);
+    h.get_by_label("Diff A→B").click();
+    h.run_steps(3);
+    // From T0 to the head: temp and state of c changed, d's rpm stayed, OVERHEAT was raised.
+    h.get_by_label_contains(
+        "2 properties changed, 0 assets added, 0 removed, 1 alarms raised, 0 cleared",
+    );
+    h.get_by_label("20.25 → 21.5");
+    h.get_by_label("\"RUN\" → \"FAULT\"");
+}

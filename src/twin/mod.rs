@@ -5,6 +5,7 @@
 
 pub mod alarms;
 pub mod decode;
+pub mod diff;
 pub mod hierarchy;
 pub mod mapping;
 pub mod rules;

@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod asset_detail;
 pub mod asset_tree;
 pub mod diagnostics;
+pub mod diff;
 pub mod menu;
 pub mod plots;
 pub mod status_bar;
@@ -38,6 +39,9 @@ pub enum Command {
     ClearPlots,
     Timeline(TimelineCommand),
     ShowDiagnostics(bool),
+    /// Open or close the A → B diff window.
+    ShowDiff(bool),
+    ExportDiff,
     /// Copy text to the clipboard and say so.
     Copy {
         text: String,

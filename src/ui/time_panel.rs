@@ -22,6 +22,7 @@ pub fn show(
     state: PlayState,
     speed: f64,
     earliest: i64,
+    markers: (Option<i64>, Option<i64>),
     st: &mut TimePanelState,
 ) -> Vec<Command> {
     let mut cmds = Vec::new();
@@ -96,6 +97,31 @@ pub fn show(
             ui.colored_label(Color32::from_rgb(235, 90, 80), "⚠")
                 .on_hover_text(e);
         }
+        ui.separator();
+        if ui
+            .button("Set A")
+            .on_hover_text("Mark A at the cursor")
+            .clicked()
+        {
+            cmds.push(Command::Timeline(TimelineCommand::MarkA));
+        }
+        if ui
+            .button("Set B")
+            .on_hover_text("Mark B at the cursor")
+            .clicked()
+        {
+            cmds.push(Command::Timeline(TimelineCommand::MarkB));
+        }
+        if ui
+            .add_enabled(
+                markers.0.is_some() && markers.1.is_some(),
+                egui::Button::new("Diff A→B"),
+            )
+            .on_hover_text("What changed in the selected subtree between A and B")
+            .clicked()
+        {
+            cmds.push(Command::ShowDiff(true));
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(
                 RichText::new(format!(
@@ -112,11 +138,17 @@ pub fn show(
             ));
         });
     });
-    bar(ui, view, earliest, head, &mut cmds);
+    bar(ui, view, (earliest, head), markers, &mut cmds);
     cmds
 }
 
-fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Command>) {
+fn bar(
+    ui: &mut Ui,
+    view: &View<'_>,
+    (earliest, head): (i64, i64),
+    markers: (Option<i64>, Option<i64>),
+    cmds: &mut Vec<Command>,
+) {
     let (rect, resp) =
         ui.allocate_exact_size(vec2(ui.available_width(), 46.0), Sense::click_and_drag());
     let painter = ui.painter_at(rect);
@@ -174,6 +206,24 @@ fn bar(ui: &mut Ui, view: &View<'_>, earliest: i64, head: i64, cmds: &mut Vec<Co
         if m.hovered() {
             marker_hovered = true;
             m.on_hover_text(format!("{label} — click to go there"));
+        }
+    }
+    // A and B diff markers.
+    for (name, t) in [("A", markers.0), ("B", markers.1)] {
+        if let Some(t) = t {
+            let x = x_of(t.clamp(earliest, head));
+            let c = Color32::from_rgb(200, 160, 255);
+            painter.line_segment(
+                [Pos2::new(x, rect.top() + 14.0), Pos2::new(x, rect.bottom())],
+                Stroke::new(1.5, c),
+            );
+            painter.text(
+                Pos2::new(x + 3.0, rect.top() + 16.0),
+                egui::Align2::LEFT_TOP,
+                name,
+                egui::FontId::monospace(11.0),
+                c,
+            );
         }
     }
     // Cursor.
