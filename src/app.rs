@@ -54,11 +54,26 @@ pub struct Persisted {
 /// The eframe persistence key.
 pub const PERSIST_KEY: &str = "twinscope";
 
+/// A bounded re-read of history that was evicted from memory, read from Kafka into its own
+/// store with the same ingest code as everything else.
+struct Replay {
+    ingest: Option<Ingest>,
+    store: Store,
+    /// The re-read covers every time up to this one.
+    until: i64,
+    progress: crate::kafka::ingest::Progress,
+    done: bool,
+}
+
+/// How far past the cursor a re-read reaches, so scrubbing forward does not start another.
+const REPLAY_AHEAD_MS: i64 = 10 * 60_000;
+
 /// The running app.
 pub struct TwinApp {
     opts: AppOptions,
     // Drop order: ingest (a consumer of the demo) before the demo broker.
     ingest: Option<Ingest>,
+    replay: Option<Replay>,
     demo: Option<DemoBroker>,
     brokers: String,
     topics: [String; 3],
@@ -99,6 +114,7 @@ impl TwinApp {
             ),
             opts,
             ingest: None,
+            replay: None,
             demo: None,
             brokers: String::new(),
             topics,
@@ -134,6 +150,7 @@ impl TwinApp {
     /// (Re)starts ingest from scratch with the current options.
     fn connect(&mut self) {
         self.ingest = None;
+        self.replay = None;
         self.store = Store::new(
             self.opts.config.mapping.separator(),
             self.opts.config.history.budget_mb,
@@ -266,6 +283,10 @@ impl TwinApp {
         self.last_frame = Some(Instant::now());
         self.timeline.tick(dt, head);
         let at = self.timeline.at(head);
+        self.ensure_replay(at);
+        let replay_more = self.drain_replay(DRAIN_BUDGET);
+        let use_replay = self.replay.as_ref().is_some_and(|r| r.done) && self.in_evicted_range(at);
+        debug_assert_eq!(use_replay, !std::ptr::eq(self.store_for(at), &self.store));
         // A live query uses the end of time, so every latest value is shown even when a
         // producer's clock runs ahead.
         let query_at = if self.timeline.is_live() {
@@ -273,24 +294,29 @@ impl TwinApp {
         } else {
             at
         };
-        let selected_asset = self
-            .selected
-            .as_deref()
-            .and_then(|s| self.store.asset_by_id(s));
-        let gen_key = (self.store.structure_gen(), query_at);
+        if self.diff.is_some() {
+            self.refresh_diff();
+        }
+        let store = match &self.replay {
+            Some(r) if use_replay => &r.store,
+            _ => &self.store,
+        };
+        let selected_asset = self.selected.as_deref().and_then(|s| store.asset_by_id(s));
+        // The high bit tells the replay store's generations from the main store's.
+        let gen_key = (
+            store.structure_gen() | (u64::from(use_replay) << 63),
+            query_at,
+        );
         if self
             .tree_cache
             .as_ref()
             .is_none_or(|(g, t, _)| (*g, *t) != gen_key)
         {
-            self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(&self.store, query_at)));
+            self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(store, query_at)));
         }
-        if self.diff.is_some() {
-            self.refresh_diff();
-        }
-        let mut cmds = self.keyboard(&ctx, selected_asset, at);
+        let mut cmds = keyboard(&ctx, store, selected_asset, at);
         let view = View {
-            store: &self.store,
+            store,
             at: if self.timeline.is_live() {
                 head.max(at)
             } else {
@@ -318,6 +344,12 @@ impl TwinApp {
             .show_separator_line(false)
             .show(ui, |ui| {
                 cmds.extend(ui::status_bar::banners(ui, &view, &self.status));
+                if let Some(r) = &self.replay
+                    && !r.done
+                    && self.in_evicted_range(at)
+                {
+                    ui::status_bar::replay_banner(ui, r.progress.fraction, r.until);
+                }
             });
         egui::Panel::bottom("status").show(ui, |ui| {
             cmds.extend(ui::status_bar::show(
@@ -401,7 +433,7 @@ impl TwinApp {
         for c in cmds {
             self.apply(c, &ctx, head, earliest);
         }
-        if more || matches!(self.timeline.state(), PlayState::Playing { .. }) {
+        if more || replay_more || matches!(self.timeline.state(), PlayState::Playing { .. }) {
             ctx.request_repaint();
         } else {
             // Ages and the live window move with the clock.
@@ -435,46 +467,101 @@ impl TwinApp {
         }
     }
 
-    fn write_enabled(&self) -> bool {
-        self.opts.allow_write || self.opts.config.write.enabled
+    /// True when `at` is older than what the main store still holds exactly.
+    fn in_evicted_range(&self, at: i64) -> bool {
+        !self.timeline.is_live() && self.store.history_start().is_some_and(|hs| at < hs)
     }
 
-    fn keyboard(&self, ctx: &egui::Context, selected: Option<u32>, at: i64) -> Vec<Command> {
-        if ctx.egui_wants_keyboard_input() {
-            return Vec::new();
+    /// Starts re-reading from Kafka when the cursor enters evicted history that no finished or
+    /// running re-read covers.
+    fn ensure_replay(&mut self, at: i64) {
+        if !self.in_evicted_range(at) {
+            return;
         }
-        let mut cmds = Vec::new();
-        ctx.input_mut(|i| {
-            if i.consume_key(Modifiers::NONE, Key::Space) {
-                cmds.push(Command::Timeline(TimelineCommand::TogglePlay));
+        if let Some(r) = &self.replay
+            && at <= r.until
+            && r.store.history_start().is_none_or(|s| at >= s)
+        {
+            return;
+        }
+        let Some(hs) = self.store.history_start() else {
+            return;
+        };
+        let until = (at + REPLAY_AHEAD_MS).min(hs);
+        let mut spec = spec_for(
+            &self.opts.config,
+            &self.brokers,
+            self.opts.props.clone(),
+            StartAt::Beginning,
+        );
+        spec.stop_at = Some((until, self.opts.config.kafka.max_lateness_s as i64 * 1000));
+        let ctx = self.waker_ctx.clone();
+        match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
+            Ok(ingest) => {
+                self.replay = Some(Replay {
+                    ingest: Some(ingest),
+                    store: Store::new(
+                        self.opts.config.mapping.separator(),
+                        self.opts.config.history.budget_mb,
+                    ),
+                    until,
+                    progress: crate::kafka::ingest::Progress::default(),
+                    done: false,
+                });
             }
-            if i.consume_key(Modifiers::SHIFT, Key::ArrowLeft) {
-                cmds.push(Command::Timeline(TimelineCommand::Nudge(-10_000)));
-            }
-            if i.consume_key(Modifiers::SHIFT, Key::ArrowRight) {
-                cmds.push(Command::Timeline(TimelineCommand::Nudge(10_000)));
-            }
-            let left = i.consume_key(Modifiers::NONE, Key::ArrowLeft);
-            let right = i.consume_key(Modifiers::NONE, Key::ArrowRight);
-            if left || right {
-                let times = self.store.event_times(selected);
-                let t = if left {
-                    times.iter().rev().find(|&&t| t < at).copied()
-                } else {
-                    times.iter().find(|&&t| t > at).copied()
-                };
-                if let Some(t) = t {
-                    cmds.push(Command::Timeline(TimelineCommand::Seek(t)));
+            Err(e) => self.toast = Some((format!("Cannot re-read history: {e}"), Instant::now())),
+        }
+    }
+
+    /// Applies the re-read's batches under a budget. Returns true if more are waiting.
+    fn drain_replay(&mut self, budget: Duration) -> bool {
+        let Some(r) = &mut self.replay else {
+            return false;
+        };
+        let Some(ingest) = &r.ingest else {
+            return false;
+        };
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            match ingest.try_recv() {
+                Some(IngestEvent::Batch { recs, bad }) => r.store.apply_batch(recs, bad),
+                Some(IngestEvent::Progress(p)) => r.progress = p,
+                Some(IngestEvent::Finished) => {
+                    r.done = true;
+                    r.ingest = None;
+                    return false;
                 }
+                Some(IngestEvent::Status(_)) => {}
+                None => return false,
             }
-            if i.consume_key(Modifiers::NONE, Key::Home) {
-                cmds.push(Command::Timeline(TimelineCommand::Seek(i64::MIN)));
-            }
-            if i.consume_key(Modifiers::NONE, Key::End) {
-                cmds.push(Command::Timeline(TimelineCommand::GoLive));
-            }
-        });
-        cmds
+        }
+        true
+    }
+
+    /// The store that answers for `at`: the re-read when the cursor is in evicted history.
+    fn store_for(&self, at: i64) -> &Store {
+        match &self.replay {
+            Some(r) if r.done && self.in_evicted_range(at) => &r.store,
+            _ => &self.store,
+        }
+    }
+
+    /// The state shown at the cursor, in the snapshot JSON shape.
+    #[must_use]
+    pub fn snapshot_at_cursor(&self) -> serde_json::Value {
+        let head = self.head(now_ms());
+        let at = self.timeline.at(head);
+        self.store_for(at).snapshot(at)
+    }
+
+    /// Whether a re-read of evicted history is running (for tests and the status line).
+    #[must_use]
+    pub fn replaying(&self) -> bool {
+        self.replay.as_ref().is_some_and(|r| !r.done)
+    }
+
+    fn write_enabled(&self) -> bool {
+        self.opts.allow_write || self.opts.config.write.enabled
     }
 
     fn apply(&mut self, cmd: Command, ctx: &egui::Context, head: i64, earliest: i64) {
@@ -617,7 +704,8 @@ impl TwinApp {
             return;
         };
         let at = self.timeline.at(head);
-        let text = serde_json::to_string_pretty(&self.store.snapshot(at)).unwrap_or_default();
+        let text =
+            serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).unwrap_or_default();
         self.toast = Some((
             match std::fs::write(&path, text) {
                 Ok(()) => format!("Saved {}", path.display()),
@@ -636,6 +724,45 @@ pub fn install_fonts(ctx: &egui::Context) {
         p.push("Hack".to_owned());
     }
     ctx.set_fonts(fonts);
+}
+
+/// Keyboard shortcuts of the time panel, as commands.
+fn keyboard(ctx: &egui::Context, store: &Store, selected: Option<u32>, at: i64) -> Vec<Command> {
+    if ctx.egui_wants_keyboard_input() {
+        return Vec::new();
+    }
+    let mut cmds = Vec::new();
+    ctx.input_mut(|i| {
+        if i.consume_key(Modifiers::NONE, Key::Space) {
+            cmds.push(Command::Timeline(TimelineCommand::TogglePlay));
+        }
+        if i.consume_key(Modifiers::SHIFT, Key::ArrowLeft) {
+            cmds.push(Command::Timeline(TimelineCommand::Nudge(-10_000)));
+        }
+        if i.consume_key(Modifiers::SHIFT, Key::ArrowRight) {
+            cmds.push(Command::Timeline(TimelineCommand::Nudge(10_000)));
+        }
+        let left = i.consume_key(Modifiers::NONE, Key::ArrowLeft);
+        let right = i.consume_key(Modifiers::NONE, Key::ArrowRight);
+        if left || right {
+            let times = store.event_times(selected);
+            let t = if left {
+                times.iter().rev().find(|&&t| t < at).copied()
+            } else {
+                times.iter().find(|&&t| t > at).copied()
+            };
+            if let Some(t) = t {
+                cmds.push(Command::Timeline(TimelineCommand::Seek(t)));
+            }
+        }
+        if i.consume_key(Modifiers::NONE, Key::Home) {
+            cmds.push(Command::Timeline(TimelineCommand::Seek(i64::MIN)));
+        }
+        if i.consume_key(Modifiers::NONE, Key::End) {
+            cmds.push(Command::Timeline(TimelineCommand::GoLive));
+        }
+    });
+    cmds
 }
 
 /// The plotted series over `[from, to]` as CSV: `time_ms,time,asset,property,value`.

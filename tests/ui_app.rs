@@ -229,3 +229,120 @@ fn diff_between_markers_lists_changed_properties_and_alarms() {
     h.get_by_label("20.25 → 21.5");
     h.get_by_label("\"RUN\" → \"FAULT\"");
 }
+
+/// History beyond a tiny memory budget is evicted; scrubbing back re-reads it from Kafka, with
+/// a visible progress banner, and then shows exactly what a read without eviction shows.
+#[test]
+fn evicted_history_is_reread_from_kafka_and_identical() {
+    let cluster = MockCluster::new(1).unwrap();
+    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let bootstrap = cluster.bootstrap_servers();
+    let p: BaseProducer = ClientSettings::plain(&bootstrap)
+        .producer_config("test")
+        .create()
+        .unwrap();
+    // 60k samples of ~32 B each: about 1.9 MB of history against a 1 MB budget.
+    for i in 0..60_000i64 {
+        let ts = T0 + i * 1000;
+        let v = format!(r#"{{"ts": {ts}, "v": {}}}"#, 1_000_000 + i);
+        while let Err((e, _)) = p.send(
+            BaseRecord::to("twin.telemetry")
+                .key("m/x")
+                .payload(&v)
+                .timestamp(ts)
+                .partition(0),
+        ) {
+            assert!(
+                matches!(e, rdkafka::error::KafkaError::MessageProduction(_)),
+                "{e}"
+            );
+            p.poll(Duration::from_millis(10));
+        }
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+
+    let mut config = Config::default();
+    config.history.budget_mb = 1;
+    let full = twinscope::headless::read_to_store(
+        twinscope::headless::spec_for(
+            &Config::default(),
+            &bootstrap,
+            ClientProps::default(),
+            twinscope::kafka::ingest::StartAt::Beginning,
+        ),
+        0,
+        Duration::from_secs(20),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(full.history_start(), None);
+
+    let opts = AppOptions {
+        config,
+        config_path: None,
+        brokers: Some(bootstrap),
+        props: ClientProps::default(),
+        since: None,
+        allow_write: false,
+        demo: DemoOptions::default(),
+    };
+    let app = TwinApp::new(
+        &egui::Context::default(),
+        opts,
+        Persisted {
+            selected: Some("m/x".into()),
+            ..Persisted::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_context_setup(twinscope::app::install_fonts)
+        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app);
+    let start = Instant::now();
+    while !(h.state().caught_up() && h.state().store().stats().records == 60_000) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "ingest did not catch up"
+        );
+        h.step();
+    }
+    h.run_steps(2);
+    let evicted_before = h
+        .state()
+        .store()
+        .history_start()
+        .expect("the tiny budget evicted history");
+    assert!(
+        evicted_before > T0 + 10_000_000,
+        "most of the hour is evicted"
+    );
+    h.get_by_label("1059999");
+
+    // Home goes to the earliest retained time, deep in the evicted range.
+    h.key_press(egui::Key::Home);
+    h.step();
+    assert!(
+        h.state().replaying(),
+        "scrubbing into evicted history starts a re-read"
+    );
+    h.get_by_label_contains("Re-reading history");
+    let start = Instant::now();
+    while h.state().replaying() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "re-read did not finish"
+        );
+        h.step();
+    }
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Re-reading history").is_none());
+    h.get_by_label("1000000");
+    assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(T0));
+    // A little later, still inside the re-read range, stays exact without another read.
+    h.key_press(egui::Key::ArrowRight);
+    h.step();
+    assert!(!h.state().replaying());
+    assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(T0 + 1000));
+}

@@ -166,6 +166,30 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
     cmds
 }
 
+/// Shown while history evicted from memory is being re-read from Kafka.
+pub fn replay_banner(ui: &mut Ui, fraction: f32, until: i64) {
+    egui::Frame::new()
+        .fill(Color32::from_rgb(30, 60, 110))
+        .inner_margin(6.0)
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "Re-reading history up to {} from Kafka (it was evicted from memory)",
+                        style::datetime(until)
+                    ))
+                    .color(Color32::WHITE)
+                    .strong(),
+                );
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(220.0)
+                        .show_percentage(),
+                );
+            });
+        });
+}
+
 fn banner(ui: &mut Ui, fill: Color32, text: &str) {
     egui::Frame::new()
         .fill(fill)
