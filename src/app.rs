@@ -27,6 +27,10 @@ use crate::ui::{self, Command, PlotKey, View};
 /// How long one frame may spend applying ingest batches, so the UI stays fluid while a large
 /// history is caught up.
 const DRAIN_BUDGET: Duration = Duration::from_millis(8);
+/// While catching up, frames are given more time for ingest: a software-rendered frame can
+/// take tens of ms, and 8 ms per such frame would make catch-up crawl. The UI still redraws
+/// at least ~20 times a second.
+const CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(35);
 
 /// What the app was started with.
 #[derive(Debug, Clone)]
@@ -272,7 +276,12 @@ impl TwinApp {
     /// One frame: drain, keyboard, panels, commands.
     pub fn frame(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
-        let more = self.drain(DRAIN_BUDGET);
+        let budget = if self.status.progress.caught_up {
+            DRAIN_BUDGET
+        } else {
+            CATCH_UP_DRAIN_BUDGET
+        };
+        let more = self.drain(budget);
         if self.first_run && self.status.progress.caught_up {
             self.open_demo_showcase();
         }
@@ -394,7 +403,7 @@ impl TwinApp {
             egui::Panel::top("detail")
                 .resizable(true)
                 .default_size(h * 0.45)
-                .min_size(160.0)
+                .min_size(250.0)
                 .show(ui, |ui| {
                     cmds.extend(ui::asset_detail::show(ui, &qview, &self.plotted));
                 });

@@ -101,7 +101,7 @@ pub fn read_to_store(
             }
             Ok(IngestEvent::Status(Conn::Connecting)) => {}
             Ok(IngestEvent::Progress(p)) => {
-                if !bounded && p.caught_up && connected {
+                if !bounded && p.reached_start_head && connected {
                     // Drain what was sent before this progress report.
                     while let Some(ev) = ingest.try_recv() {
                         if let IngestEvent::Batch { recs, bad } = ev {

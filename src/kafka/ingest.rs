@@ -26,6 +26,9 @@ use crate::twin::mapping::Mapping;
 /// Called after each send so the UI wakes up (`egui::Context::request_repaint` in the app).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
+/// Records behind the head below which the view counts as live.
+pub const CAUGHT_UP_LAG: i64 = 2_000;
+
 /// Batches in flight between ingest and the UI.
 const CHANNEL_CAPACITY: usize = 64;
 /// Most records per batch.
@@ -83,9 +86,14 @@ pub struct TopicProgress {
 /// Progress of the read.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Progress {
-    /// True once every partition reached the head it had when reading started.
+    /// True once every partition reached the head it had when reading started. Exact; what a
+    /// headless read waits for.
+    pub reached_start_head: bool,
+    /// True once reading keeps up with the head: the start head was reached and fewer than
+    /// [`CAUGHT_UP_LAG`] records are behind the current head. While producers are writing a
+    /// backlog (as the demo does at start), this stays false and the progress bar stays up.
     pub caught_up: bool,
-    /// Share of the catch-up done, 0..=1.
+    /// Share of the catch-up done, 0..=1, against the current head.
     pub fraction: f32,
     pub msgs_per_s: f64,
     pub consumed: u64,
@@ -662,12 +670,16 @@ impl Worker {
     }
 
     fn progress(&self) -> Progress {
-        let (mut done, mut total) = (0i64, 0i64);
+        let (mut done, mut lag_total) = (0i64, 0i64);
         let mut topics: Vec<TopicProgress> = Vec::new();
         for p in &self.parts {
-            total += (p.target - p.start).max(0);
-            done += (p.next.min(p.target) - p.start).max(0);
-            let lag = (p.high - p.next).max(0);
+            done += (p.next - p.start).max(0);
+            let lag = if p.done {
+                0
+            } else {
+                (p.high.max(p.target) - p.next).max(0)
+            };
+            lag_total += lag;
             match topics.iter_mut().find(|t| t.topic == *p.topic) {
                 Some(t) => {
                     t.partitions += 1;
@@ -683,12 +695,14 @@ impl Worker {
                 }),
             }
         }
+        let reached = self.caught_up();
         Progress {
-            caught_up: self.caught_up(),
-            fraction: if total == 0 {
+            reached_start_head: reached,
+            caught_up: reached && lag_total < CAUGHT_UP_LAG,
+            fraction: if done + lag_total == 0 {
                 1.0
             } else {
-                (done as f64 / total as f64) as f32
+                (done as f64 / (done + lag_total) as f64) as f32
             },
             msgs_per_s: self.rate.rate,
             consumed: self.consumed,
