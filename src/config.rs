@@ -28,7 +28,7 @@ pub enum ConfigError {
 }
 
 /// Kafka connection settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaConfig {
     /// Bootstrap servers; none means the embedded demo.
@@ -37,8 +37,8 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
     /// Look-back such as `"2h"`; by default everything retained is read.
     pub since: Option<String>,
-    /// How late (by Kafka time) a record may arrive after its event time and still count for a
-    /// bounded read such as `snapshot --at T`.
+    /// How far out of event-time order records may be within a partition. A bounded read such
+    /// as `snapshot --at T` stops a partition at the first record later than `T` plus this.
     pub max_lateness_s: u64,
 }
 
@@ -51,6 +51,17 @@ pub struct Topics {
     /// Empty disables the assets topic.
     pub assets: String,
     pub commands: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            properties: BTreeMap::new(),
+            since: None,
+            max_lateness_s: 60,
+        }
+    }
 }
 
 impl Default for Topics {

@@ -513,9 +513,7 @@ impl Worker {
                         part.next = m.offset() + 1;
                         let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
                         part.index.observe(m.offset(), kafka_ts);
-                        if let Some((t, late)) = self.spec.stop_at
-                            && (kafka_ts > t.saturating_add(late) || part.next >= part.target)
-                        {
+                        if self.spec.stop_at.is_some() && part.next >= part.target {
                             part.done = true;
                         }
                         let origin = Origin {
@@ -525,7 +523,19 @@ impl Worker {
                             kafka_ts,
                         };
                         match decode(&self.spec.mapping, origin, m.key(), m.payload()) {
-                            Ok(body) => recs.push(Rec { origin, body }),
+                            Ok(body) => {
+                                // A bounded read stops a partition at its event-time watermark:
+                                // once a record is later than T by more than the allowed
+                                // lateness, nothing at or before T is expected after it. The
+                                // assets topic defines the tree and is always read whole.
+                                if let Some((t, late)) = self.spec.stop_at
+                                    && part.role != Role::Assets
+                                    && body.event_time() > t.saturating_add(late)
+                                {
+                                    part.done = true;
+                                }
+                                recs.push(Rec { origin, body });
+                            }
                             Err(reason) => bad.push(BadRecord {
                                 topic: part.topic.clone(),
                                 partition: m.partition(),

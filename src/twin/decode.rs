@@ -94,6 +94,17 @@ pub enum Decoded {
     },
 }
 
+impl Decoded {
+    /// The event time of the record.
+    #[must_use]
+    pub fn event_time(&self) -> i64 {
+        match self {
+            Decoded::Telemetry { ts, .. } | Decoded::Asset { ts, .. } => *ts,
+            Decoded::Event(e) => e.ts,
+        }
+    }
+}
+
 /// What `twin.assets` says about an asset.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AssetDef {

@@ -1,0 +1,215 @@
+//! The command line end to end: a standalone `twinscope demo broker --no-sim`, filled by an
+//! outside tool (kcat) with a non-default payload shape, read back with
+//! `twinscope snapshot --at T` and a mapping config, and compared with an independent fold of
+//! the same records. Needs `kcat` (Debian package `kcat`; `.ci/run` installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
+const BASE_S: i64 = 1_700_000_000;
+const VINS: i64 = 24;
+const STEPS: i64 = 30;
+
+/// Kills the broker process when the test ends, pass or fail.
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_broker() -> (Broker, String) {
+    let port = free_port().to_string();
+    let mut child = Command::new(BIN)
+        .args(["demo", "broker", "--no-sim", "--port", &port])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Broker(child), line.trim().to_owned())
+}
+
+fn kcat_produce(bootstrap: &str, topic: &str, lines: &[String]) {
+    let mut kcat = Command::new("kcat")
+        .args(["-b", bootstrap, "-P", "-t", topic, "-K", "|"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat is required for this test: apt-get install kcat");
+    let mut stdin = kcat.stdin.take().unwrap();
+    for l in lines {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    drop(stdin);
+    assert!(kcat.wait().unwrap().success(), "kcat failed");
+}
+
+/// One telemetry record of the fleet: key and value as produced.
+struct Rec {
+    vin: String,
+    t_ms: i64,
+    region: &'static str,
+    fleet: String,
+    speed: f64,
+}
+
+fn records() -> Vec<Rec> {
+    let mut out = Vec::new();
+    // Produced in event-time order, so every partition is in event-time order too.
+    for k in 0..STEPS {
+        for v in 0..VINS {
+            // Vehicles join the fleet at different times.
+            if k < v % 7 {
+                continue;
+            }
+            out.push(Rec {
+                vin: format!("V{v:03}"),
+                t_ms: (BASE_S + k * 10) * 1000 + v * 7,
+                region: if v % 2 == 0 { "eu" } else { "us" },
+                fleet: format!("f{}", v % 3),
+                speed: 40.25 + k as f64 + v as f64 * 0.5,
+            });
+        }
+    }
+    out
+}
+
+/// The independent fold: for every vehicle, its last record at or before T.
+fn expected_assets(recs: &[Rec], t: i64) -> Value {
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    for r in recs.iter().filter(|r| r.t_ms <= t) {
+        m.insert(
+            r.vin.clone(),
+            json!({"region": r.region, "fleet": r.fleet, "speed": r.speed}),
+        );
+    }
+    json!(m)
+}
+
+fn snapshot(bootstrap: &str, config: &std::path::Path, at: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(["snapshot", "--at", at, "--brokers", bootstrap, "--config"])
+        .arg(config)
+        .args(["--timeout-s", "20"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn snapshot_of_a_kcat_filled_broker_equals_an_independent_fold() {
+    let (_broker, bootstrap) = start_broker();
+    let recs = records();
+    let lines: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            let v = json!({"vin": r.vin, "t": r.t_ms as f64 / 1000.0, "region": r.region, "fleet": r.fleet, "speed": r.speed});
+            format!("gw-{}|{v}", &r.vin[1..])
+        })
+        .collect();
+    kcat_produce(&bootstrap, "twin.telemetry", &lines);
+    let alarm_t = (BASE_S + 95) * 1000;
+    let alarm = json!({"vin": "V003", "t": alarm_t as f64 / 1000.0, "type": "alarm", "code": "LOW_TIRE", "sev": 2, "state": "active", "message": "tyre pressure low"});
+    kcat_produce(&bootstrap, "twin.events", &[format!("gw-003|{alarm}")]);
+
+    let dir = std::env::temp_dir().join(format!("twinscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("fleet.toml");
+    std::fs::write(
+        &config,
+        r#"
+[mapping]
+asset_id = "/vin"
+time = "/t"
+time_unit = "s"
+hierarchy = ["/region", "/fleet", "/vin"]
+[mapping.events]
+severity = "sev"
+severity_map = { "1" = "critical", "2" = "high" }
+"#,
+    )
+    .unwrap();
+
+    let first = recs.iter().map(|r| r.t_ms).min().unwrap();
+    let last = recs.iter().map(|r| r.t_ms).max().unwrap();
+    let mut times = vec![
+        first - 1,
+        first,
+        first + 1,
+        alarm_t - 1,
+        alarm_t,
+        last,
+        last + 60_000,
+    ];
+    times.extend((1..9).map(|i| first + (last - first) * i / 9 + i * 13));
+    for t in times {
+        let out = snapshot(&bootstrap, &config, &t.to_string());
+        assert!(
+            out.status.success(),
+            "snapshot at {t} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["at"], json!(t));
+        assert_eq!(got["assets"], expected_assets(&recs, t), "assets at {t}");
+        let alarms = if t >= alarm_t {
+            json!([{"asset": "V003", "code": "LOW_TIRE", "severity": "high", "state": "unack_active", "since": alarm_t}])
+        } else {
+            json!([])
+        };
+        assert_eq!(got["alarms"], alarms, "alarms at {t}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn snapshot_fails_clearly_on_bad_time_and_unreachable_brokers() {
+    let out = Command::new(BIN)
+        .args([
+            "snapshot",
+            "--at",
+            "yesterday-ish",
+            "--brokers",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a time"), "{err}");
+
+    let port = free_port().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "snapshot",
+            "--at",
+            "-5m",
+            "--brokers",
+            &format!("127.0.0.1:{port}"),
+            "--timeout-s",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(out.stdout.is_empty());
+}
