@@ -401,6 +401,24 @@ impl Harness {
             .collect()
     }
 
+    /// Records (and bad records) received in batches between `from` and `to`.
+    fn received_between(&self, from: Instant, to: Instant) -> usize {
+        self.batches
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// When the batch arrived that brought the total received to `total`.
+    fn reached(&self, total: usize) -> Option<Instant> {
+        let mut sum = 0;
+        self.batches.iter().find_map(|&(at, n)| {
+            sum += n;
+            (sum >= total).then_some(at)
+        })
+    }
+
     /// Longest time without a batch between `from` and `to`.
     fn longest_batch_gap(&self, from: Instant, to: Instant) -> Duration {
         let mut last = from;
@@ -580,12 +598,18 @@ fn broker_down_then_up_loses_and_duplicates_nothing() {
     let catch_up = h.settle(total, Duration::from_secs(30));
     let all_in = produced_at.elapsed();
 
+    let connected_at = h.status_after(up_at, |c| *c == Conn::Connected);
+    let while_still_disconnected = connected_at.map(|t| h.received_between(up_at, t));
+    let all_at = h
+        .reached(usize::try_from(total).unwrap())
+        .map(|t| t.saturating_duration_since(up_at));
     eprintln!(
         "broker_down_then_up: connect {connect:?}; outage {outage:?}; records before outage \
          {before}, at its end {during}; disconnect detected after {detected:?}; \
-         Connected again after {reconnected:?}; first batch after {first_batch:?} \
-         (since brokers up); all {total} records {catch_up:?} after the producer finished \
-         (with read-back {all_in:?}); disconnect statuses {:?}",
+         since brokers up: Connected status after {reconnected:?}, first batch after \
+         {first_batch:?}, {while_still_disconnected:?} records received before the Connected \
+         status, all {total} records after {all_at:?} (settle {catch_up:?} after read-back \
+         {all_in:?}); disconnect statuses {:?}",
         h.disconnects()
     );
     let detected = detected.expect("a Disconnected status after the brokers went down");
@@ -766,11 +790,13 @@ fn added_rtt_keeps_ingest_correct() {
     let total = log.values().map(Vec::len).sum::<usize>() as u64;
     let catch_up = h.settle(total, Duration::from_secs(30));
     let gap = h.longest_batch_gap(streaming, produced_at);
+    let all_at = h
+        .reached(usize::try_from(total).unwrap())
+        .map(|t| t.saturating_duration_since(produced_at));
     eprintln!(
-        "added_rtt {RTT:?}: connect {connect:?}; {total} records, last ones {catch_up:?} \
-         after read-back ({:?} after the producer finished); longest batch gap while \
+        "added_rtt {RTT:?}: connect {connect:?}; {total} records, all applied {all_at:?} after \
+         the producer finished (settle {catch_up:?} after read-back); longest batch gap while \
          streaming {gap:?}; disconnect statuses {:?}",
-        produced_at.elapsed(),
         h.disconnects()
     );
     assert_store_is_log(&h.store, &log, &stream, 0);

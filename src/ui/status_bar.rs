@@ -134,6 +134,7 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
             .fill(Color32::from_rgb(110, 60, 0))
             .inner_margin(6.0)
             .show(ui, |ui| {
+                ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
                     ui.label(
                         RichText::new("⏪ HISTORY")
