@@ -78,6 +78,10 @@ pub struct TwinApp {
     // Drop order: ingest (a consumer of the demo) before the demo broker.
     ingest: Option<Ingest>,
     replay: Option<Replay>,
+    /// Exists only when write-back is enabled.
+    write: Option<crate::kafka::writeback::WriteBack>,
+    dialog: Option<ui::dialogs::Dialog>,
+    sent: Vec<ui::SentCommand>,
     demo: Option<DemoBroker>,
     brokers: String,
     topics: [String; 3],
@@ -119,6 +123,9 @@ impl TwinApp {
             opts,
             ingest: None,
             replay: None,
+            write: None,
+            dialog: None,
+            sent: Vec::new(),
             demo: None,
             brokers: String::new(),
             topics,
@@ -186,6 +193,22 @@ impl TwinApp {
         } else {
             brokers.clone()
         };
+        self.write = None;
+        if self.write_enabled() {
+            let settings = crate::kafka::client::ClientSettings {
+                brokers: brokers.clone(),
+                props: self.opts.props.clone(),
+            };
+            match crate::kafka::writeback::WriteBack::new(
+                &settings,
+                &self.opts.config.topics,
+                self.opts.config.operator(),
+                true,
+            ) {
+                Ok(w) => self.write = Some(w),
+                Err(e) => self.status.fatal = Some(format!("write-back: {e}")),
+            }
+        }
         let start = self.opts.since.map_or(StartAt::Beginning, StartAt::Since);
         let spec = spec_for(&self.opts.config, &brokers, self.opts.props.clone(), start);
         let ctx = self.waker_ctx.clone();
@@ -340,6 +363,9 @@ impl TwinApp {
             units: &self.opts.config.mapping.units,
             topics: &self.topics,
             brokers: &self.brokers,
+            write_enabled: self.write.is_some(),
+            commands: &self.opts.config.commands,
+            sent: &self.sent,
         };
         // Query panels at `query_at` when live; the View's `at` is for display.
         let qview = View {
@@ -427,6 +453,11 @@ impl TwinApp {
         if let Some((_, _, _, _, d)) = &self.diff {
             cmds.extend(ui::diff::show(&ctx, &qview, d));
         }
+        let operator = self.opts.config.operator();
+        let outcome = self
+            .dialog
+            .as_mut()
+            .and_then(|d| ui::dialogs::show(&ctx, d, &operator));
         if let Some((msg, when)) = &self.toast {
             if when.elapsed() < Duration::from_secs(4) {
                 egui::Area::new(egui::Id::unique("toast"))
@@ -441,6 +472,9 @@ impl TwinApp {
         }
         for c in cmds {
             self.apply(c, &ctx, head, earliest);
+        }
+        if let Some(o) = outcome {
+            self.close_dialog(&o, now);
         }
         if more || replay_more || matches!(self.timeline.state(), PlayState::Playing { .. }) {
             ctx.request_repaint();
@@ -474,6 +508,88 @@ impl TwinApp {
             prefix.push_str(seg);
             self.tree_state.expanded.insert(Arc::from(prefix.as_str()));
         }
+    }
+
+    /// Writes an alarm action; time travel is read-only, so only while live.
+    fn alarm_action(
+        &mut self,
+        asset: &str,
+        code: &str,
+        severity: &str,
+        action: &crate::kafka::writeback::AlarmAction,
+    ) {
+        let Some(w) = &self.write else {
+            self.toast = Some((
+                "Read-only: start with --allow-write to acknowledge".into(),
+                Instant::now(),
+            ));
+            return;
+        };
+        if !self.timeline.is_live() {
+            self.toast = Some((
+                "Time travel is read-only: go live (End) to act".into(),
+                Instant::now(),
+            ));
+            return;
+        }
+        if let Err(e) = w.alarm(asset, code, severity, action, now_ms()) {
+            self.toast = Some((e.to_string(), Instant::now()));
+        }
+    }
+
+    fn close_dialog(&mut self, outcome: &ui::dialogs::Outcome, now: i64) {
+        let Some(dialog) = self.dialog.take() else {
+            return;
+        };
+        if *outcome != ui::dialogs::Outcome::Confirm {
+            return;
+        }
+        match dialog {
+            ui::dialogs::Dialog::AckComment {
+                asset,
+                code,
+                severity,
+                comment,
+            } => {
+                let action = crate::kafka::writeback::AlarmAction::Ack {
+                    comment: Some(comment),
+                };
+                self.alarm_action(&asset, &code, severity, &action);
+            }
+            ui::dialogs::Dialog::Command { asset, def, args } => {
+                let Some(w) = &self.write else { return };
+                if !self.timeline.is_live() {
+                    self.toast = Some((
+                        "Time travel is read-only: go live (End) to act".into(),
+                        Instant::now(),
+                    ));
+                    return;
+                }
+                let args = ui::dialogs::Dialog::args_json(&args);
+                match w.command(&asset, &def.name, &args, now) {
+                    Ok(correlation_id) => self.sent.push(ui::SentCommand {
+                        correlation_id,
+                        asset,
+                        name: def.name,
+                        payload: args.to_string(),
+                        at: now,
+                    }),
+                    Err(e) => self.toast = Some((e.to_string(), Instant::now())),
+                }
+            }
+        }
+    }
+
+    /// Whether a write-back dialog is open.
+    #[must_use]
+    pub fn dialog_open(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// Commands sent from this window, newest last.
+    #[must_use]
+    pub fn sent_commands(&self) -> &[ui::SentCommand] {
+        &self.sent
     }
 
     /// True when `at` is older than what the main store still holds exactly.
@@ -593,6 +709,29 @@ impl TwinApp {
             Command::ClearPlots => self.plotted.clear(),
             Command::Timeline(t) => self.timeline.apply(t, head, earliest),
             Command::ShowDiagnostics(b) => self.show_diagnostics = b,
+            Command::Alarm {
+                asset,
+                code,
+                severity,
+                action,
+            } => self.alarm_action(&asset, &code, severity, &action),
+            Command::AckWithComment {
+                asset,
+                code,
+                severity,
+            } => {
+                self.dialog = Some(ui::dialogs::Dialog::AckComment {
+                    asset,
+                    code,
+                    severity,
+                    comment: String::new(),
+                });
+            }
+            Command::RequestCommand { asset, name } => {
+                if let Some(def) = self.opts.config.commands.iter().find(|c| c.name == name) {
+                    self.dialog = Some(ui::dialogs::Dialog::command(&asset, def));
+                }
+            }
             Command::ShowDiff(true) => {
                 self.diff = Some((u64::MAX, 0, 0, None, crate::twin::diff::Diff::default()));
                 self.refresh_diff();

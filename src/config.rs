@@ -122,8 +122,63 @@ pub struct OperatorConfig {
     pub name: Option<String>,
 }
 
+/// An operator command that can be sent to assets (`[[commands]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandDef {
+    /// The command name sent in the payload, e.g. `reset_fault`.
+    pub name: String,
+    /// The button text; defaults to the name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Asset kinds it applies to; empty means every asset.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Parameters with their default values; the confirmation dialog lets the operator edit them.
+    #[serde(default)]
+    pub args: BTreeMap<String, serde_json::Value>,
+}
+
+impl CommandDef {
+    /// Whether this command applies to an asset of `kind`.
+    #[must_use]
+    pub fn applies_to(&self, kind: Option<&str>) -> bool {
+        self.kinds.is_empty()
+            || kind.is_some_and(|k| self.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)))
+    }
+
+    /// The text on the button.
+    #[must_use]
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The demo plant's commands, used when the config defines none.
+#[must_use]
+pub fn default_commands() -> Vec<CommandDef> {
+    let def = |name: &str, label: &str, args: &[(&str, serde_json::Value)]| CommandDef {
+        name: name.into(),
+        label: Some(label.into()),
+        kinds: vec!["machine".into()],
+        args: args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    };
+    vec![
+        def("reset_fault", "Reset fault", &[]),
+        def(
+            "start_maintenance",
+            "Start maintenance",
+            &[("minutes", serde_json::json!(15))],
+        ),
+        def("stop", "Stop", &[]),
+        def("start", "Start", &[]),
+    ]
+}
+
 /// The whole config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub kafka: KafkaConfig,
@@ -133,6 +188,23 @@ pub struct Config {
     pub ui: UiConfig,
     pub write: WriteConfig,
     pub operator: OperatorConfig,
+    #[serde(default = "default_commands")]
+    pub commands: Vec<CommandDef>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaConfig::default(),
+            topics: Topics::default(),
+            mapping: Mapping::default(),
+            history: HistoryConfig::default(),
+            ui: UiConfig::default(),
+            write: WriteConfig::default(),
+            operator: OperatorConfig::default(),
+            commands: default_commands(),
+        }
+    }
 }
 
 impl Config {

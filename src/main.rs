@@ -11,7 +11,7 @@ use twinscope::app::{AppOptions, PERSIST_KEY, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{read_to_store, spec_for};
 use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::{DemoBroker, DemoOptions, simulate};
+use twinscope::kafka::demo::{DemoBroker, DemoOptions, simulate_with_commands};
 use twinscope::kafka::ingest::StartAt;
 use twinscope::timeline::{now_ms, parse_duration, parse_time_input};
 
@@ -250,6 +250,8 @@ fn demo_produce(config: &Config, brokers: &str, props: ClientProps, backfill_s: 
     };
     let producer: rdkafka::producer::BaseProducer =
         settings.producer_config("demo-produce").create()?;
+    let commands: rdkafka::consumer::BaseConsumer =
+        settings.consumer_config("demo-sim-commands").create()?;
     let opts = DemoOptions {
         backfill_s,
         ..DemoOptions::default()
@@ -266,8 +268,9 @@ fn demo_produce(config: &Config, brokers: &str, props: ClientProps, backfill_s: 
             s.store(true, std::sync::atomic::Ordering::Relaxed);
         })?;
     eprintln!("producing the demo plant into {brokers}; Ctrl-C to stop");
-    simulate(
+    simulate_with_commands(
         &producer,
+        Some(&commands),
         &config.topics,
         &opts,
         &stop,

@@ -35,8 +35,35 @@ fn produce(p: &BaseProducer, topic: &str, key: &str, ts: i64, value: &str) {
 
 /// A small plant in a fresh mock cluster, and the app reading it until caught up.
 fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+/// High watermarks of every twin topic, to prove what was (not) produced.
+fn watermarks(bootstrap: &str) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("wm")
+        .create()
+        .unwrap();
+    [
+        "twin.telemetry",
+        "twin.events",
+        "twin.assets",
+        "twin.commands",
+    ]
+    .iter()
+    .map(|t| c.fetch_watermarks(t, 0, Duration::from_secs(5)).unwrap().1)
+    .collect()
+}
+
+fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
     let cluster = MockCluster::new(1).unwrap();
-    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
+    for t in [
+        "twin.telemetry",
+        "twin.events",
+        "twin.assets",
+        "twin.commands",
+    ] {
         cluster.create_topic(t, 1, 1).unwrap();
     }
     let bootstrap = cluster.bootstrap_servers();
@@ -88,6 +115,8 @@ fn fixture() -> Fixture {
         allow_write: false,
         demo: DemoOptions::default(),
     };
+    let mut opts = opts;
+    adjust(&mut opts);
     let app = TwinApp::new(&egui::Context::default(), opts, Persisted::default());
     let mut harness = Harness::builder()
         .with_size([1400.0, 900.0])
@@ -152,9 +181,103 @@ fn alarm_in_list_selects_its_asset_when_clicked() {
 }
 
 #[test]
-fn read_only_is_shown_without_write_back() {
-    let f = fixture();
-    f.harness.get_by_label("read-only");
+fn read_only_produces_nothing_and_offers_no_write_actions() {
+    let mut f = fixture();
+    let bootstrap = f._cluster.bootstrap_servers();
+    let before = watermarks(&bootstrap);
+    assert_eq!(before, vec![3, 1, 0, 0]);
+    let h = &mut f.harness;
+    h.get_by_label("read-only");
+    h.get_by_label("OVERHEAT").click();
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("Ack ").is_none(),
+        "no Ack button when read-only"
+    );
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    h.key_press(egui::Key::End);
+    h.run_steps(2);
+    assert_eq!(
+        watermarks(&bootstrap),
+        before,
+        "a read-only viewer produced to a topic"
+    );
+}
+
+fn step_until(
+    h: &mut Harness<'static, TwinApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'static, TwinApp>) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ack_from_the_alarm_list_goes_through_kafka() {
+    let mut f = fixture_with(|o| {
+        o.allow_write = true;
+        o.config.operator.name = Some("tester".into());
+    });
+    let h = &mut f.harness;
+    h.get_by_label("write-back ON");
+    h.get_by_label("Ack OVERHEAT on a/b/d").click();
+    h.run_steps(2);
+    // The ack comes back through the events topic, like any other instance's would.
+    step_until(h, "the ack to come back from Kafka", |h| {
+        let s = h.state().store();
+        s.alarms_at(i64::MAX)
+            .iter()
+            .any(|a| a.status.acked && a.status.acked_by.as_deref() == Some("tester"))
+    });
+    h.run_steps(2);
+    h.get_by_label_contains("ack tester");
+    assert!(h.query_by_label("Ack OVERHEAT on a/b/d").is_none());
+}
+
+#[test]
+fn commands_need_confirmation_naming_asset_and_payload() {
+    let mut f = fixture_with(|o| {
+        o.allow_write = true;
+        o.config.operator.name = Some("tester".into());
+        o.config.commands = vec![twinscope::config::CommandDef {
+            name: "ping".into(),
+            label: Some("Ping".into()),
+            kinds: vec![],
+            args: [("n".to_owned(), serde_json::json!(3))].into(),
+        }];
+    });
+    let bootstrap = f._cluster.bootstrap_servers();
+    let h = &mut f.harness;
+    h.get_by_label("OVERHEAT").click();
+    h.run_steps(2);
+    h.get_by_label("Ping").click();
+    // One frame applies the click, the next lays the new dialog out invisibly, then it shows.
+    h.run_steps(4);
+    // Nothing is sent before confirming.
+    assert_eq!(watermarks(&bootstrap)[3], 0);
+    assert!(h.state().dialog_open());
+    h.get_by_label("Send \"Ping\"?");
+    h.get_by_label("to asset a/b/d");
+    h.get_by_label(r#"{"args":{"n":3},"by":"tester","command":"ping"}"#);
+    h.get_by_label("Send command").click();
+    h.run_steps(2);
+    let sent = h.state().sent_commands();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].asset.as_str(), sent[0].name.as_str()),
+        ("a/b/d", "ping")
+    );
+    step_until(h, "the command record", |_| watermarks(&bootstrap)[3] == 1);
+    h.get_by_label("→ sent");
 }
 
 #[test]

@@ -8,9 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
 
 use super::KafkaLayerError;
 use super::client::ClientSettings;
@@ -145,12 +149,19 @@ impl Simulator {
         opts: DemoOptions,
     ) -> Result<Self, KafkaLayerError> {
         let producer: BaseProducer = settings.producer_config("demo-sim").create()?;
+        let commands: Option<BaseConsumer> = if topics.commands.is_empty() {
+            None
+        } else {
+            Some(settings.consumer_config("demo-sim-commands").create()?)
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let backfilled = Arc::new(AtomicBool::new(false));
         let (s, b) = (stop.clone(), backfilled.clone());
         let thread = std::thread::Builder::new()
             .name("demo-sim".into())
-            .spawn(move || simulate(&producer, &topics, &opts, &s, &b))
+            .spawn(move || {
+                simulate_with_commands(&producer, commands.as_ref(), &topics, &opts, &s, &b);
+            })
             .map_err(|e| KafkaLayerError::Demo(format!("cannot start simulator: {e}")))?;
         Ok(Self {
             stop,
@@ -171,14 +182,35 @@ impl Drop for Simulator {
     }
 }
 
-/// Runs the simulator: 2 h of backfill, then live at 1 Hz until stopped.
-pub fn simulate(
+/// How long the live loop waits between rounds. Bounds the command-to-result latency
+/// together with the consumer's `fetch.wait.max.ms` and the producer's `linger.ms`.
+const LIVE_TICK: Duration = Duration::from_millis(50);
+
+/// Most command records handled per live round; the rest wait for the next round.
+const MAX_COMMANDS_PER_TICK: usize = 64;
+
+/// Runs the simulator: 2 h of backfill, then live at 1 Hz until stopped. With a `commands`
+/// consumer (not yet assigned), it also obeys the operator commands on `topics.commands`: every partition is read from its end
+/// as of the start (earlier commands are not replayed), commands arriving during the backfill
+/// wait for the live phase, and each one is answered with a `command_result` event.
+pub fn simulate_with_commands(
     producer: &BaseProducer,
+    commands: Option<&BaseConsumer>,
     topics: &Topics,
     opts: &DemoOptions,
     stop: &AtomicBool,
     backfilled: &AtomicBool,
 ) {
+    let commands = commands.filter(|c| match assign_at_end(c, &topics.commands) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                "demo: not listening for commands on {}: {e}",
+                topics.commands
+            );
+            false
+        }
+    });
     let mut sim = PlantSim::new(opts.seed);
     let now = now_ms();
     let start = (now - opts.backfill_s * 1000) / 1000 * 1000;
@@ -202,6 +234,7 @@ pub fn simulate(
     }
     backfilled.store(true, Ordering::Relaxed);
     tracing::info!("demo: backfilled {} s of plant history", opts.backfill_s);
+    let mut last_poll_error = String::new();
     while !stop.load(Ordering::Relaxed) {
         let now = now_ms();
         while t <= now {
@@ -210,9 +243,190 @@ pub fn simulate(
             }
             t += 1000;
         }
-        producer.poll(Duration::from_millis(100));
+        if let Some(consumer) = commands {
+            for _ in 0..MAX_COMMANDS_PER_TICK {
+                let msg = match consumer.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        let e = e.to_string();
+                        if e != last_poll_error {
+                            tracing::warn!("demo: reading {}: {e}", topics.commands);
+                            last_poll_error = e;
+                        }
+                        break;
+                    }
+                };
+                // Stamped before the next step, so that step's telemetry shows the effect.
+                let at = now_ms().min(t - 1);
+                for r in handle_command(&mut sim, at, &msg) {
+                    produce(producer, topics, &r, stop);
+                }
+            }
+        }
+        producer.poll(LIVE_TICK);
     }
     let _ = producer.flush(Duration::from_secs(2));
+}
+
+/// Assigns every partition of `topic` at its current end. The end is resolved here rather
+/// than left to a lazy `Offset::End`, so a command produced once the simulator reports
+/// `backfilled` can never be skipped by a late offset lookup.
+fn assign_at_end(consumer: &BaseConsumer, topic: &str) -> Result<(), KafkaError> {
+    let timeout = Duration::from_secs(10);
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        let offset = match consumer.fetch_watermarks(topic, p, timeout) {
+            Ok((_, high)) => Offset::Offset(high),
+            Err(e) => {
+                tracing::warn!("demo: end of {topic}/{p}: {e}; reading from the logical end");
+                Offset::End
+            }
+        };
+        tpl.add_partition_offset(topic, p, offset)?;
+    }
+    consumer.assign(&tpl)
+}
+
+/// A command record as the demo plant understands it.
+#[derive(Debug, Clone, PartialEq)]
+struct Command {
+    asset: String,
+    command: String,
+    args: Value,
+    correlation_id: String,
+}
+
+/// Why a command record is refused, and the correlation id to answer to, if any.
+#[derive(Debug, Clone, PartialEq)]
+struct Invalid {
+    asset: Option<String>,
+    command: String,
+    correlation_id: Option<String>,
+    reason: String,
+}
+
+/// Parses a command record: key = asset id, value = `{"ts", "command", "args", "by",
+/// "correlation_id"}`. `command` and `correlation_id` must be non-empty strings and `args`,
+/// when present and not null, an object; `ts` and `by` are informational.
+fn parse_command(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Command, Invalid> {
+    let asset = key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    let mut bad = Invalid {
+        asset: asset.clone(),
+        command: String::new(),
+        correlation_id: None,
+        reason: String::new(),
+    };
+    let reject = |mut bad: Invalid, reason: String| {
+        bad.reason = reason;
+        Err(bad)
+    };
+    let Some(value) = value else {
+        return reject(bad, "empty command record".into());
+    };
+    let obj = match serde_json::from_slice::<Value>(value) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return reject(bad, "command is not a JSON object".into()),
+        Err(e) => return reject(bad, format!("command is not valid JSON: {e}")),
+    };
+    bad.correlation_id = obj
+        .get("correlation_id")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if let Some(c) = obj.get("command").and_then(Value::as_str) {
+        c.clone_into(&mut bad.command);
+    }
+    let Some(correlation_id) = bad.correlation_id.clone() else {
+        return reject(bad, "missing or empty 'correlation_id'".into());
+    };
+    let Some(asset) = asset else {
+        return reject(bad, "missing or empty key (asset id)".into());
+    };
+    let command = match obj.get("command") {
+        Some(Value::String(c)) if !c.is_empty() => c.clone(),
+        None => return reject(bad, "missing 'command'".into()),
+        Some(_) => return reject(bad, "'command' must be a non-empty string".into()),
+    };
+    let args = match obj.get("args") {
+        None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return reject(bad, "'args' must be an object".into()),
+    };
+    Ok(Command {
+        asset,
+        command,
+        args,
+        correlation_id,
+    })
+}
+
+/// Applies one command record to the plant; returns the records to produce (always a
+/// `command_result` when the record can be answered).
+fn handle_command(sim: &mut PlantSim, now: i64, msg: &BorrowedMessage<'_>) -> Vec<OutRecord> {
+    match parse_command(msg.key(), msg.payload()) {
+        Ok(c) => {
+            tracing::info!(
+                "demo: command {} for {} ({})",
+                c.command,
+                c.asset,
+                c.correlation_id
+            );
+            sim.apply_command(now, &c.asset, &c.command, &c.args, &c.correlation_id)
+        }
+        Err(Invalid {
+            asset: Some(asset),
+            command,
+            correlation_id: Some(correlation_id),
+            reason,
+        }) => {
+            tracing::info!("demo: rejected command {correlation_id} for {asset}: {reason}");
+            vec![rejected(now, &asset, &command, &correlation_id, &reason)]
+        }
+        Err(bad) => {
+            tracing::warn!(
+                "demo: skipped command record at {}/{}@{}: {}",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                bad.reason
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// A `command_result` refusing a malformed command, shaped like the simulator's own.
+fn rejected(ts: i64, asset: &str, command: &str, correlation_id: &str, reason: &str) -> OutRecord {
+    let payload = serde_json::json!({
+        "ts": ts,
+        "type": "command_result",
+        "correlation_id": correlation_id,
+        "command": command,
+        "status": "rejected",
+        "message": format!("invalid command: {reason}"),
+    });
+    OutRecord {
+        role: SimRole::Events,
+        key: asset.to_owned(),
+        payload: Some(payload.to_string()),
+        ts,
+    }
 }
 
 /// Operators of the demo's past shifts: most alarms in the backfilled history were

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod ingest;
 pub mod seek;
 pub mod simulator;
+pub mod writeback;
 
 /// Errors of the Kafka layer.
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,15 @@ pub struct Note {
     pub message: Option<String>,
 }
 
+/// The outcome of an operator command, reported on the events topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    pub ts: i64,
+    /// `accepted`, `rejected`, or what the device reported.
+    pub status: String,
+    pub message: Option<String>,
+}
+
 /// A property as of some time, with the record that set it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PropView {
@@ -97,6 +106,7 @@ pub struct Store {
     alarms: Vec<Alarm>,
     alarm_ids: HashMap<(AssetIdx, Arc<str>), u32>,
     notes: Vec<Note>,
+    command_results: HashMap<String, CommandOutcome>,
     bad: Vec<BadRecord>,
     stats: StoreStats,
     min_ts: Option<i64>,
@@ -128,6 +138,7 @@ impl Store {
             alarms: Vec::new(),
             alarm_ids: HashMap::new(),
             notes: Vec::new(),
+            command_results: HashMap::new(),
             bad: Vec::new(),
             stats: StoreStats::default(),
             min_ts: None,
@@ -265,10 +276,20 @@ impl Store {
                     EventKind::CommandResult {
                         correlation_id,
                         status,
-                    } => Some(format!(
-                        "{status} ({correlation_id}){}",
-                        e.message.map(|m| format!(": {m}")).unwrap_or_default()
-                    )),
+                    } => {
+                        self.command_results.insert(
+                            correlation_id.clone(),
+                            CommandOutcome {
+                                ts: e.ts,
+                                status: status.clone(),
+                                message: e.message.clone(),
+                            },
+                        );
+                        Some(format!(
+                            "{status} ({correlation_id}){}",
+                            e.message.map(|m| format!(": {m}")).unwrap_or_default()
+                        ))
+                    }
                     _ => e.message,
                 };
                 let note = Note {
@@ -582,6 +603,12 @@ impl Store {
     #[must_use]
     pub fn alarms(&self) -> &[Alarm] {
         &self.alarms
+    }
+
+    /// The outcome of the command with this correlation id, once reported.
+    #[must_use]
+    pub fn command_outcome(&self, correlation_id: &str) -> Option<&CommandOutcome> {
+        self.command_results.get(correlation_id)
     }
 
     /// Plain events, sorted by time.

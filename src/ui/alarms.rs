@@ -79,6 +79,9 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                         v.status.state.label(),
                         style::duration(view.at - v.status.since)
                     ));
+                    if view.write_enabled && view.live {
+                        write_buttons(ui, v, &asset_id, &mut cmds);
+                    }
                 });
                 ui.horizontal(|ui| {
                     ui.add_space(20.0);
@@ -89,10 +92,59 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                         ui.label(RichText::new(m).small());
                     }
                     if let (Some(by), true) = (&v.status.acked_by, v.status.acked) {
-                        ui.label(RichText::new(format!("ack {by}")).small().weak());
+                        let when = v.status.acked_at.map(style::time).unwrap_or_default();
+                        let r = ui.label(RichText::new(format!("ack {by} {when}")).small().weak());
+                        if let Some(c) = &v.status.ack_comment {
+                            r.on_hover_text(format!("comment: {c}"));
+                        }
                     }
                 });
             }
         });
     cmds
+}
+
+/// Ack / shelve buttons of one row (write-back enabled and live only).
+fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Command>) {
+    use crate::kafka::writeback::AlarmAction;
+    let alarm = |action| Command::Alarm {
+        asset: asset_id.to_owned(),
+        code: v.code.to_string(),
+        severity: v.priority.as_str(),
+        action,
+    };
+    let label = format!("Ack {} on {asset_id}", v.code);
+    if !v.status.acked {
+        let r = ui
+            .small_button("Ack")
+            .on_hover_text("Acknowledge (right-click for more)");
+        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+        if r.clicked() {
+            cmds.push(alarm(AlarmAction::Ack { comment: None }));
+        }
+    }
+    ui.menu_button("⋯", |ui| {
+        if ui.button("Acknowledge with comment…").clicked() {
+            cmds.push(Command::AckWithComment {
+                asset: asset_id.to_owned(),
+                code: v.code.to_string(),
+                severity: v.priority.as_str(),
+            });
+            ui.close();
+        }
+        for (text, minutes) in [
+            ("Shelve 15 min", 15),
+            ("Shelve 1 h", 60),
+            ("Shelve 8 h", 480),
+        ] {
+            if ui.button(text).clicked() {
+                cmds.push(alarm(AlarmAction::Shelve { minutes }));
+                ui.close();
+            }
+        }
+        if v.status.state == AlarmState::Shelved && ui.button("Unshelve").clicked() {
+            cmds.push(alarm(AlarmAction::Unshelve));
+            ui.close();
+        }
+    });
 }

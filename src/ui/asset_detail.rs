@@ -54,6 +54,13 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
             }
         });
     }
+    commands(
+        ui,
+        view,
+        &asset.id,
+        def.and_then(|d| d.kind.as_deref()),
+        &mut cmds,
+    );
     let props = store.props_at(a, view.at);
     if props.is_empty() {
         ui.label(RichText::new("No properties at this time.").weak());
@@ -167,4 +174,69 @@ fn row(
             ui.close();
         }
     });
+}
+
+/// Command buttons for this asset (write-back only), and the commands sent to it with their
+/// outcome: sent → accepted / rejected / timed out.
+fn commands(
+    ui: &mut Ui,
+    view: &View<'_>,
+    asset: &str,
+    kind: Option<&str>,
+    cmds: &mut Vec<Command>,
+) {
+    let defs: Vec<_> = view
+        .commands
+        .iter()
+        .filter(|c| c.applies_to(kind))
+        .collect();
+    let sent: Vec<_> = view.sent.iter().filter(|s| s.asset == asset).collect();
+    if defs.is_empty() && sent.is_empty() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Commands").strong());
+        if !view.write_enabled {
+            ui.label(RichText::new("read-only (start with --allow-write)").weak());
+            return;
+        }
+        for d in &defs {
+            let r = ui
+                .add_enabled(view.live, egui::Button::new(d.label()))
+                .on_disabled_hover_text("Time travel is read-only: go live to send commands");
+            if r.clicked() {
+                cmds.push(Command::RequestCommand {
+                    asset: asset.to_owned(),
+                    name: d.name.clone(),
+                });
+            }
+        }
+    });
+    for s in sent.iter().rev().take(5) {
+        let (status, color) = match view.store.command_outcome(&s.correlation_id) {
+            Some(o) if o.status == "accepted" => {
+                (o.status.clone(), Color32::from_rgb(80, 200, 120))
+            }
+            Some(o) => (o.status.clone(), Color32::from_rgb(235, 90, 80)),
+            None if view.now - s.at > super::COMMAND_TIMEOUT_MS => {
+                ("timed out".to_owned(), Color32::from_rgb(235, 90, 80))
+            }
+            None => ("sent".to_owned(), Color32::GRAY),
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(style::time(s.at)).small().weak());
+            ui.label(
+                RichText::new(format!("{} {}", s.name, s.payload))
+                    .small()
+                    .monospace(),
+            );
+            ui.label(
+                RichText::new(format!("→ {status}"))
+                    .small()
+                    .color(color)
+                    .strong(),
+            )
+            .on_hover_text(format!("correlation id {}", s.correlation_id));
+        });
+    }
 }

@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod asset_detail;
 pub mod asset_tree;
 pub mod diagnostics;
+pub mod dialogs;
 pub mod diff;
 pub mod menu;
 pub mod plots;
@@ -16,7 +17,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::UiConfig;
+use crate::config::{CommandDef, UiConfig};
+use crate::kafka::writeback::AlarmAction;
 use crate::timeline::TimelineCommand;
 use crate::twin::Store;
 use crate::twin::store::AssetIdx;
@@ -47,12 +49,43 @@ pub enum Command {
         text: String,
         what: String,
     },
+    /// Acknowledge, shelve or unshelve an alarm (write-back).
+    Alarm {
+        asset: String,
+        code: String,
+        severity: &'static str,
+        action: AlarmAction,
+    },
+    /// Open the "acknowledge with comment" dialog.
+    AckWithComment {
+        asset: String,
+        code: String,
+        severity: &'static str,
+    },
+    /// Open the confirmation dialog for a command.
+    RequestCommand {
+        asset: String,
+        name: String,
+    },
     OpenConfig,
     ExportCsv,
     SaveSnapshot,
     Reconnect,
     Quit,
 }
+
+/// A command sent by this operator, and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentCommand {
+    pub correlation_id: String,
+    pub asset: String,
+    pub name: String,
+    pub payload: String,
+    pub at: i64,
+}
+
+/// Commands without an outcome after this long are shown as timed out.
+pub const COMMAND_TIMEOUT_MS: i64 = 30_000;
 
 /// Everything a panel may read.
 #[derive(Clone, Copy)]
@@ -73,4 +106,8 @@ pub struct View<'a> {
     /// Topic names per role, for provenance and kcat commands.
     pub topics: &'a [String; 3],
     pub brokers: &'a str,
+    /// Write-back enabled (acks and commands are possible while live).
+    pub write_enabled: bool,
+    pub commands: &'a [CommandDef],
+    pub sent: &'a [SentCommand],
 }
