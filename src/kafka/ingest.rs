@@ -5,6 +5,7 @@
 //! When the receiver lags, `send` blocks, the consumer stops polling and librdkafka stops
 //! fetching: backpressure instead of unbounded memory or silent drops.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -134,11 +135,14 @@ impl Ingest {
     /// When librdkafka rejects the configuration (e.g. an unknown `-X` property).
     pub fn spawn(spec: IngestSpec, waker: Waker) -> Result<Self, KafkaLayerError> {
         let errors = Arc::new(Mutex::new(None));
+        let view = Arc::new(Mutex::new(None));
         let consumer: BaseConsumer<IngestContext> = spec
             .client
             .consumer_config("viewer")
+            .set("statistics.interval.ms", "1000")
             .create_with_context(IngestContext {
                 last_error: errors.clone(),
+                view: view.clone(),
             })?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
@@ -146,6 +150,7 @@ impl Ingest {
             spec,
             consumer,
             errors,
+            view,
             tx,
             waker,
             stop: stop.clone(),
@@ -203,12 +208,44 @@ impl Drop for Ingest {
     }
 }
 
-/// Receives librdkafka's global errors (all brokers down, authentication failures, ...).
+/// What librdkafka's statistics say about the cluster, refreshed every second without any
+/// blocking request from the ingest thread.
+#[derive(Debug, Default)]
+struct ClusterView {
+    brokers_up: usize,
+    /// `(topic, partition) -> (log start, head)` as last seen in fetch responses.
+    heads: HashMap<(String, i32), (i64, i64)>,
+}
+
+/// Receives librdkafka's global errors (all brokers down, authentication failures, ...) and
+/// its statistics.
 struct IngestContext {
     last_error: Arc<Mutex<Option<(Instant, String)>>>,
+    view: Arc<Mutex<Option<ClusterView>>>,
 }
 
 impl ClientContext for IngestContext {
+    fn stats(&self, s: rdkafka::Statistics) {
+        let brokers_up = s
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .count();
+        let heads = s
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.hi_offset >= 0)
+                    .map(move |p| ((t.topic.clone(), p.partition), (p.lo_offset, p.hi_offset)))
+            })
+            .collect();
+        if let Ok(mut v) = self.view.lock() {
+            *v = Some(ClusterView { brokers_up, heads });
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if let Ok(mut e) = self.last_error.lock() {
             // librdkafka repeats the same error on every retry; log each distinct one once.
@@ -285,6 +322,7 @@ struct Worker {
     spec: IngestSpec,
     consumer: BaseConsumer<IngestContext>,
     errors: Arc<Mutex<Option<(Instant, String)>>>,
+    view: Arc<Mutex<Option<ClusterView>>>,
     tx: Sender<IngestEvent>,
     waker: Waker,
     stop: Arc<AtomicBool>,
@@ -337,6 +375,7 @@ impl Worker {
     fn run(mut self) {
         let _ = self.send(IngestEvent::Status(Conn::Connecting));
         let mut backoff = 1u64;
+        let mut waiting_for_topics;
         // Connect and assign, retrying with backoff until it works.
         loop {
             if self.stopped() {
@@ -344,6 +383,7 @@ impl Worker {
             }
             match self.discover() {
                 Ok(missing) => {
+                    waiting_for_topics = !missing.is_empty();
                     let status = if missing.is_empty() {
                         Conn::Connected
                     } else {
@@ -374,7 +414,7 @@ impl Worker {
                 }
             }
         }
-        self.consume();
+        self.consume(waiting_for_topics);
     }
 
     /// Reads metadata and watermarks and (re)assigns partitions. Returns missing topics.
@@ -455,7 +495,9 @@ impl Worker {
         self.consumer.assign(&tpl)
     }
 
-    fn consume(&mut self) {
+    /// The main loop; `waiting_for_topics` says whether some topics were missing at start.
+    fn consume(&mut self, waiting_for_topics: bool) {
+        let mut waiting_for_topics = waiting_for_topics;
         let mut recs = Vec::with_capacity(BATCH_MAX);
         let mut bad = Vec::new();
         let mut last_progress = Instant::now();
@@ -466,6 +508,7 @@ impl Worker {
         let mut lookup: Vec<(Arc<str>, Vec<Option<usize>>)> = Vec::new();
         let mut lookup_parts = 0;
         let mut caught_up_sent = false;
+        let mut last_discover = Instant::now();
         loop {
             if self.stopped() {
                 return;
@@ -575,10 +618,16 @@ impl Worker {
                     return;
                 }
             }
+            if !connected && n > 0 {
+                // Records flow again: the brokers are back, whatever the last check said.
+                connected = true;
+                if let Flow::Stop = self.send(IngestEvent::Status(Conn::Connected)) {
+                    return;
+                }
+            }
             if last_refresh.elapsed() >= Duration::from_secs(2) {
-                last_refresh = Instant::now();
                 let was = connected;
-                connected = self.refresh_watermarks();
+                connected = self.refresh_heads();
                 if !connected {
                     let reason = self
                         .errors
@@ -593,7 +642,13 @@ impl Worker {
                     if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                         return;
                     }
-                } else {
+                } else if !was
+                    || waiting_for_topics
+                    || last_discover.elapsed() >= Duration::from_secs(10)
+                {
+                    // New topics and partitions are looked for every 10 s, or every 2 s while
+                    // some are missing; the heads come from statistics, not from requests.
+                    last_discover = Instant::now();
                     let parts_before = self.parts.len();
                     match self.discover() {
                         Ok(missing) => {
@@ -602,9 +657,11 @@ impl Worker {
                             } else {
                                 Conn::WaitingForTopics(missing)
                             };
+                            let now_waiting = matches!(status, Conn::WaitingForTopics(_));
                             let changed = !was
                                 || self.parts.len() != parts_before
-                                || matches!(status, Conn::WaitingForTopics(_));
+                                || now_waiting != waiting_for_topics;
+                            waiting_for_topics = now_waiting;
                             if changed && let Flow::Stop = self.send(IngestEvent::Status(status)) {
                                 return;
                             }
@@ -621,6 +678,9 @@ impl Worker {
                         }
                     }
                 }
+                // Measured from the end of the check, so slow brokers never make checks run
+                // back to back.
+                last_refresh = Instant::now();
             }
             if last_progress.elapsed() >= Duration::from_millis(250)
                 || (!caught_up_sent && self.caught_up())
@@ -651,28 +711,32 @@ impl Worker {
         }
     }
 
-    /// Updates the head of every partition. False when the brokers do not answer.
-    fn refresh_watermarks(&mut self) -> bool {
+    /// Updates the head of every partition from the latest statistics, without a request.
+    /// False when no broker is up.
+    fn refresh_heads(&mut self) -> bool {
+        let Ok(guard) = self.view.lock() else {
+            return true;
+        };
+        // No statistics yet (the first second): nothing says we are disconnected.
+        let Some(view) = guard.as_ref() else {
+            return true;
+        };
         for p in &mut self.parts {
-            match self
-                .consumer
-                .fetch_watermarks(&p.topic, p.partition, Duration::from_millis(1500))
-            {
-                Ok((low, high)) => {
-                    p.high = high;
-                    if p.next < low {
-                        // We will be moved to the new log start; count what retention removed.
-                        p.skipped += low - p.next;
-                        p.next = low;
-                    }
+            if let Some(&(low, high)) = view.heads.get(&(p.topic.to_string(), p.partition)) {
+                p.high = p.high.max(high);
+                if low >= 0 && p.next < low {
+                    // We will be moved to the new log start; count what retention removed.
+                    p.skipped += low - p.next;
+                    p.next = low;
                 }
-                Err(_) => return false,
             }
         }
-        if let Ok(mut e) = self.errors.lock() {
+        let up = view.brokers_up > 0;
+        drop(guard);
+        if up && let Ok(mut e) = self.errors.lock() {
             *e = None;
         }
-        true
+        up
     }
 
     fn caught_up(&self) -> bool {
