@@ -110,6 +110,27 @@ impl TwinApp {
     #[must_use]
     pub fn new(ctx: &egui::Context, opts: AppOptions, persisted: Persisted) -> Self {
         install_fonts(ctx);
+        let mut opts = opts;
+        let mut startup_note = None;
+        // Without --config, reopen the config used last time (its secrets are resolved again
+        // from env:/file:, never stored).
+        if opts.config_path.is_none()
+            && let Some(path) = persisted.config_path.clone()
+        {
+            match Config::load(&path)
+                .and_then(|c| ClientProps::resolve(&c.kafka.properties, &[]).map(|p| (c, p)))
+            {
+                Ok((c, props)) => {
+                    if opts.brokers.is_none() {
+                        opts.brokers = c.kafka.brokers.clone();
+                    }
+                    opts.props = props;
+                    opts.config = c;
+                    opts.config_path = Some(path);
+                }
+                Err(e) => startup_note = Some(format!("Last config not reopened: {e}")),
+            }
+        }
         let topics = [
             opts.config.topics.telemetry.clone(),
             opts.config.topics.events.clone(),
@@ -154,6 +175,9 @@ impl TwinApp {
         };
         app.first_run =
             app.opts.brokers.is_none() && app.plotted.is_empty() && app.selected.is_none();
+        if let Some(n) = startup_note {
+            app.toast = Some((n, Instant::now()));
+        }
         app.connect();
         app
     }

@@ -57,6 +57,10 @@ fn watermarks(bootstrap: &str) -> Vec<i64> {
 }
 
 fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
+    fixture_persisted(adjust, Persisted::default())
+}
+
+fn fixture_persisted(adjust: impl FnOnce(&mut AppOptions), persisted: Persisted) -> Fixture {
     let cluster = MockCluster::new(1).unwrap();
     for t in [
         "twin.telemetry",
@@ -117,7 +121,7 @@ fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
     };
     let mut opts = opts;
     adjust(&mut opts);
-    let app = TwinApp::new(&egui::Context::default(), opts, Persisted::default());
+    let app = TwinApp::new(&egui::Context::default(), opts, persisted);
     let mut harness = Harness::builder()
         .with_size([1400.0, 900.0])
         .with_context_setup(twinscope::app::install_fonts)
@@ -468,4 +472,27 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
     h.step();
     assert!(!h.state().replaying());
     assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(T0 + 1000));
+}
+
+#[test]
+fn last_config_and_selection_are_reopened_from_persisted_state() {
+    let path = std::env::temp_dir().join(format!("twinscope-persist-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[write]\nenabled = true\n[operator]\nname = \"persisted-op\"\n",
+    )
+    .unwrap();
+    let persisted = Persisted {
+        config_path: Some(path.clone()),
+        selected: Some("a/b/c".into()),
+        ..Persisted::default()
+    };
+    let f = fixture_persisted(|_| {}, persisted);
+    // The config from the last session is in force (write-back on), and the selection is back.
+    f.harness.get_by_label("write-back ON");
+    assert_eq!(f.harness.state().selected(), Some("a/b/c"));
+    f.harness.get_by_label("21.5");
+    let saved = f.harness.state().persisted();
+    assert_eq!(saved.config_path.as_deref(), Some(path.as_path()));
+    std::fs::remove_file(path).ok();
 }
