@@ -63,7 +63,9 @@ pub const PERSIST_KEY: &str = "twinscope";
 struct Replay {
     ingest: Option<Ingest>,
     store: Store,
-    /// The re-read covers every time up to this one.
+    /// The re-read covers the times from this one (its checkpoint) ...
+    from: i64,
+    /// ... up to this one.
     until: i64,
     progress: crate::kafka::ingest::Progress,
     done: bool,
@@ -628,6 +630,7 @@ impl TwinApp {
             return;
         }
         if let Some(r) = &self.replay
+            && r.from <= at
             && at <= r.until
             && r.store.history_start().is_none_or(|s| at >= s)
         {
@@ -637,22 +640,40 @@ impl TwinApp {
             return;
         };
         let until = (at + REPLAY_AHEAD_MS).min(hs);
+        let lateness = self.opts.config.kafka.max_lateness_s as i64 * 1000;
         let mut spec = spec_for(
             &self.opts.config,
             &self.brokers,
             self.opts.props.clone(),
             StartAt::Beginning,
         );
-        spec.stop_at = Some((until, self.opts.config.kafka.max_lateness_s as i64 * 1000));
+        spec.stop_at = Some((until, lateness));
+        // From the latest checkpoint before `at`, only telemetry needs re-reading (the rest is
+        // never evicted), starting where the own index (else the broker, else a bisection)
+        // says that time begins. Without a checkpoint, everything is read from the beginning.
+        let (store, from) = match self.store.fork_at(at) {
+            Some((fork, from)) => {
+                spec.topics
+                    .retain(|(role, _)| *role == crate::twin::decode::Role::Telemetry);
+                spec.start = StartAt::Since(from - lateness);
+                spec.index = self.ingest.as_ref().map(Ingest::time_indexes);
+                (fork, from)
+            }
+            None => (
+                Store::new(
+                    self.opts.config.mapping.separator(),
+                    self.opts.config.history.budget_mb,
+                ),
+                i64::MIN,
+            ),
+        };
         let ctx = self.waker_ctx.clone();
         match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
             Ok(ingest) => {
                 self.replay = Some(Replay {
                     ingest: Some(ingest),
-                    store: Store::new(
-                        self.opts.config.mapping.separator(),
-                        self.opts.config.history.budget_mb,
-                    ),
+                    store,
+                    from,
                     until,
                     progress: crate::kafka::ingest::Progress::default(),
                     done: false,
@@ -701,6 +722,12 @@ impl TwinApp {
         let head = self.head(now_ms());
         let at = self.timeline.at(head);
         self.store_for(at).snapshot(at)
+    }
+
+    /// Records applied by the last re-read of evicted history (for tests and diagnostics).
+    #[must_use]
+    pub fn replay_records(&self) -> Option<u64> {
+        self.replay.as_ref().map(|r| r.store.stats().records)
     }
 
     /// Whether a re-read of evicted history is running (for tests and the status line).

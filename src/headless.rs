@@ -44,6 +44,7 @@ pub fn topics_of(config: &Config) -> Vec<(Role, String)> {
 #[must_use]
 pub fn spec_for(config: &Config, brokers: &str, props: ClientProps, start: StartAt) -> IngestSpec {
     IngestSpec {
+        index: None,
         client: ClientSettings {
             brokers: brokers.to_owned(),
             props,

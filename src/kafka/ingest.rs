@@ -37,6 +37,9 @@ const BATCH_MAX: usize = 8192;
 /// Longest a batch is held before it is sent.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
 
+/// The own time index of every partition: `(topic, partition) -> index`.
+pub type TimeIndexes = HashMap<(String, i32), TimeIndex>;
+
 /// Where reading starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
@@ -49,6 +52,9 @@ pub enum StartAt {
 /// What to read and how.
 #[derive(Debug, Clone)]
 pub struct IngestSpec {
+    /// Time indexes from an earlier read of the same topics, tried first when seeking for
+    /// [`StartAt::Since`].
+    pub index: Option<Arc<TimeIndexes>>,
     pub client: ClientSettings,
     /// Topic per role; roles without a topic are not read.
     pub topics: Vec<(Role, String)>,
@@ -117,6 +123,8 @@ pub enum IngestEvent {
 /// Handle to a running ingest thread. Dropping it stops and joins the thread.
 pub struct Ingest {
     rx: Receiver<IngestEvent>,
+    /// A copy of the partitions' time indexes, refreshed by the thread every few seconds.
+    indexes: Arc<Mutex<Arc<TimeIndexes>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -145,6 +153,7 @@ impl Ingest {
                 view: view.clone(),
             })?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let indexes = Arc::new(Mutex::new(Arc::new(TimeIndexes::new())));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             spec,
@@ -157,6 +166,7 @@ impl Ingest {
             parts: Vec::new(),
             consumed: 0,
             rate: RateMeter::default(),
+            indexes: indexes.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("kafka-ingest".into())
@@ -164,9 +174,16 @@ impl Ingest {
             .map_err(|e| KafkaLayerError::Demo(format!("cannot start ingest thread: {e}")))?;
         Ok(Self {
             rx,
+            indexes,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// The latest copy of the own time index of every partition read so far.
+    #[must_use]
+    pub fn time_indexes(&self) -> Arc<TimeIndexes> {
+        self.indexes.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// The next event, if one is waiting.
@@ -329,6 +346,7 @@ struct Worker {
     parts: Vec<Part>,
     consumed: u64,
     rate: RateMeter,
+    indexes: Arc<Mutex<Arc<TimeIndexes>>>,
 }
 
 enum Flow {
@@ -457,7 +475,10 @@ impl Worker {
                             id,
                             t,
                             (low, high),
-                            None,
+                            self.spec
+                                .index
+                                .as_ref()
+                                .and_then(|ix| ix.get(&(topic.clone(), id))),
                             Duration::from_secs(5),
                         )
                         .map_err(|e| format!("cannot seek {topic}/{id}: {e}"))?
@@ -678,6 +699,7 @@ impl Worker {
                         }
                     }
                 }
+                self.publish_indexes();
                 // Measured from the end of the check, so slow brokers never make checks run
                 // back to back.
                 last_refresh = Instant::now();
@@ -737,6 +759,18 @@ impl Worker {
             *e = None;
         }
         up
+    }
+
+    /// Shares a copy of the time indexes (sparse: one entry per 512 records).
+    fn publish_indexes(&self) {
+        let copy: TimeIndexes = self
+            .parts
+            .iter()
+            .map(|p| ((p.topic.to_string(), p.partition), p.index.clone()))
+            .collect();
+        if let Ok(mut i) = self.indexes.lock() {
+            *i = Arc::new(copy);
+        }
     }
 
     fn caught_up(&self) -> bool {

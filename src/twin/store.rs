@@ -20,6 +20,16 @@ pub type AssetIdx = u32;
 /// Interned property name.
 pub type PropId = u32;
 
+/// Most checkpoints kept; a re-read before the oldest starts at the beginning of the log.
+const MAX_CHECKPOINTS: usize = 32;
+
+/// The value in force of every property at an eviction cut.
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    at: i64,
+    samples: Vec<(AssetIdx, PropId, Sample)>,
+}
+
 /// Width of a density bucket.
 const DENSITY_BUCKET_MS: i64 = 10_000;
 
@@ -112,6 +122,9 @@ pub struct Store {
     min_ts: Option<i64>,
     max_ts: Option<i64>,
     history_start: Option<i64>,
+    checkpoints: Vec<Checkpoint>,
+    /// A store forked for a re-read does not count replayed records into the density map.
+    replay: bool,
     /// Records per 10 s bucket of event time, for the timeline's density mini-map.
     density: std::collections::BTreeMap<i64, u32>,
     budget_bytes: usize,
@@ -144,6 +157,8 @@ impl Store {
             min_ts: None,
             max_ts: None,
             history_start: None,
+            checkpoints: Vec::new(),
+            replay: false,
             density: std::collections::BTreeMap::new(),
             budget_bytes: budget_mb.saturating_mul(1 << 20),
             structure_gen: 0,
@@ -305,6 +320,9 @@ impl Store {
     }
 
     fn see_time(&mut self, ts: i64) {
+        if self.replay {
+            return;
+        }
         *self
             .density
             .entry(ts.div_euclid(DENSITY_BUCKET_MS))
@@ -378,16 +396,85 @@ impl Store {
         // Evict in steps of a tenth of the held range, so eviction is rare and amortised.
         let mut cut = start + ((max - start) / 10).max(1);
         while self.history_bytes() > self.budget_bytes && cut <= max {
-            for a in &mut self.assets {
-                for (_, s) in &mut a.props {
+            // Keep the state at the cut, so a later re-read from Kafka can start here instead
+            // of at the beginning of the log.
+            let mut samples = Vec::new();
+            for (ai, a) in self.assets.iter_mut().enumerate() {
+                for (p, s) in &mut a.props {
+                    if let Some(sample) = s.at(cut) {
+                        samples.push((ai as AssetIdx, *p, sample));
+                    }
                     s.evict_before(cut);
                     s.shrink();
                 }
+            }
+            self.checkpoints.push(Checkpoint { at: cut, samples });
+            if self.checkpoints.len() > MAX_CHECKPOINTS {
+                self.checkpoints.remove(0);
             }
             self.history_start = Some(cut);
             cut += ((max - start) / 10).max(1);
         }
         self.structure_gen += 1;
+    }
+
+    /// A store for re-reading evicted history around `at`: everything that is never evicted
+    /// (assets, definitions, alarms, events) plus the property values in force at the latest
+    /// checkpoint at or before `at`. Returns it with the checkpoint time; replaying telemetry
+    /// from that time on makes it exact for `at`. `None` when no checkpoint is old enough.
+    #[must_use]
+    pub fn fork_at(&self, at: i64) -> Option<(Store, i64)> {
+        let cp = self.checkpoints.iter().rev().find(|c| c.at <= at)?;
+        let assets = self
+            .assets
+            .iter()
+            .map(|a| Asset {
+                id: a.id.clone(),
+                implied_parent: a.implied_parent.clone(),
+                defs: a.defs.clone(),
+                first_seen: a.first_seen,
+                props: Vec::new(),
+                alarms: a.alarms.clone(),
+            })
+            .collect();
+        let mut fork = Store {
+            separator: self.separator.clone(),
+            assets,
+            by_id: self.by_id.clone(),
+            prop_names: self.prop_names.clone(),
+            prop_ids: self.prop_ids.clone(),
+            alarms: self
+                .alarms
+                .iter()
+                .map(|a| Alarm {
+                    asset: a.asset,
+                    code: a.code.clone(),
+                    priority: a.priority,
+                    history: a.history.clone(),
+                })
+                .collect(),
+            alarm_ids: self.alarm_ids.clone(),
+            notes: self.notes.clone(),
+            command_results: self.command_results.clone(),
+            bad: Vec::new(),
+            stats: StoreStats::default(),
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            history_start: None,
+            checkpoints: Vec::new(),
+            replay: true,
+            density: self.density.clone(),
+            budget_bytes: self.budget_bytes,
+            structure_gen: self.structure_gen,
+            data_gen: 0,
+        };
+        for (a, p, s) in &cp.samples {
+            let asset = &mut fork.assets[*a as usize];
+            let mut series = Series::default();
+            series.insert(s.ts, s.seq, s.kafka_ts, s.value.clone());
+            asset.props.push((*p, series));
+        }
+        Some((fork, cp.at))
     }
 
     /// Approximate bytes of property history held.

@@ -77,11 +77,13 @@ pub fn show(
             cursor_text.color(HISTORY).strong()
         });
         ui.separator();
-        let r = ui.add(
-            egui::TextEdit::singleline(&mut st.input)
-                .hint_text("go to: -15m, 03:12, RFC 3339")
-                .desired_width(190.0),
-        );
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut st.input)
+                    .hint_text("go to: -15m, 03:12, RFC 3339")
+                    .desired_width(190.0),
+            )
+            .on_hover_text("Go to time");
         let go = ui.button("Go").clicked()
             || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
         if go {
