@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use serde_json::{Map, Value as Json, json};
@@ -275,4 +276,26 @@ fn state_at_matches_reference_fold_for_random_times() {
     assert!(nonempty > 150, "only {nonempty} non-empty snapshots");
     // Before any record nothing exists.
     assert_eq!(store.snapshot(T0 - 1)["assets"], json!({}));
+
+    // The `snapshot --at T` path: a bounded read that stops each partition at its event-time
+    // watermark. Event times here are shuffled across the whole 10-minute range, so the
+    // allowed lateness is that range; the result must equal the fold for every T.
+    let lateness = 600_000;
+    for &t in &times {
+        let bounded = common::read_bounded(
+            &Config::default(),
+            &bootstrap,
+            t,
+            lateness,
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        let (expected, _) = reference(&tele, &defs, t);
+        assert_eq!(
+            bounded.snapshot(t)["assets"],
+            expected,
+            "bounded read at T0{:+}",
+            t - T0
+        );
+    }
 }
