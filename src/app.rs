@@ -455,7 +455,9 @@ impl TwinApp {
             egui::Panel::top("detail")
                 .resizable(true)
                 .default_size(h * 0.45)
-                .min_size(250.0)
+                // The stored size of a nested panel does not follow `default_size` on first
+                // show; a floor keeps the whole property table of a demo machine visible.
+                .min_size((h * 0.42).max(250.0))
                 .show(ui, |ui| {
                     cmds.extend(ui::asset_detail::show(ui, &qview, &self.plotted));
                 });
