@@ -184,14 +184,21 @@ impl TwinApp {
         app
     }
 
+    /// An empty store with the config's separator, budget and alarm rules.
+    fn new_store(&self) -> Store {
+        let mut store = Store::new(
+            self.opts.config.mapping.separator(),
+            self.opts.config.history.budget_mb,
+        );
+        store.set_rules(self.opts.config.rules.clone());
+        store
+    }
+
     /// (Re)starts ingest from scratch with the current options.
     fn connect(&mut self) {
         self.ingest = None;
         self.replay = None;
-        self.store = Store::new(
-            self.opts.config.mapping.separator(),
-            self.opts.config.history.budget_mb,
-        );
+        self.store = self.new_store();
         self.tree_cache = None;
         self.status = IngestStatus::default();
         let brokers = match &self.opts.brokers {
@@ -661,13 +668,7 @@ impl TwinApp {
                 spec.index = self.ingest.as_ref().map(Ingest::time_indexes);
                 (fork, from)
             }
-            None => (
-                Store::new(
-                    self.opts.config.mapping.separator(),
-                    self.opts.config.history.budget_mb,
-                ),
-                i64::MIN,
-            ),
+            None => (self.new_store(), i64::MIN),
         };
         let ctx = self.waker_ctx.clone();
         match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::twin::mapping::Mapping;
+use crate::twin::rules::RuleDef;
 
 /// Errors loading or resolving a config.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +191,8 @@ pub struct Config {
     pub operator: OperatorConfig,
     #[serde(default = "default_commands")]
     pub commands: Vec<CommandDef>,
+    /// Alarm rules derived from telemetry (`[[rules]]`); none by default.
+    pub rules: Vec<RuleDef>,
 }
 
 impl Default for Config {
@@ -203,6 +206,7 @@ impl Default for Config {
             write: WriteConfig::default(),
             operator: OperatorConfig::default(),
             commands: default_commands(),
+            rules: Vec::new(),
         }
     }
 }
@@ -372,6 +376,37 @@ mod tests {
         assert!(c.write.enabled);
         let e = ClientProps::resolve(&c.kafka.properties, &[]).unwrap_err();
         assert!(e.to_string().contains("TS_TEST_PW_UNSET"));
+    }
+
+    #[test]
+    fn rules_parse_and_default_to_none() {
+        assert!(Config::default().rules.is_empty());
+        assert!(Config::parse("").unwrap().rules.is_empty());
+        let c = Config::parse(
+            r#"
+[[rules]]
+code = "VIB_HI"
+property = "vibration"
+limit = "hi"
+value = 7.0
+deadband = 0.5
+on_delay_s = 10
+priority = "medium"
+kinds = ["machine"]
+[[rules]]
+code = "STATE_FAULT"
+property = "state"
+equals = "FAULT"
+priority = "high"
+pattern = "plant-a/*"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[0].code, "VIB_HI");
+        assert_eq!(c.rules[1].pattern.as_deref(), Some("plant-a/*"));
+        let e = Config::parse("[[rules]]\ncode='X'\nproperty='p'\npriority='low'").unwrap_err();
+        assert!(e.contains("limit"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::kafka::client::ClientSettings;
 use crate::kafka::ingest::{Conn, Ingest, IngestEvent, IngestSpec, StartAt};
 use crate::twin::Store;
 use crate::twin::decode::Role;
+use crate::twin::rules::RuleDef;
 
 /// Errors of a headless read.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,21 @@ pub fn read_to_store(
     connect_timeout: Duration,
     total_timeout: Duration,
 ) -> Result<Store, HeadlessError> {
+    read_to_store_with_rules(spec, Vec::new(), budget_mb, connect_timeout, total_timeout)
+}
+
+/// [`read_to_store`] with alarm rules (`config.rules`) installed before the first record, so
+/// rule alarms are derived as the records are applied.
+///
+/// # Errors
+/// As [`read_to_store`].
+pub fn read_to_store_with_rules(
+    spec: IngestSpec,
+    rules: Vec<RuleDef>,
+    budget_mb: usize,
+    connect_timeout: Duration,
+    total_timeout: Duration,
+) -> Result<Store, HeadlessError> {
     let bounded = spec.stop_at.is_some();
     let brokers = spec.client.brokers.clone();
     let optional: Vec<String> = spec
@@ -77,6 +93,7 @@ pub fn read_to_store(
         .map(|(_, t)| t.clone())
         .collect();
     let mut store = Store::new(spec.mapping.separator(), budget_mb);
+    store.set_rules(rules);
     let ingest = Ingest::spawn(spec, Arc::new(|| {}))?;
     let started = Instant::now();
     let mut connected = false;

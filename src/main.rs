@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use twinscope::app::{AppOptions, PERSIST_KEY, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
-use twinscope::headless::{read_to_store, spec_for};
+use twinscope::headless::{read_to_store_with_rules, spec_for};
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::demo::{DemoBroker, DemoOptions, simulate_with_commands};
 use twinscope::kafka::ingest::StartAt;
@@ -200,8 +200,9 @@ fn snapshot(
     let until = t2.map_or(t, |t2| t.max(t2));
     let mut spec = spec_for(config, &brokers, props, StartAt::Beginning);
     spec.stop_at = Some((until, config.kafka.max_lateness_s as i64 * 1000));
-    let store = read_to_store(
+    let store = read_to_store_with_rules(
         spec,
+        config.rules.clone(),
         0,
         Duration::from_secs(timeout_s),
         Duration::from_secs(timeout_s.max(600)),

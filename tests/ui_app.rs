@@ -61,6 +61,14 @@ fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
 }
 
 fn fixture_persisted(adjust: impl FnOnce(&mut AppOptions), persisted: Persisted) -> Fixture {
+    fixture_full(adjust, persisted, |_| {})
+}
+
+fn fixture_full(
+    adjust: impl FnOnce(&mut AppOptions),
+    persisted: Persisted,
+    extra: impl FnOnce(&BaseProducer),
+) -> Fixture {
     let cluster = MockCluster::new(1).unwrap();
     for t in [
         "twin.telemetry",
@@ -109,6 +117,7 @@ fn fixture_persisted(adjust: impl FnOnce(&mut AppOptions), persisted: Persisted)
             T0 + 30_000
         ),
     );
+    extra(&p);
     p.flush(Duration::from_secs(10)).unwrap();
     let opts = AppOptions {
         config: Config::default(),
@@ -532,4 +541,37 @@ fn last_config_and_selection_are_reopened_from_persisted_state() {
     let saved = f.harness.state().persisted();
     assert_eq!(saved.config_path.as_deref(), Some(path.as_path()));
     std::fs::remove_file(path).ok();
+}
+
+#[test]
+fn alarm_filters_journal_and_flood_indicator() {
+    let mut f = fixture_full(
+        |_| {},
+        Persisted::default(),
+        |p| {
+            // Eleven more alarms within ten minutes: an ISA-18.2 flood.
+            for i in 0..11 {
+                let ts = T0 + 31_000 + i * 1000;
+                let v = format!(
+                    r#"{{"ts": {ts}, "type": "alarm", "code": "F{i}", "severity": "low", "state": "active"}}"#
+                );
+                produce(p, "twin.events", "a/b/c", ts, &v);
+            }
+        },
+    );
+    let h = &mut f.harness;
+    step_until(h, "all alarms", |h| h.state().store().alarms().len() == 12);
+    h.run_steps(2);
+    h.get_by_label("12 shown");
+    h.get_by_label_contains("FLOOD: 12 new in 10 min");
+    // Hide low-priority alarms: only OVERHEAT (high) is left.
+    h.get_by_label("low").click();
+    h.run_steps(2);
+
+    h.get_by_label("1 shown");
+    h.get_by_label("OVERHEAT");
+    // The journal lists the transitions with their states.
+    h.get_by_label("⏵ Journal").click();
+    h.run_steps(2);
+    assert_eq!(h.get_all_by_label("Normal → Unacknowledged").count(), 12);
 }

@@ -21,6 +21,7 @@
 //!   data, re-evaluate the series from the start.
 
 use super::alarms::{AlarmInput, Priority};
+use super::decode::Value;
 use serde::{Deserialize, Serialize};
 
 /// Which side of the threshold is abnormal.
@@ -214,6 +215,245 @@ pub fn eval_threshold(rule: &ThresholdRule, samples: &[(i64, f64)]) -> Vec<(i64,
         .iter()
         .flat_map(|&(ts, v)| eval.push(ts, v))
         .collect()
+}
+
+/// Which condition a configured rule checks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    /// A numeric threshold with hysteresis and delays (delays in ms).
+    Threshold {
+        limit: Limit,
+        value: f64,
+        deadband: f64,
+        on_delay_ms: i64,
+        off_delay_ms: i64,
+    },
+    /// A state value, e.g. `state == "FAULT"`.
+    State { equals: String },
+}
+
+/// A configured alarm rule (`[[rules]]` in the config): derives the `(asset, code)` alarm from
+/// one property's samples, for every asset it applies to.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "RawRule", into = "RawRule")]
+pub struct RuleDef {
+    /// Alarm code, e.g. "VIB_HI".
+    pub code: String,
+    /// Property (telemetry field) the rule watches.
+    pub property: String,
+    /// Priority of the resulting alarm.
+    pub priority: Priority,
+    /// Asset kinds (from `twin.assets`) it applies to; empty means every asset.
+    pub kinds: Vec<String>,
+    /// Asset id glob (`*` matches any run of characters); `None` means every asset.
+    pub pattern: Option<String>,
+    /// The condition.
+    pub kind: RuleKind,
+}
+
+/// The flat TOML shape of a rule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    code: String,
+    property: String,
+    priority: Priority,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadband: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_delay_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    off_delay_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<String>,
+}
+
+fn delay_ms(code: &str, name: &str, s: Option<f64>) -> Result<i64, String> {
+    match s {
+        None => Ok(0),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok((s * 1000.0).round() as i64),
+        Some(s) => Err(format!("rule {code}: {name} must be >= 0, got {s}")),
+    }
+}
+
+impl TryFrom<RawRule> for RuleDef {
+    type Error = String;
+
+    fn try_from(r: RawRule) -> Result<Self, String> {
+        let code = &r.code;
+        let kind = match (r.limit, r.equals) {
+            (Some(limit), None) => {
+                let value = r
+                    .value
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("rule {code}: a threshold needs a finite `value`"))?;
+                RuleKind::Threshold {
+                    limit,
+                    value,
+                    deadband: r.deadband.unwrap_or(0.0).max(0.0),
+                    on_delay_ms: delay_ms(code, "on_delay_s", r.on_delay_s)?,
+                    off_delay_ms: delay_ms(code, "off_delay_s", r.off_delay_s)?,
+                }
+            }
+            (None, Some(equals)) => {
+                if r.value.is_some()
+                    || r.deadband.is_some()
+                    || r.on_delay_s.is_some()
+                    || r.off_delay_s.is_some()
+                {
+                    return Err(format!(
+                        "rule {code}: a state rule (`equals`) takes no value/deadband/delays"
+                    ));
+                }
+                RuleKind::State { equals }
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "rule {code}: give either `limit` (threshold) or `equals` (state), not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "rule {code}: needs `limit` (threshold) or `equals` (state)"
+                ));
+            }
+        };
+        Ok(RuleDef {
+            code: r.code,
+            property: r.property,
+            priority: r.priority,
+            kinds: r.kinds,
+            pattern: r.pattern,
+            kind,
+        })
+    }
+}
+
+impl From<RuleDef> for RawRule {
+    fn from(d: RuleDef) -> Self {
+        let mut r = RawRule {
+            code: d.code,
+            property: d.property,
+            priority: d.priority,
+            kinds: d.kinds,
+            pattern: d.pattern,
+            limit: None,
+            value: None,
+            deadband: None,
+            on_delay_s: None,
+            off_delay_s: None,
+            equals: None,
+        };
+        match d.kind {
+            RuleKind::Threshold {
+                limit,
+                value,
+                deadband,
+                on_delay_ms,
+                off_delay_ms,
+            } => {
+                r.limit = Some(limit);
+                r.value = Some(value);
+                r.deadband = Some(deadband);
+                r.on_delay_s = Some(on_delay_ms as f64 / 1000.0);
+                r.off_delay_s = Some(off_delay_ms as f64 / 1000.0);
+            }
+            RuleKind::State { equals } => r.equals = Some(equals),
+        }
+        r
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (including `/`)
+/// and everything else matches itself.
+#[must_use]
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+impl RuleDef {
+    /// Whether the rule applies to the asset `id` whose (latest) kind is `kind`.
+    #[must_use]
+    pub fn applies_to(&self, id: &str, kind: Option<&str>) -> bool {
+        let kind_ok = self.kinds.is_empty()
+            || kind.is_some_and(|k| self.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)));
+        kind_ok && self.pattern.as_deref().is_none_or(|p| glob_match(p, id))
+    }
+
+    /// A fresh evaluator for this rule.
+    #[must_use]
+    pub fn evaluator(&self) -> RuleEval {
+        match &self.kind {
+            RuleKind::Threshold {
+                limit,
+                value,
+                deadband,
+                on_delay_ms,
+                off_delay_ms,
+            } => RuleEval::Threshold(ThresholdEval::new(&ThresholdRule {
+                property: self.property.clone(),
+                limit: *limit,
+                value: *value,
+                deadband: *deadband,
+                on_delay_ms: *on_delay_ms,
+                off_delay_ms: *off_delay_ms,
+                priority: self.priority,
+                code: self.code.clone(),
+            })),
+            RuleKind::State { equals } => RuleEval::State(StateEval::new(&StateRule {
+                property: self.property.clone(),
+                equals: equals.clone(),
+                priority: self.priority,
+                code: self.code.clone(),
+            })),
+        }
+    }
+}
+
+/// An evaluator for either kind of rule, fed with stored values in `(ts, seq)` order.
+#[derive(Debug, Clone)]
+pub enum RuleEval {
+    Threshold(ThresholdEval),
+    State(StateEval),
+}
+
+impl RuleEval {
+    /// Push the next sample. Non-numeric values are skipped by threshold rules; state rules
+    /// compare strings and booleans (`"true"`/`"false"`) and skip numbers.
+    pub fn push(&mut self, ts: i64, value: &Value) -> Vec<(i64, AlarmInput)> {
+        match (self, value) {
+            (RuleEval::Threshold(e), Value::Num(f)) => e.push(ts, *f),
+            (RuleEval::State(e), Value::Str(s)) => e.push(ts, s),
+            (RuleEval::State(e), Value::Bool(b)) => e.push(ts, if *b { "true" } else { "false" }),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -448,5 +688,80 @@ mod tests {
     fn limit_serde_names() {
         assert_eq!(Limit::HiHi.as_str(), "hihi");
         assert_eq!(Limit::LoLo.as_str(), "lolo");
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("plant-a/*", "plant-a/l1/press-1"));
+        assert!(glob_match("plant-a/*/press-*", "plant-a/l1/press-12"));
+        assert!(!glob_match("plant-a/*/press-*", "plant-a/l1/lathe-1"));
+        assert!(!glob_match("plant-a/*", "plant-b/x"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("exact", "exact") && !glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn rule_def_toml_shapes() {
+        #[derive(Deserialize)]
+        struct W {
+            rules: Vec<RuleDef>,
+        }
+        let w: W = toml::from_str(
+            r#"
+[[rules]]
+code = "VIB_HI"
+property = "vibration"
+limit = "hi"
+value = 7.0
+deadband = 0.5
+on_delay_s = 10
+priority = "medium"
+kinds = ["machine"]
+[[rules]]
+code = "STATE_FAULT"
+property = "state"
+equals = "FAULT"
+priority = "high"
+pattern = "plant-a/*"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            w.rules[0].kind,
+            RuleKind::Threshold {
+                limit: Limit::Hi,
+                value: 7.0,
+                deadband: 0.5,
+                on_delay_ms: 10_000,
+                off_delay_ms: 0
+            }
+        );
+        assert_eq!(w.rules[0].priority, Priority::Medium);
+        assert!(w.rules[0].applies_to("x/y", Some("Machine")));
+        assert!(!w.rules[0].applies_to("x/y", None));
+        assert_eq!(
+            w.rules[1].kind,
+            RuleKind::State {
+                equals: "FAULT".into()
+            }
+        );
+        assert!(w.rules[1].applies_to("plant-a/m1", None));
+        assert!(!w.rules[1].applies_to("plant-b/m1", Some("machine")));
+        for bad in [
+            "code='X'\nproperty='p'\npriority='low'",
+            "code='X'\nproperty='p'\npriority='low'\nlimit='hi'",
+            "code='X'\nproperty='p'\npriority='low'\nlimit='hi'\nvalue=1\nequals='F'",
+            "code='X'\nproperty='p'\npriority='low'\nlimit='hi'\nvalue=1\non_delay_s=-1",
+            "code='X'\nproperty='p'\npriority='low'\nequals='F'\nvalue=1",
+        ] {
+            assert!(toml::from_str::<RuleDef>(bad).is_err(), "{bad}");
+        }
+        // Serialising and parsing again gives the same rule.
+        for r in &w.rules {
+            let text = toml::to_string(r).unwrap();
+            assert_eq!(&toml::from_str::<RuleDef>(&text).unwrap(), r);
+        }
     }
 }

@@ -5,13 +5,14 @@
 //! event-time order; every query folds by `(event time, partition, offset)`, so the answer for
 //! a time T never depends on arrival order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
 
 use super::alarms::{AlarmHistory, AlarmInput, AlarmState, AlarmStatus, Keyed, Priority};
 use super::decode::{AlarmAction, AssetDef, BadRecord, Decoded, Event, EventKind, Rec, Severity};
+use super::rules::{RuleDef, RuleEval};
 use super::seq_of;
 use super::series::{BYTES_PER_SAMPLE, Sample, Series};
 
@@ -28,6 +29,22 @@ const MAX_CHECKPOINTS: usize = 32;
 struct Checkpoint {
     at: i64,
     samples: Vec<(AssetIdx, PropId, Sample)>,
+}
+
+/// Set on the sequence number of rule-derived alarm inputs, so they never collide with inputs
+/// from the events topic at the same time (ordering among equal times stays deterministic).
+const RULE_SEQ: u64 = 1 << 63;
+
+/// The evaluation of one rule on one asset.
+#[derive(Debug, Clone)]
+struct RuleState {
+    eval: RuleEval,
+    /// `(ts, seq)` of the last sample pushed into `eval`.
+    last: Option<(i64, u64)>,
+    /// The inputs the rule derived, in `(ts, seq)` order.
+    inputs: Vec<Keyed>,
+    /// The `(asset, code)` alarm, once the rule has produced an input.
+    alarm: Option<u32>,
 }
 
 /// Width of a density bucket.
@@ -57,6 +74,9 @@ pub struct Alarm {
     pub code: Arc<str>,
     pub priority: Priority,
     pub history: AlarmHistory,
+    /// Inputs that came from the events topic, sorted by `(ts, seq)`, kept so the history can be
+    /// rebuilt when rule-derived inputs change.
+    events: Vec<Keyed>,
 }
 
 /// A plain event (maintenance, command results, ...), for journals and markers.
@@ -132,6 +152,17 @@ pub struct Store {
     structure_gen: u64,
     /// Bumped on every applied batch.
     data_gen: u64,
+    /// Configured alarm rules.
+    rules: Vec<RuleDef>,
+    /// Rules per watched property.
+    watched: HashMap<PropId, Vec<usize>>,
+    /// Per `(asset, rule index)` evaluation.
+    rule_states: HashMap<(AssetIdx, usize), RuleState>,
+    /// Watched series that received samples since the last rule update, with the smallest
+    /// `(ts, seq)` received.
+    dirty: HashMap<(AssetIdx, PropId), (i64, u64)>,
+    /// Assets whose definition (kind) changed: all their rules are re-evaluated from scratch.
+    dirty_assets: HashSet<AssetIdx>,
 }
 
 impl Store {
@@ -163,7 +194,217 @@ impl Store {
             budget_bytes: budget_mb.saturating_mul(1 << 20),
             structure_gen: 0,
             data_gen: 0,
+            rules: Vec::new(),
+            watched: HashMap::new(),
+            rule_states: HashMap::new(),
+            dirty: HashMap::new(),
+            dirty_assets: HashSet::new(),
         }
+    }
+
+    /// Replaces the alarm rules and re-derives every rule alarm from the held history. Alarms
+    /// from the events topic are kept; operator inputs (acks, shelves) on rule alarms too.
+    ///
+    /// Rules are evaluated over each property's samples in `(ts, seq)` order, so the alarm
+    /// states at any T do not depend on the order records arrived in. A sample arriving out
+    /// of order re-evaluates that asset's rule from its first held sample; after history has
+    /// been evicted for the budget, late samples older than the last evaluated one are ignored
+    /// by the rules (the alarm inputs already derived are kept).
+    pub fn set_rules(&mut self, rules: Vec<RuleDef>) {
+        let old: Vec<u32> = self.rule_states.values().filter_map(|s| s.alarm).collect();
+        self.rule_states.clear();
+        self.rules = rules;
+        self.watched.clear();
+        for (r, rule) in self.rules.iter().enumerate() {
+            if let Some(&p) = self.prop_ids.get(rule.property.as_str()) {
+                self.watched.entry(p).or_default().push(r);
+            }
+        }
+        for id in old {
+            self.rebuild_alarm(id);
+        }
+        self.dirty.clear();
+        self.dirty_assets = (0..self.assets.len() as AssetIdx).collect();
+        self.update_rules();
+    }
+
+    /// The configured alarm rules.
+    #[must_use]
+    pub fn rules(&self) -> &[RuleDef] {
+        &self.rules
+    }
+
+    /// Re-evaluates the rules on the series that received samples since the last call.
+    /// [`Self::apply_batch`] calls this; callers of [`Self::apply`] must call it themselves
+    /// before querying rule alarms.
+    pub fn update_rules(&mut self) {
+        if self.rules.is_empty() {
+            self.dirty.clear();
+            self.dirty_assets.clear();
+            return;
+        }
+        let mut assets: Vec<AssetIdx> =
+            std::mem::take(&mut self.dirty_assets).into_iter().collect();
+        assets.sort_unstable();
+        let mut dirty: Vec<((AssetIdx, PropId), (i64, u64))> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
+        dirty.sort_unstable();
+        for &a in &assets {
+            for r in 0..self.rules.len() {
+                self.eval_rule(a, r, None);
+            }
+        }
+        for ((a, p), from) in dirty {
+            if assets.binary_search(&a).is_ok() {
+                continue;
+            }
+            let rules = self.watched.get(&p).cloned().unwrap_or_default();
+            for r in rules {
+                self.eval_rule(a, r, Some(from));
+            }
+        }
+    }
+
+    /// Brings rule `r` on asset `a` up to date: incrementally when only samples after the last
+    /// evaluated one arrived (`from`), otherwise from the start of the series.
+    fn eval_rule(&mut self, a: AssetIdx, r: usize, from: Option<(i64, u64)>) {
+        let key = (a, r);
+        let Some(rule) = self.rules.get(r) else {
+            return;
+        };
+        let Some(asset) = self.assets.get(a as usize) else {
+            return;
+        };
+        let kind = asset
+            .def_at(i64::MAX)
+            .flatten()
+            .and_then(|d| d.kind.as_deref());
+        let series = if rule.applies_to(&asset.id, kind) {
+            self.prop_ids
+                .get(rule.property.as_str())
+                .and_then(|p| asset.props.iter().find(|(q, _)| q == p))
+                .map(|(_, s)| s)
+        } else {
+            None
+        };
+        let Some(series) = series else {
+            if let Some(id) = self.rule_states.remove(&key).and_then(|st| st.alarm) {
+                self.rebuild_alarm(id);
+            }
+            return;
+        };
+        let last = self.rule_states.get(&key).and_then(|s| s.last);
+        let incremental = match (from, last) {
+            (Some(f), Some(l)) => f > l || self.history_start.is_some(),
+            _ => false,
+        };
+        let (mut st, full) = match self.rule_states.remove(&key) {
+            Some(st) if incremental => (st, false),
+            old => (
+                RuleState {
+                    eval: rule.evaluator(),
+                    last: None,
+                    inputs: Vec::new(),
+                    alarm: old.and_then(|o| o.alarm),
+                },
+                true,
+            ),
+        };
+        let start = match st.last {
+            Some((t, _)) => series.times().partition_point(|&x| x < t),
+            None => 0,
+        };
+        let mut new = Vec::new();
+        for i in start..series.len() {
+            let Some(smp) = series.sample(i) else {
+                continue;
+            };
+            if st.last.is_some_and(|l| (smp.ts, smp.seq) <= l) {
+                continue;
+            }
+            for (ts, input) in st.eval.push(smp.ts, &smp.value) {
+                new.push(Keyed {
+                    ts,
+                    seq: smp.seq | RULE_SEQ,
+                    input,
+                });
+            }
+            st.last = Some((smp.ts, smp.seq));
+        }
+        let (code, priority) = (rule.code.clone(), rule.priority);
+        if st.alarm.is_none() && !new.is_empty() {
+            st.alarm = Some(self.alarm_for(a, &code, priority));
+        }
+        let alarm = st.alarm;
+        if full {
+            st.inputs = new;
+            self.rule_states.insert(key, st);
+            if let Some(id) = alarm {
+                self.rebuild_alarm(id);
+            }
+        } else {
+            if let Some(id) = alarm
+                && !new.is_empty()
+            {
+                let al = &mut self.alarms[id as usize];
+                al.priority = priority;
+                for k in &new {
+                    al.history.insert(k.clone());
+                }
+                self.structure_gen += 1;
+            }
+            st.inputs.extend(new);
+            self.rule_states.insert(key, st);
+        }
+    }
+
+    /// The `(asset, code)` alarm, created if needed.
+    fn alarm_for(&mut self, a: AssetIdx, code: &str, priority: Priority) -> u32 {
+        if let Some(&id) = self.alarm_ids.get(&(a, Arc::from(code))) {
+            return id;
+        }
+        let code: Arc<str> = Arc::from(code);
+        let id = self.alarms.len() as u32;
+        self.alarms.push(Alarm {
+            asset: a,
+            code: code.clone(),
+            priority,
+            history: AlarmHistory::new(),
+            events: Vec::new(),
+        });
+        self.alarm_ids.insert((a, code), id);
+        self.assets[a as usize].alarms.push(id);
+        self.structure_gen += 1;
+        id
+    }
+
+    /// Rebuilds an alarm's history from its event inputs and the current rule inputs.
+    fn rebuild_alarm(&mut self, id: u32) {
+        let Some(al) = self.alarms.get(id as usize) else {
+            return;
+        };
+        let a = al.asset;
+        let mut all: Vec<Keyed> = al.events.clone();
+        let mut priority = None;
+        for (r, rule) in self.rules.iter().enumerate() {
+            if let Some(st) = self.rule_states.get(&(a, r))
+                && st.alarm == Some(id)
+            {
+                all.extend(st.inputs.iter().cloned());
+                priority = Some(rule.priority);
+            }
+        }
+        all.sort_by_key(|k| (k.ts, k.seq));
+        let mut history = AlarmHistory::new();
+        for k in all {
+            history.insert(k);
+        }
+        let al = &mut self.alarms[id as usize];
+        al.history = history;
+        if let Some(p) = priority {
+            al.priority = p;
+        }
+        self.structure_gen += 1;
     }
 
     /// The separator used for tree paths.
@@ -181,6 +422,8 @@ impl Store {
         let room = MAX_BAD_KEPT.saturating_sub(self.bad.len());
         self.bad.extend(bad.into_iter().take(room));
         self.data_gen += 1;
+        // Before eviction, so the rules see every sample of the batch.
+        self.update_rules();
         self.enforce_budget();
     }
 
@@ -213,6 +456,10 @@ impl Store {
                     };
                     if series.insert(ts, seq, o.kafka_ts, value) {
                         self.stats.samples += 1;
+                        if self.watched.contains_key(&pid) {
+                            let from = self.dirty.entry((a, pid)).or_insert((ts, seq));
+                            *from = (*from).min((ts, seq));
+                        }
                     } else {
                         self.stats.duplicates += 1;
                     }
@@ -228,6 +475,9 @@ impl Store {
                 } else {
                     defs.insert(pos, (ts, seq, def));
                     self.structure_gen += 1;
+                    if !self.rules.is_empty() {
+                        self.dirty_assets.insert(a);
+                    }
                 }
             }
             Decoded::Event(e) => {
@@ -256,34 +506,26 @@ impl Store {
                     },
                     AlarmAction::Unshelved => AlarmInput::Unshelve { by: e.by },
                 };
-                let code: Arc<str> = Arc::from(e.code.as_str());
-                let id = match self.alarm_ids.get(&(a, code.clone())) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.alarms.len() as u32;
-                        self.alarms.push(Alarm {
-                            asset: a,
-                            code: code.clone(),
-                            priority,
-                            history: AlarmHistory::new(),
-                        });
-                        self.alarm_ids.insert((a, code), id);
-                        self.assets[a as usize].alarms.push(id);
-                        id
-                    }
-                };
+                let id = self.alarm_for(a, &e.code, priority);
                 let alarm = &mut self.alarms[id as usize];
                 if matches!(input, AlarmInput::Activate { .. }) {
                     alarm.priority = priority;
                 }
-                if alarm.history.insert(Keyed {
-                    ts: e.ts,
-                    seq,
-                    input,
-                }) {
-                    self.structure_gen += 1;
-                } else {
-                    self.stats.duplicates += 1;
+                match alarm
+                    .events
+                    .binary_search_by(|k| (k.ts, k.seq).cmp(&(e.ts, seq)))
+                {
+                    Ok(_) => self.stats.duplicates += 1,
+                    Err(pos) => {
+                        let k = Keyed {
+                            ts: e.ts,
+                            seq,
+                            input,
+                        };
+                        alarm.events.insert(pos, k.clone());
+                        alarm.history.insert(k);
+                        self.structure_gen += 1;
+                    }
                 }
             }
             (kind, _) => {
@@ -377,6 +619,11 @@ impl Store {
             return p;
         }
         let p = self.prop_names.len() as PropId;
+        for (r, rule) in self.rules.iter().enumerate() {
+            if rule.property == name {
+                self.watched.entry(p).or_default().push(r);
+            }
+        }
         let name: Arc<str> = Arc::from(name);
         self.prop_names.push(name.clone());
         self.prop_ids.insert(name, p);
@@ -451,6 +698,7 @@ impl Store {
                     code: a.code.clone(),
                     priority: a.priority,
                     history: a.history.clone(),
+                    events: a.events.clone(),
                 })
                 .collect(),
             alarm_ids: self.alarm_ids.clone(),
@@ -467,6 +715,12 @@ impl Store {
             budget_bytes: self.budget_bytes,
             structure_gen: self.structure_gen,
             data_gen: 0,
+            // The fork's alarms are already complete; replayed telemetry must not re-derive them.
+            rules: Vec::new(),
+            watched: HashMap::new(),
+            rule_states: HashMap::new(),
+            dirty: HashMap::new(),
+            dirty_assets: HashSet::new(),
         };
         for (a, p, s) in &cp.samples {
             let asset = &mut fork.assets[*a as usize];
@@ -989,5 +1243,212 @@ mod tests {
         assert_eq!(snap["at"], 15);
         assert_eq!(snap["assets"]["a/b/c"]["x"], 21.5);
         assert!(snap["assets"].get("a/b/d").is_none());
+    }
+
+    use super::super::rules::{Limit, RuleKind};
+
+    fn hi_rule(on_s: i64, off_s: i64) -> RuleDef {
+        RuleDef {
+            code: "VIB_HI".into(),
+            property: "x".into(),
+            priority: Priority::Medium,
+            kinds: vec![],
+            pattern: None,
+            kind: RuleKind::Threshold {
+                limit: Limit::Hi,
+                value: 7.0,
+                deadband: 0.5,
+                on_delay_ms: on_s * 1000,
+                off_delay_ms: off_s * 1000,
+            },
+        }
+    }
+
+    fn rule_state(s: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
+        let a = s.asset_by_id(asset)?;
+        let id = *s
+            .asset(a)?
+            .alarm_ids()
+            .iter()
+            .find(|&&i| &*s.alarms()[i as usize].code == code)?;
+        s.alarm_at(id, t).map(|v| v.status.state)
+    }
+
+    /// Samples every second: 5.0 until 10 s, 8.0 from 10 s to 30 s, 6.8 (inside the deadband)
+    /// until 40 s, then 6.0.
+    fn vib_recs(asset: &str) -> Vec<Rec> {
+        (0..60)
+            .map(|i| {
+                let v = match i {
+                    0..10 => 5.0,
+                    10..30 => 8.0,
+                    30..40 => 6.8,
+                    _ => 6.0,
+                };
+                tele(i as i32 % 3, i, asset, i * 1000, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hi_rule_with_deadband_and_delays() {
+        let mut s = Store::new("/", 0);
+        s.set_rules(vec![hi_rule(5, 3)]);
+        s.apply_batch(vib_recs("p/m"), vec![]);
+        let st = |t| rule_state(&s, "p/m", "VIB_HI", t);
+        assert_eq!(st(0), None);
+        assert_eq!(st(14_999), None);
+        assert_eq!(st(15_000), Some(AlarmState::UnackActive));
+        assert_eq!(st(35_000), Some(AlarmState::UnackActive));
+        // 6.0 < 7.0 - 0.5 from 40 s, held 3 s.
+        assert_eq!(st(42_999), Some(AlarmState::UnackActive));
+        assert_eq!(st(43_000), Some(AlarmState::UnackRtn));
+        let v = s.alarms_at(20_000);
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            (v[0].priority, v[0].status.since),
+            (Priority::Medium, 15_000)
+        );
+        assert_eq!(v[0].status.message.as_deref(), Some("x 8.0 > hi 7.0"));
+        assert_eq!(s.snapshot(20_000)["alarms"][0]["code"], "VIB_HI");
+    }
+
+    #[test]
+    fn rule_alarms_do_not_depend_on_arrival_order() {
+        let mut ordered = Store::new("/", 0);
+        ordered.set_rules(vec![hi_rule(5, 3)]);
+        ordered.apply_batch(vib_recs("p/m"), vec![]);
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..5 {
+            let mut recs = vib_recs("p/m");
+            rng.shuffle(&mut recs);
+            let mut s = Store::new("/", 0);
+            s.set_rules(vec![hi_rule(5, 3)]);
+            // Small batches, so late samples force re-evaluation.
+            while !recs.is_empty() {
+                let n = rng.usize(1..8).min(recs.len());
+                s.apply_batch(recs.drain(..n).collect(), vec![]);
+            }
+            for t in (0..70_000).step_by(500) {
+                assert_eq!(
+                    rule_state(&s, "p/m", "VIB_HI", t),
+                    rule_state(&ordered, "p/m", "VIB_HI", t),
+                    "round {round} t={t}"
+                );
+            }
+        }
+        // Rules installed after the data give the same result.
+        let mut late = Store::new("/", 0);
+        late.apply_batch(vib_recs("p/m"), vec![]);
+        late.set_rules(vec![hi_rule(5, 3)]);
+        assert_eq!(
+            rule_state(&late, "p/m", "VIB_HI", 20_000),
+            Some(AlarmState::UnackActive)
+        );
+        assert_eq!(
+            rule_state(&late, "p/m", "VIB_HI", 43_000),
+            Some(AlarmState::UnackRtn)
+        );
+    }
+
+    #[test]
+    fn operator_ack_survives_recompute() {
+        let mut s = Store::new("/", 0);
+        s.set_rules(vec![hi_rule(5, 3)]);
+        let mut recs = vib_recs("p/m");
+        let late = recs.split_off(20);
+        s.apply_batch(recs, vec![]);
+        assert_eq!(
+            rule_state(&s, "p/m", "VIB_HI", 19_000),
+            Some(AlarmState::UnackActive)
+        );
+        let ack = rec(
+            Role::Events,
+            0,
+            0,
+            Decoded::Event(Event {
+                asset: "p/m".into(),
+                parent: None,
+                ts: 20_000,
+                kind: EventKind::Alarm {
+                    action: AlarmAction::Acked,
+                    until: None,
+                },
+                code: "VIB_HI".into(),
+                severity: Severity::Alarm(Priority::Medium),
+                message: None,
+                by: Some("ann".into()),
+                comment: None,
+            }),
+        );
+        s.apply_batch(vec![ack], vec![]);
+        assert_eq!(
+            rule_state(&s, "p/m", "VIB_HI", 20_000),
+            Some(AlarmState::AckedActive)
+        );
+        // The rest, plus a late early sample that forces a full recompute.
+        let mut rest = late;
+        rest.push(tele(5, 999, "p/m", 500, 5.0));
+        s.apply_batch(rest, vec![]);
+        let a = s.asset_by_id("p/m").unwrap();
+        let id = s.asset(a).unwrap().alarm_ids()[0];
+        let v = s.alarm_at(id, 25_000).unwrap();
+        assert_eq!(v.status.state, AlarmState::AckedActive);
+        assert_eq!(v.status.acked_by.as_deref(), Some("ann"));
+        // Acked, then returned: back to Normal at 43 s.
+        assert_eq!(
+            rule_state(&s, "p/m", "VIB_HI", 43_000),
+            Some(AlarmState::Normal)
+        );
+        // Replacing the rules drops rule inputs but keeps the operator's.
+        s.set_rules(vec![]);
+        assert!(s.alarms_at(25_000).is_empty());
+    }
+
+    #[test]
+    fn kinds_and_pattern_select_assets() {
+        let mut by_kind = hi_rule(0, 0);
+        by_kind.kinds = vec!["machine".into()];
+        by_kind.code = "K".into();
+        let mut by_pattern = hi_rule(0, 0);
+        by_pattern.pattern = Some("plant-a/*/press-*".into());
+        by_pattern.code = "P".into();
+        let mut s = Store::new("/", 0);
+        s.set_rules(vec![by_kind, by_pattern]);
+        let def = |o: i64, asset: &str, kind: &str| {
+            rec(
+                Role::Assets,
+                0,
+                o,
+                Decoded::Asset {
+                    asset: asset.into(),
+                    ts: 0,
+                    def: Some(AssetDef {
+                        name: None,
+                        kind: Some(kind.into()),
+                        parent: None,
+                        attributes: vec![],
+                    }),
+                },
+            )
+        };
+        let mut recs = vec![
+            def(0, "plant-a/l1/press-1", "sensor"),
+            def(1, "plant-a/l1/lathe-1", "machine"),
+        ];
+        recs.extend(vib_recs("plant-a/l1/press-1"));
+        recs.extend(vib_recs("plant-a/l1/lathe-1"));
+        recs.extend(vib_recs("plant-b/l1/press-1"));
+        s.apply_batch(recs, vec![]);
+        let on = |a: &str, c: &str| rule_state(&s, a, c, 20_000) == Some(AlarmState::UnackActive);
+        assert!(on("plant-a/l1/press-1", "P") && !on("plant-a/l1/press-1", "K"));
+        assert!(on("plant-a/l1/lathe-1", "K") && !on("plant-a/l1/lathe-1", "P"));
+        assert!(!on("plant-b/l1/press-1", "K") && !on("plant-b/l1/press-1", "P"));
+        // A later definition changes the kind: the rule now applies.
+        s.apply_batch(vec![def(2, "plant-b/l1/press-1", "machine")], vec![]);
+        assert_eq!(
+            rule_state(&s, "plant-b/l1/press-1", "K", 20_000),
+            Some(AlarmState::UnackActive)
+        );
     }
 }

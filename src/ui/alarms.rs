@@ -5,15 +5,52 @@ use egui::{RichText, Ui};
 
 use super::style::{self, priority_color, state_glyph};
 use super::{Command, View};
-use crate::twin::alarms::AlarmState;
+use crate::twin::alarms::{AlarmState, Priority};
+use crate::twin::diff::in_scope;
 use crate::twin::store::AlarmView;
 
 /// Alarm list filters owned by the UI.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AlarmFilter {
     pub show_shelved: bool,
     /// Only alarms in the selected subtree.
     pub selected_only: bool,
+    /// Only alarms that still need acknowledgement.
+    pub unacked_only: bool,
+    /// Priorities shown (critical, high, medium, low).
+    pub priorities: [bool; 4],
+    pub show_journal: bool,
+}
+
+impl Default for AlarmFilter {
+    fn default() -> Self {
+        Self {
+            show_shelved: false,
+            selected_only: false,
+            unacked_only: false,
+            priorities: [true; 4],
+            show_journal: false,
+        }
+    }
+}
+
+const PRIORITIES: [Priority; 4] = [
+    Priority::Critical,
+    Priority::High,
+    Priority::Medium,
+    Priority::Low,
+];
+
+/// ISA-18.2: more than 10 new alarms in 10 minutes is a flood.
+pub const FLOOD_COUNT: usize = 10;
+const FLOOD_WINDOW_MS: i64 = 600_000;
+
+/// New alarms in the 10 minutes before `at`, and whether that is a flood.
+#[must_use]
+pub fn flood(view: &View<'_>) -> (usize, bool) {
+    let at = view.at.min(view.head);
+    let n = view.store.alarm_activations(at - FLOOD_WINDOW_MS, at).len();
+    (n, n > FLOOD_COUNT)
 }
 
 /// Shows the list; returns selection commands.
@@ -21,24 +58,65 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
     let mut cmds = Vec::new();
     let store = view.store;
     let all = store.alarms_at(view.at);
-    let in_scope = |v: &AlarmView| {
-        let id = &store.assets()[v.asset as usize].id;
-        (filter.show_shelved || v.status.state != AlarmState::Shelved)
-            && (!filter.selected_only
-                || view.selected.is_none_or(|s| {
-                    id.as_ref() == s || id.starts_with(&format!("{s}{}", store.separator()))
-                }))
+    let scope = if filter.selected_only {
+        view.selected
+    } else {
+        None
     };
-    let shown: Vec<&AlarmView> = all.iter().filter(|v| in_scope(v)).collect();
+    let keep = |v: &AlarmView| {
+        let id = &store.assets()[v.asset as usize].id;
+        let p = PRIORITIES
+            .iter()
+            .position(|x| *x == v.priority)
+            .unwrap_or(0);
+        (filter.show_shelved || v.status.state != AlarmState::Shelved)
+            && (!filter.unacked_only || !v.status.acked)
+            && filter.priorities[p]
+            && in_scope(id, scope, store.separator())
+    };
+    let shown: Vec<&AlarmView> = all.iter().filter(|v| keep(v)).collect();
     ui.horizontal(|ui| {
         ui.heading("Alarms");
         ui.label(RichText::new(format!("{} shown", shown.len())).weak());
+        let (n, is_flood) = flood(view);
+        if is_flood {
+            ui.label(
+                RichText::new(format!("⚠ FLOOD: {n} new in 10 min"))
+                    .color(style::priority_color(Priority::Critical))
+                    .strong(),
+            )
+            .on_hover_text("ISA-18.2: more than 10 new alarms in 10 minutes");
+        }
     });
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
+        for (i, p) in PRIORITIES.iter().enumerate() {
+            let text = RichText::new(p.as_str())
+                .color(style::priority_color(*p))
+                .small();
+            ui.toggle_value(&mut filter.priorities[i], text)
+                .on_hover_text(format!("Show {} alarms", p.as_str()));
+        }
+        ui.checkbox(&mut filter.unacked_only, "Unacked");
         ui.checkbox(&mut filter.selected_only, "Selected subtree");
         ui.checkbox(&mut filter.show_shelved, "Shelved");
     });
     ui.separator();
+    let journal_label = if filter.show_journal {
+        "⏷ Journal"
+    } else {
+        "⏵ Journal"
+    };
+    if ui
+        .selectable_label(filter.show_journal, journal_label)
+        .on_hover_text("Every alarm transition of the selected asset or subtree in the plot window")
+        .clicked()
+    {
+        filter.show_journal = !filter.show_journal;
+    }
+    if filter.show_journal {
+        journal(ui, view, &mut cmds);
+        ui.separator();
+    }
     if shown.is_empty() {
         ui.label(RichText::new("No active or unacknowledged alarms.").weak());
         return cmds;
@@ -147,4 +225,60 @@ fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Comm
             ui.close();
         }
     });
+}
+
+/// The alarm journal: transitions with time, cause and operator, for the selected asset or
+/// subtree (the whole fleet without a selection), over the plot window before the cursor.
+fn journal(ui: &mut Ui, view: &View<'_>, cmds: &mut Vec<Command>) {
+    let store = view.store;
+    let to = if view.live { view.head } else { view.at };
+    let from = to - view.ui.plot_window_s as i64 * 1000;
+    let mut rows = Vec::new();
+    for alarm in store.alarms() {
+        let id = &store.assets()[alarm.asset as usize].id;
+        if !in_scope(id, view.selected, store.separator()) {
+            continue;
+        }
+        for t in alarm.history.journal_until(to) {
+            if t.ts >= from {
+                rows.push((t, id.clone(), alarm.code.clone(), alarm.priority));
+            }
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0.ts));
+    if rows.is_empty() {
+        ui.label(
+            RichText::new("No alarm transitions in the plot window.")
+                .weak()
+                .small(),
+        );
+        return;
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("journal")
+        .max_height(180.0)
+        .show(ui, |ui| {
+            for (t, id, code, p) in rows.iter().take(500) {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new(style::time(t.ts)).small().monospace());
+                    ui.label(
+                        RichText::new(code.as_ref())
+                            .small()
+                            .color(style::priority_color(*p)),
+                    );
+                    if ui.link(RichText::new(id.as_ref()).small()).clicked() {
+                        cmds.push(Command::Select(Some(id.to_string())));
+                    }
+                    ui.label(
+                        RichText::new(format!("{} → {}", t.from.label(), t.to.label())).small(),
+                    );
+                    if let Some(by) = &t.by {
+                        ui.label(RichText::new(format!("by {by}")).small().weak());
+                    }
+                    if let Some(c) = &t.comment {
+                        ui.label(RichText::new(format!("“{c}”")).small().weak());
+                    }
+                });
+            }
+        });
 }

@@ -130,6 +130,41 @@ pub fn show(
                     .width(1.5),
             );
         }
+        // Alarm bands of the plotted assets: from active to cleared, in the priority colour.
+        let mut banded = Vec::new();
+        for k in plotted {
+            if banded.contains(&k.asset) {
+                continue;
+            }
+            banded.push(k.asset.clone());
+            let Some(a) = view.store.asset_by_id(&k.asset) else {
+                continue;
+            };
+            let Some(asset) = view.store.asset(a) else {
+                continue;
+            };
+            for &al in asset.alarm_ids() {
+                let alarm = &view.store.alarms()[al as usize];
+                let to = if view.live {
+                    x1 as i64
+                } else {
+                    (x1 as i64).min(view.at)
+                };
+                for (start, end) in alarm.history.active_intervals(x0 as i64, to) {
+                    let end = end.unwrap_or(to);
+                    let c = style::priority_color(alarm.priority);
+                    plot_ui.span(
+                        egui_plot::Span::new(
+                            format!("{} {}", short(&k.asset), alarm.code),
+                            start as f64..=end as f64,
+                        )
+                        .fill(c.gamma_multiply(0.12))
+                        .border_color(c.gamma_multiply(0.6))
+                        .border_width(1.0),
+                    );
+                }
+            }
+        }
         if !view.live {
             plot_ui.vline(VLine::new("cursor", at).color(HISTORY).width(1.5));
         }

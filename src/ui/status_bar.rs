@@ -67,6 +67,10 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool
             cmds.push(Command::ShowDiagnostics(true));
         }
         ui.separator();
+        let (n, is_flood) = super::alarms::flood(view);
+        if is_flood {
+            ui.label(RichText::new(format!("⚠ FLOOD {n}/10 min")).color(style::priority_color(Priority::Critical)).strong());
+        }
         let counts = priority_counts(view);
         for (p, n) in counts {
             if n > 0 {
