@@ -823,27 +823,6 @@ impl TwinApp {
         self.diff = Some((key.0, a, b, key.3, d));
     }
 
-    fn export_diff(&mut self) {
-        let Some((_, _, _, _, d)) = &self.diff else {
-            return;
-        };
-        let text = serde_json::to_string_pretty(d).unwrap_or_default();
-        let Some(path) = rfd::FileDialog::new()
-            .set_file_name("twinscope-diff.json")
-            .add_filter("JSON", &["json"])
-            .save_file()
-        else {
-            return;
-        };
-        self.toast = Some((
-            match std::fs::write(&path, text) {
-                Ok(()) => format!("Exported {}", path.display()),
-                Err(e) => format!("Export failed: {e}"),
-            },
-            Instant::now(),
-        ));
-    }
-
     fn open_config(&mut self) {
         let Some(path) = rfd::FileDialog::new()
             .add_filter("TOML config", &["toml"])
@@ -877,44 +856,45 @@ impl TwinApp {
         }
     }
 
-    fn export_csv(&mut self, head: i64) {
+    /// Asks where to save, writes `contents`, and says how it went.
+    fn save_as(&mut self, file_name: &str, filter: (&str, &str), contents: &str) {
         let Some(path) = rfd::FileDialog::new()
-            .set_file_name("twinscope-series.csv")
-            .add_filter("CSV", &["csv"])
+            .set_file_name(file_name)
+            .add_filter(filter.0, &[filter.1])
             .save_file()
         else {
             return;
         };
-        let at = self.timeline.at(head);
-        let window = self.opts.config.ui.plot_window_s as i64 * 1000;
-        let csv = series_csv(&self.store, &self.plotted, at - window, at);
-        self.toast = Some((
-            match std::fs::write(&path, csv) {
-                Ok(()) => format!("Exported {}", path.display()),
-                Err(e) => format!("Export failed: {e}"),
-            },
-            Instant::now(),
-        ));
+        let msg = match std::fs::write(&path, contents) {
+            Ok(()) => format!("Saved {}", path.display()),
+            Err(e) => format!("Saving {} failed: {e}", path.display()),
+        };
+        self.toast = Some((msg, Instant::now()));
     }
 
+    /// The plotted series over the plot window before the cursor, as CSV.
+    fn export_csv(&mut self, head: i64) {
+        let at = self.timeline.at(head);
+        let window = self.opts.config.ui.plot_window_s as i64 * 1000;
+        let csv = series_csv(self.store_for(at), &self.plotted, at - window, at);
+        self.save_as("twinscope-series.csv", ("CSV", "csv"), &csv);
+    }
+
+    /// The state at the cursor, in the snapshot JSON shape.
     fn save_snapshot(&mut self, head: i64) {
-        let Some(path) = rfd::FileDialog::new()
-            .set_file_name("twinscope-state.json")
-            .add_filter("JSON", &["json"])
-            .save_file()
-        else {
-            return;
-        };
         let at = self.timeline.at(head);
         let text =
             serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).unwrap_or_default();
-        self.toast = Some((
-            match std::fs::write(&path, text) {
-                Ok(()) => format!("Saved {}", path.display()),
-                Err(e) => format!("Save failed: {e}"),
-            },
-            Instant::now(),
-        ));
+        self.save_as("twinscope-state.json", ("JSON", "json"), &text);
+    }
+
+    /// The open A → B diff as JSON.
+    fn export_diff(&mut self) {
+        let Some((_, _, _, _, d)) = &self.diff else {
+            return;
+        };
+        let text = serde_json::to_string_pretty(d).unwrap_or_default();
+        self.save_as("twinscope-diff.json", ("JSON", "json"), &text);
     }
 }
 

@@ -307,6 +307,11 @@ fn alarm_record(
         "state": if active { "active" } else { "cleared" },
         "message": message,
     });
+    event_record(ts, key, &payload)
+}
+
+/// An events-topic record with this payload.
+fn event_record(ts: i64, key: &str, payload: &serde_json::Value) -> OutRecord {
     OutRecord {
         role: Role::Events,
         key: key.to_string(),
@@ -323,12 +328,7 @@ fn maint_record(ts: i64, key: &str, start: bool, message: String) -> OutRecord {
         "severity": "info",
         "message": message,
     });
-    OutRecord {
-        role: Role::Events,
-        key: key.to_string(),
-        payload: Some(payload.to_string()),
-        ts,
-    }
+    event_record(ts, key, &payload)
 }
 
 fn command_result(
@@ -347,12 +347,7 @@ fn command_result(
         "status": if accepted { "accepted" } else { "rejected" },
         "message": message,
     });
-    OutRecord {
-        role: Role::Events,
-        key: key.to_string(),
-        payload: Some(payload.to_string()),
-        ts,
-    }
+    event_record(ts, key, &payload)
 }
 
 /// Ambient temperature with a daily swing peaking mid-afternoon (UTC).

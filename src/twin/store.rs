@@ -68,7 +68,7 @@ pub struct Asset {
 }
 
 /// An alarm: one `(asset, code)` pair and its transitions.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Alarm {
     pub asset: AssetIdx,
     pub code: Arc<str>,
@@ -684,43 +684,25 @@ impl Store {
                 alarms: a.alarms.clone(),
             })
             .collect();
+        // Everything not listed starts empty, as in a new store: no bad records, counters,
+        // checkpoints or rules (the fork's alarms are complete already, and replayed telemetry
+        // must not re-derive them).
         let mut fork = Store {
-            separator: self.separator.clone(),
             assets,
             by_id: self.by_id.clone(),
             prop_names: self.prop_names.clone(),
             prop_ids: self.prop_ids.clone(),
-            alarms: self
-                .alarms
-                .iter()
-                .map(|a| Alarm {
-                    asset: a.asset,
-                    code: a.code.clone(),
-                    priority: a.priority,
-                    history: a.history.clone(),
-                    events: a.events.clone(),
-                })
-                .collect(),
+            alarms: self.alarms.clone(),
             alarm_ids: self.alarm_ids.clone(),
             notes: self.notes.clone(),
             command_results: self.command_results.clone(),
-            bad: Vec::new(),
-            stats: StoreStats::default(),
             min_ts: self.min_ts,
             max_ts: self.max_ts,
-            history_start: None,
-            checkpoints: Vec::new(),
             replay: true,
             density: self.density.clone(),
             budget_bytes: self.budget_bytes,
             structure_gen: self.structure_gen,
-            data_gen: 0,
-            // The fork's alarms are already complete; replayed telemetry must not re-derive them.
-            rules: Vec::new(),
-            watched: HashMap::new(),
-            rule_states: HashMap::new(),
-            dirty: HashMap::new(),
-            dirty_assets: HashSet::new(),
+            ..Store::new(&self.separator, 0)
         };
         for (a, p, s) in &cp.samples {
             let asset = &mut fork.assets[*a as usize];
