@@ -54,7 +54,7 @@ enum Cmd {
         /// RFC 3339, epoch ms, or relative such as -5m.
         #[arg(long, allow_hyphen_values = true)]
         at: String,
-        /// Also print the state at this second time under "diff_to".
+        /// Also print what changed from --at to this time, under "diff".
         #[arg(long, allow_hyphen_values = true)]
         diff: Option<String>,
         /// Give up connecting after this many seconds.
@@ -211,7 +211,8 @@ fn snapshot(
     if let Some(t2) = t2
         && let serde_json::Value::Object(m) = &mut out
     {
-        m.insert("diff_to".into(), store.snapshot(t2));
+        let d = twinscope::twin::diff::diff(&store, t, t2, None);
+        m.insert("diff".into(), serde_json::to_value(d)?);
     }
     println!("{}", serde_json::to_string(&out)?);
     Ok(())

@@ -176,6 +176,53 @@ severity_map = { "1" = "critical", "2" = "high" }
         };
         assert_eq!(got["alarms"], alarms, "alarms at {t}");
     }
+    // --diff: what changed between two times, in the diff panel's JSON shape.
+    let (a, b) = (first + 5_000, alarm_t);
+    let out = Command::new(BIN)
+        .args([
+            "snapshot",
+            "--at",
+            &a.to_string(),
+            "--diff",
+            &b.to_string(),
+            "--brokers",
+            &bootstrap,
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ea, eb) = (expected_assets(&recs, a), expected_assets(&recs, b));
+    let added: Vec<&String> = eb
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| ea.get(*k).is_none())
+        .collect();
+    assert_eq!(got["diff"]["added"], json!(added));
+    assert_eq!(
+        got["diff"]["raised"],
+        json!([{"asset": "V003", "code": "LOW_TIRE", "severity": "high", "at": alarm_t}])
+    );
+    let speed_changes = got["diff"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["property"] == "speed")
+        .count();
+    let expected_changes = eb
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| ea.get(*k).map(|o| &o["speed"]) != Some(&v["speed"]))
+        .count();
+    assert_eq!(speed_changes, expected_changes);
     std::fs::remove_dir_all(dir).ok();
 }
 
