@@ -543,9 +543,6 @@ impl Worker {
                     Duration::ZERO
                 };
                 let Some(res) = self.consumer.poll(timeout) else {
-                    if timeout.is_zero() {
-                        break;
-                    }
                     break;
                 };
                 match res {

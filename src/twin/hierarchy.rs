@@ -51,7 +51,7 @@ impl Tree {
         for a in ids {
             tree.node_for(store, t, &existing, &store.assets()[a as usize].id, 0);
         }
-        tree.sort_and_depth(store.separator());
+        tree.sort_and_depth();
         tree.roll_up_alarms(store, t);
         tree
     }
@@ -130,7 +130,7 @@ impl Tree {
         true
     }
 
-    fn sort_and_depth(&mut self, _sep: &str) {
+    fn sort_and_depth(&mut self) {
         let labels: Vec<String> = self.nodes.iter().map(|n| n.label.to_lowercase()).collect();
         let by_label = |a: &u32, b: &u32| natural_cmp(&labels[*a as usize], &labels[*b as usize]);
         self.roots.sort_by(by_label);
@@ -235,7 +235,7 @@ impl Tree {
         out
     }
 
-    /// Whether a node or any descendant is an asset id in `ids`.
+    /// Number of nodes.
     #[must_use]
     pub fn len(&self) -> usize {
         self.nodes.len()

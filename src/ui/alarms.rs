@@ -155,7 +155,9 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                     .on_hover_text(format!(
                         "{} for {}",
                         v.status.state.label(),
-                        style::duration(view.at - v.status.since)
+                        style::duration(
+                            if view.live { view.now } else { view.at } - v.status.since
+                        )
                     ));
                     if view.write_enabled && view.live {
                         write_buttons(ui, v, &asset_id, &mut cmds);
