@@ -257,6 +257,12 @@ impl TwinApp {
         &self.store
     }
 
+    /// The store, for benchmarks that load a large history without going through Kafka.
+    #[doc(hidden)]
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// The timeline (for tests).
     #[must_use]
     pub fn timeline(&self) -> &Timeline {

@@ -1,4 +1,5 @@
-//! The `twinscope` command line: the GUI (default), `snapshot`, and the `demo` subcommands.
+//! The `twinscope` command line: the GUI (default), `snapshot`, the `demo` subcommands and
+//! `bench`.
 //! Loads the config once and wires the layers together.
 
 use std::path::PathBuf;
@@ -64,6 +65,55 @@ enum Cmd {
     /// Run the demo plant.
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// Benchmarks (issue #5) on an embedded mock cluster: ingest vs kcat and a bare consumer,
+    /// scrub vs a naive replay, memory per sample, live latency. Prints figures and ratios;
+    /// never fails on timing. Build with --release for meaningful figures.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value_t = BenchWhich::All)]
+    which: BenchWhich,
+    /// Telemetry records in the topic (ingest, scrub).
+    #[arg(long, default_value_t = 2_000_000)]
+    records: usize,
+    /// Distinct assets.
+    #[arg(long, default_value_t = 10_000)]
+    assets: usize,
+    /// Telemetry partitions (the mock keeps at most 5 MB each).
+    #[arg(long, default_value_t = 64)]
+    partitions: i32,
+    /// Repetitions of each ingest run; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Do not run kcat.
+    #[arg(long)]
+    no_kcat: bool,
+    /// Random times for the scrub percentiles.
+    #[arg(long, default_value_t = 1000)]
+    scrub_times: usize,
+    /// Naive replays (each reads the whole topic).
+    #[arg(long, default_value_t = 3)]
+    naive_times: usize,
+    /// Numeric samples for the memory measurement.
+    #[arg(long, default_value_t = 10_000_000)]
+    samples: usize,
+    /// Live produce rate, records/s.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Live produce duration, seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum BenchWhich {
+    All,
+    Ingest,
+    Memory,
+    Latency,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +197,7 @@ fn run(cli: Cli) -> Result<()> {
             no_sim,
             partitions,
         })) => demo_broker(&config, port, no_sim, partitions),
+        Some(Cmd::Bench(b)) => bench(&b),
         Some(Cmd::Demo(DemoCmd::Produce { backfill_s })) => {
             let Some(b) = brokers else {
                 bail!("demo produce needs --brokers")
@@ -215,6 +266,30 @@ fn snapshot(
         m.insert("diff".into(), serde_json::to_value(d)?);
     }
     println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+fn bench(b: &BenchArgs) -> Result<()> {
+    use twinscope::kafka::bench::{BenchOptions, Which, run};
+    let opts = BenchOptions {
+        records: b.records,
+        assets: b.assets,
+        partitions: b.partitions,
+        reps: b.reps,
+        kcat: !b.no_kcat,
+        scrub_times: b.scrub_times,
+        naive_times: b.naive_times,
+        samples: b.samples,
+        rate: b.rate,
+        seconds: b.seconds,
+    };
+    let which = match b.which {
+        BenchWhich::All => Which::All,
+        BenchWhich::Ingest => Which::Ingest,
+        BenchWhich::Memory => Which::Memory,
+        BenchWhich::Latency => Which::Latency,
+    };
+    run(&opts, which)?;
     Ok(())
 }
 

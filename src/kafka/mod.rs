@@ -1,6 +1,7 @@
 //! Everything that talks to Kafka: the ingest thread, seeking by time, the embedded demo
 //! broker and its plant simulator. The UI never touches Kafka directly.
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod ingest;

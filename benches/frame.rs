@@ -1,0 +1,258 @@
+//! Frame benchmark (issue #5): one full frame of the real [`TwinApp`] on the CPU, headless
+//! (`egui::Context::run_ui` with the app's own `frame`, then tessellation), with a 10k-asset
+//! tree, 8 plotted series of 1M samples each, 1k alarms, at zoom levels from 1 h to 10 s.
+//!
+//! The app is connected to an empty MockCluster (so its ingest thread runs as usual) and its
+//! store is loaded directly, because 8M samples through Kafka would dominate the run. The
+//! plot follows live, so the zoom is the configured plot window (`ui.plot_window_s`).
+//! Percentiles per zoom are printed; criterion times the 10 min zoom. Under `cargo test` (no
+//! `--bench`) sizes are tiny and nothing depends on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use twinscope::app::{AppOptions, Persisted, TwinApp};
+use twinscope::config::{ClientProps, Config};
+use twinscope::kafka::bench::{BATCH, Fleet, Pcts, Workload};
+use twinscope::kafka::demo::DemoOptions;
+use twinscope::timeline::now_ms;
+use twinscope::twin::{Decoded, Origin, Rec, Role, Store, Value};
+use twinscope::ui::PlotKey;
+
+/// True under `cargo bench`; false in CI's smoke run under `cargo test`.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+struct Sizes {
+    assets: usize,
+    series: usize,
+    samples: usize,
+    alarms: usize,
+    warmup: usize,
+    frames: usize,
+    zooms: &'static [u64],
+}
+
+const SPAN_MS: i64 = 3_600_000;
+
+/// Adds `n` samples of `prop` to `asset`, evenly over the hour before `end`.
+fn dense_series(store: &mut Store, asset: &str, prop: &str, n: usize, end: i64, partition: i32) {
+    let start = end - SPAN_MS;
+    let mut batch = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        let ts = start + (i as i128 * i128::from(SPAN_MS) / n as i128) as i64;
+        let v = 4.0 + (i as f64 / 5_000.0).sin() * 2.0 + ((i * 7919) % 100) as f64 / 200.0;
+        batch.push(Rec {
+            origin: Origin {
+                role: Role::Telemetry,
+                partition,
+                offset: i as i64,
+                kafka_ts: ts,
+            },
+            body: Decoded::Telemetry {
+                asset: asset.to_owned(),
+                parent: None,
+                ts,
+                props: vec![(prop.to_owned(), Value::Num(v))],
+            },
+        });
+        if batch.len() == BATCH {
+            store.apply_batch(std::mem::take(&mut batch), Vec::new());
+        }
+    }
+    store.apply_batch(batch, Vec::new());
+}
+
+/// The store: the fleet's tree and alarms, plus the plotted dense series. Ends now, so the
+/// live view shows its last hour.
+fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
+    let end = now_ms();
+    let mut store = Store::new("/", Config::default().history.budget_mb);
+    Fleet {
+        assets: s.assets,
+        period_ms: SPAN_MS / 2,
+        start: end - SPAN_MS,
+        span_ms: SPAN_MS,
+        alarms: s.alarms,
+    }
+    .load(&mut store);
+    let mut keys = Vec::new();
+    for k in 0..s.series {
+        let asset = Workload::asset_id(k * s.assets / s.series.max(1) + 1);
+        // Partitions beyond the fleet's, so offsets never collide with its records.
+        dense_series(
+            &mut store,
+            &asset,
+            "vibration",
+            s.samples,
+            end,
+            100 + k as i32,
+        );
+        keys.push(PlotKey {
+            asset,
+            prop: "vibration".into(),
+        });
+    }
+    (store, keys)
+}
+
+fn input(frame: usize) -> egui::RawInput {
+    egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1600.0, 1000.0),
+        )),
+        time: Some(frame as f64 / 60.0),
+        predicted_dt: 1.0 / 60.0,
+        ..Default::default()
+    }
+}
+
+/// An app reading the empty cluster, showing `store` with `keys` plotted over `zoom_s`.
+fn app_for(
+    ctx: &egui::Context,
+    bootstrap: &str,
+    zoom_s: u64,
+    keys: &[PlotKey],
+    store: &mut Store,
+) -> TwinApp {
+    let mut config = Config::default();
+    config.ui.plot_window_s = zoom_s;
+    let opts = AppOptions {
+        config,
+        config_path: None,
+        brokers: Some(bootstrap.to_owned()),
+        props: ClientProps::default(),
+        since: None,
+        allow_write: false,
+        demo: DemoOptions::default(),
+    };
+    let selected = keys.first().map(|k| k.asset.clone());
+    let mut expanded = Vec::new();
+    if let Some(id) = &selected {
+        let parts: Vec<&str> = id.split('/').collect();
+        for i in 1..parts.len() {
+            expanded.push(parts[..i].join("/"));
+        }
+    }
+    let persisted = Persisted {
+        config_path: None,
+        selected,
+        plotted: keys.to_vec(),
+        expanded,
+    };
+    let mut app = TwinApp::new(ctx, opts, persisted);
+    std::mem::swap(app.store_mut(), store);
+    app
+}
+
+/// One frame: the app's UI pass, then tessellation. Returns (pass, tessellation) durations.
+fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize) -> (Duration, Duration) {
+    let t = Instant::now();
+    let mut out = ctx.run_ui(input(n), |ui| app.frame(ui));
+    let pass = t.elapsed();
+    // No renderer uploads the font atlas here; epaint insists that is said explicitly.
+    out.textures_delta.clear();
+    let t = Instant::now();
+    let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
+    black_box(prims);
+    (pass, t.elapsed())
+}
+
+fn cluster() -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(1).unwrap();
+    for t in [
+        "twin.telemetry",
+        "twin.events",
+        "twin.assets",
+        "twin.commands",
+    ] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    cluster
+}
+
+fn frames(c: &mut Criterion) {
+    let s = if full() {
+        Sizes {
+            assets: 10_000,
+            series: 8,
+            samples: 1_000_000,
+            alarms: 1_000,
+            warmup: 10,
+            frames: 100,
+            zooms: &[3600, 600, 60, 10],
+        }
+    } else {
+        Sizes {
+            assets: 100,
+            series: 2,
+            samples: 2_000,
+            alarms: 10,
+            warmup: 2,
+            frames: 3,
+            zooms: &[3600, 10],
+        }
+    };
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let t = Instant::now();
+    let (mut store, keys) = build_store(&s);
+    println!(
+        "frame: {} assets, {} series x {} samples, {} alarms, 1600x1000 points; store built in \
+         {:.1} s",
+        s.assets,
+        s.series,
+        s.samples,
+        s.alarms,
+        t.elapsed().as_secs_f64()
+    );
+    for &zoom in s.zooms {
+        let ctx = egui::Context::default();
+        let mut app = app_for(&ctx, &bootstrap, zoom, &keys, &mut store);
+        let start = Instant::now();
+        let mut n = 0;
+        // Until the (empty) read has caught up, so the progress bar is gone, as in steady state.
+        while n < s.warmup || (!app.caught_up() && start.elapsed() < Duration::from_secs(10)) {
+            frame(&ctx, &mut app, n);
+            n += 1;
+        }
+        let (mut total, mut pass, mut tess) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..s.frames {
+            let (p, t) = frame(&ctx, &mut app, n);
+            n += 1;
+            total.push((p + t).as_secs_f64() * 1000.0);
+            pass.push(p.as_secs_f64() * 1000.0);
+            tess.push(t.as_secs_f64() * 1000.0);
+        }
+        let (pass, tess) = (Pcts::of(pass), Pcts::of(tess));
+        println!(
+            "  zoom {zoom:>5} s: frame {}  (goal p95 <= 8 ms); UI pass p95 {:.3} ms, \
+             tessellation p95 {:.3} ms",
+            Pcts::of(total),
+            pass.p95,
+            tess.p95
+        );
+        if zoom == 600 || !full() {
+            c.bench_function(&format!("frame_zoom_{zoom}s"), |b| {
+                b.iter(|| {
+                    n += 1;
+                    frame(&ctx, &mut app, n)
+                });
+            });
+        }
+        std::mem::swap(app.store_mut(), &mut store);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = frames
+}
+criterion_main!(benches);

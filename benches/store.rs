@@ -1,0 +1,167 @@
+//! Store benchmarks (issue #5): decoded batches applied to the store on one core, and the
+//! state at a random T as the UI reads it when scrubbing (10k and 100k assets × 10
+//! properties, 1 hour of history).
+//!
+//! Criterion times the operations; percentiles, which criterion does not give, are computed
+//! over many random T and printed. `cargo bench --bench store` gives the figures; under
+//! `cargo test` (no `--bench` argument) every size is tiny, so CI only checks that it runs and
+//! never fails on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use twinscope::config::Config;
+use twinscope::kafka::bench::{Fleet, Pcts, T0, Workload, ui_scrub};
+use twinscope::twin::{Rec, Store};
+
+/// True under `cargo bench`; false in CI's smoke run under `cargo test`.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A store configured as the app configures it (default history budget).
+fn app_store() -> Store {
+    Store::new("/", Config::default().history.budget_mb)
+}
+
+fn apply_all(batches: Vec<Vec<Rec>>) -> Store {
+    let mut s = app_store();
+    for b in batches {
+        s.apply_batch(b, Vec::new());
+    }
+    s
+}
+
+fn store_apply(c: &mut Criterion) {
+    let full = full();
+    let w = Workload {
+        records: if full { 2_000_000 } else { 4_000 },
+        assets: if full { 10_000 } else { 100 },
+        start: T0,
+        span_ms: 3_600_000,
+        state: true,
+    };
+    let t = Instant::now();
+    let batches = w.decoded_batches(64);
+    let decode_s = t.elapsed().as_secs_f64();
+    let samples: usize = batches
+        .iter()
+        .flatten()
+        .map(|r| match &r.body {
+            twinscope::twin::Decoded::Telemetry { props, .. } => props.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut runs = Vec::new();
+    for _ in 0..if full { 5 } else { 1 } {
+        let input = batches.clone();
+        let t = Instant::now();
+        black_box(apply_all(input));
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    runs.sort_by(f64::total_cmp);
+    let med = runs[runs.len() / 2];
+    println!(
+        "store apply: {} records ({samples} samples, {} assets) in batches of 8192: \
+         {:.0} records/s ({:.0} samples/s), median of {} runs  (goal >= 2M records/s)",
+        w.records,
+        w.assets,
+        w.records as f64 / med,
+        samples as f64 / med,
+        runs.len()
+    );
+    println!(
+        "decode (real decoder, same records, for reference): {:.0} records/s",
+        w.records as f64 / decode_s
+    );
+    // Criterion on a quarter of the records, so its repeated runs stay short.
+    let part: Vec<Vec<Rec>> = batches[..batches.len().div_ceil(4)].to_vec();
+    let n: usize = part.iter().map(Vec::len).sum();
+    let mut g = c.benchmark_group("store");
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("apply_batch", |b| {
+        b.iter_batched(|| part.clone(), apply_all, BatchSize::PerIteration);
+    });
+    g.finish();
+}
+
+/// Scrub percentiles over random T for a fleet, then a criterion timing of the UI path.
+fn scrub_case(c: &mut Criterion, name: &str, fleet: Fleet, times: usize, goal_ms: f64) {
+    let t = Instant::now();
+    let mut store = app_store();
+    fleet.load(&mut store);
+    println!(
+        "\nscrub {name}: {} assets x 10 properties, one record per {} s over 1 h, {} alarms: \
+         {} samples, built in {:.1} s",
+        fleet.assets,
+        fleet.period_ms / 1000,
+        fleet.alarms,
+        store.stats().samples,
+        t.elapsed().as_secs_f64()
+    );
+    let selected = store
+        .asset_by_id(&Workload::asset_id(fleet.assets / 2))
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(1);
+    let ts: Vec<i64> = (0..times)
+        .map(|_| rng.i64(fleet.start..=fleet.end()))
+        .collect();
+    let (mut ui, mut snap) = (Vec::new(), Vec::new());
+    for &t in &ts {
+        let s = Instant::now();
+        black_box(ui_scrub(&store, t, selected));
+        ui.push(ms(s.elapsed()));
+        let s = Instant::now();
+        black_box(store.snapshot(t));
+        snap.push(ms(s.elapsed()));
+    }
+    println!(
+        "  UI path (Tree::build + alarms_at + props_at): {}  (goal p99 <= {goal_ms} ms)",
+        Pcts::of(ui)
+    );
+    println!(
+        "  full fleet (Store::snapshot):                 {}",
+        Pcts::of(snap)
+    );
+    let mut g = c.benchmark_group("scrub");
+    g.sample_size(10);
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            black_box(ui_scrub(
+                &store,
+                rng.i64(fleet.start..=fleet.end()),
+                selected,
+            ))
+        });
+    });
+    g.finish();
+}
+
+fn scrub(c: &mut Criterion) {
+    let full = full();
+    let fleet = |assets: usize, period_s: i64| Fleet {
+        assets,
+        period_ms: period_s * 1000,
+        start: T0,
+        span_ms: 3_600_000,
+        alarms: assets / 10,
+    };
+    let times = if full { 1000 } else { 10 };
+    if full {
+        scrub_case(c, "10k_assets", fleet(10_000, 30), times, 16.0);
+        scrub_case(c, "100k_assets", fleet(100_000, 60), times / 4, 50.0);
+    } else {
+        scrub_case(c, "10k_assets", fleet(200, 600), times, 16.0);
+        scrub_case(c, "100k_assets", fleet(500, 1200), times, 50.0);
+    }
+}
+
+criterion_group!(benches, store_apply, scrub);
+criterion_main!(benches);

@@ -1,0 +1,1087 @@
+//! Benchmarks of the end-to-end paths (issue #5): ingest against `kcat` and against a bare
+//! rdkafka poll loop, scrubbing against a naive replay of the log, memory per stored sample,
+//! and live produce-to-applied latency. Driven by `twinscope bench`; prints figures and ratios
+//! and never fails on timing.
+//!
+//! Every figure comes from the code the app runs (the ingest thread, the decoder,
+//! [`Store::apply_batch`], [`Store::snapshot`], [`Tree::build`]) against a MockCluster started
+//! here. Peers are measured in the same process and run, interleaved, so ratios compare like
+//! with like. The workload generator is shared with the criterion benches in `benches/`.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::KafkaLayerError;
+use super::client::ClientSettings;
+use super::demo::{DemoBroker, DemoOptions};
+use super::ingest::{Ingest, IngestEvent, StartAt};
+use crate::config::{ClientProps, Config, Topics};
+use crate::headless::{HeadlessError, read_to_store_with_rules, spec_for};
+use crate::twin::Store;
+use crate::twin::alarms::Priority;
+use crate::twin::decode::{
+    AlarmAction, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value, decode,
+};
+use crate::twin::hierarchy::Tree;
+use crate::twin::mapping::Mapping;
+
+/// Records per batch, as the ingest thread sends them (its `BATCH_MAX`).
+pub const BATCH: usize = 8192;
+
+/// Start of the synthetic history (2023-11-14T22:13:20Z).
+pub const T0: i64 = 1_700_000_000_000;
+
+/// Errors of a benchmark run (never a timing: timings are only reported).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaLayerError),
+    #[error(transparent)]
+    Client(#[from] KafkaError),
+    #[error(transparent)]
+    Headless(#[from] HeadlessError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A synthetic telemetry workload: `records` records round-robin over `assets` assets, event
+/// times evenly spread over `span_ms` from `start`. With `state`, each record carries 3
+/// numbers and a state string (about 110 B with its key, like the demo plant's records);
+/// without, 4 numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    pub records: usize,
+    pub assets: usize,
+    pub start: i64,
+    pub span_ms: i64,
+    pub state: bool,
+}
+
+impl Workload {
+    /// The id of asset `a`: 10 plants × 10 lines × 100 machines per 10k assets.
+    #[must_use]
+    pub fn asset_id(a: usize) -> String {
+        format!("plant-{:02}/line-{}/m-{a:05}", a / 1000, (a / 100) % 10)
+    }
+
+    /// The asset of record `i`.
+    #[must_use]
+    pub fn asset(&self, i: usize) -> usize {
+        i % self.assets.max(1)
+    }
+
+    /// The event time of record `i`.
+    #[must_use]
+    pub fn ts(&self, i: usize) -> i64 {
+        let off = i as i128 * i128::from(self.span_ms) / self.records.max(1) as i128;
+        self.start + off as i64
+    }
+
+    /// The last event time.
+    #[must_use]
+    pub fn end(&self) -> i64 {
+        self.start + self.span_ms
+    }
+
+    /// Each asset lives in one partition, so per-asset order is the produce order.
+    #[must_use]
+    pub fn partition(&self, i: usize, partitions: i32) -> i32 {
+        (self.asset(i) % partitions.max(1) as usize) as i32
+    }
+
+    /// The JSON value of record `i`.
+    #[must_use]
+    pub fn payload(&self, i: usize) -> String {
+        self.payload_at(i, self.ts(i))
+    }
+
+    /// The JSON value of record `i` with event time `ts`.
+    #[must_use]
+    pub fn payload_at(&self, i: usize, ts: i64) -> String {
+        let h = mix(i as u64);
+        let nums = format!(
+            "\"temperature\":{:.2},\"vibration\":{:.3},\"power_kw\":{:.2}",
+            60.0 + (h % 2000) as f64 / 100.0,
+            1.0 + ((h >> 16) % 5000) as f64 / 1000.0,
+            10.0 + ((h >> 32) % 1500) as f64 / 100.0,
+        );
+        if self.state {
+            let state = ["RUN", "RUN", "RUN", "IDLE"][(h >> 62) as usize];
+            format!("{{\"ts\":{ts},{nums},\"state\":\"{state}\"}}")
+        } else {
+            format!("{{\"ts\":{ts},{nums},\"rpm\":{}}}", 1400 + (h >> 48) % 200)
+        }
+    }
+
+    /// Records `range` decoded by the real decoder, as the ingest thread would hand them over
+    /// from a topic of `partitions` partitions (offsets counted per partition from `offsets`).
+    #[must_use]
+    pub fn decode_range(&self, range: std::ops::Range<usize>, offsets: &mut [i64]) -> Vec<Rec> {
+        let mapping = Mapping::default();
+        let partitions = offsets.len().max(1) as i32;
+        let mut out = Vec::with_capacity(range.len());
+        for i in range {
+            let key = Self::asset_id(self.asset(i));
+            let p = self.partition(i, partitions);
+            let Some(o) = offsets.get_mut(p as usize) else {
+                continue;
+            };
+            let origin = Origin {
+                role: Role::Telemetry,
+                partition: p,
+                offset: *o,
+                kafka_ts: self.ts(i),
+            };
+            *o += 1;
+            let payload = self.payload(i);
+            if let Ok(body) = decode(
+                &mapping,
+                origin,
+                Some(key.as_bytes()),
+                Some(payload.as_bytes()),
+            ) {
+                out.push(Rec { origin, body });
+            }
+        }
+        out
+    }
+
+    /// Every record, decoded, in batches of [`BATCH`].
+    #[must_use]
+    pub fn decoded_batches(&self, partitions: i32) -> Vec<Vec<Rec>> {
+        let mut offsets = vec![0i64; partitions.max(1) as usize];
+        (0..self.records)
+            .step_by(BATCH)
+            .map(|s| self.decode_range(s..(s + BATCH).min(self.records), &mut offsets))
+            .collect()
+    }
+}
+
+/// Property names of a [`Fleet`] record; the last one is a state string, the rest numbers.
+pub const FLEET_PROPS: [&str; 10] = [
+    "temperature",
+    "vibration",
+    "power_kw",
+    "spindle_rpm",
+    "pressure",
+    "flow",
+    "current",
+    "voltage",
+    "good_count",
+    "state",
+];
+
+/// A fleet's history for the scrub and frame benchmarks, built as decoded records (decoding is
+/// measured elsewhere): every asset reports all [`FLEET_PROPS`] every `period_ms` (phases
+/// staggered) over `span_ms`, and `alarms` assets raise an alarm, a third of which clear
+/// again 10 minutes later (so all of them are still listed at the end: returned unacked).
+#[derive(Debug, Clone, Copy)]
+pub struct Fleet {
+    pub assets: usize,
+    pub period_ms: i64,
+    pub start: i64,
+    pub span_ms: i64,
+    pub alarms: usize,
+}
+
+impl Fleet {
+    /// Applies the history to `store` in log order (time order), in ingest-sized batches.
+    pub fn load(&self, store: &mut Store) {
+        let partitions = 64usize;
+        let mut offsets = vec![0i64; partitions];
+        let mut next_origin = |asset: usize, ts: i64, role: Role| {
+            let p = asset % partitions;
+            let o = offsets[p];
+            offsets[p] += 1;
+            Origin {
+                role,
+                partition: p as i32,
+                offset: o,
+                kafka_ts: ts,
+            }
+        };
+        let ids: Vec<String> = (0..self.assets).map(Workload::asset_id).collect();
+        let mut batch = Vec::with_capacity(BATCH);
+        let period = self.period_ms.max(1);
+        let rounds = self.span_ms / period;
+        for r in 0..=rounds {
+            for (a, id) in ids.iter().enumerate() {
+                let ts = self.start + r * period + (a as i64 * period) / self.assets.max(1) as i64;
+                if ts > self.end() {
+                    continue;
+                }
+                let h = mix(((a as u64) << 32) ^ r as u64);
+                let props = FLEET_PROPS
+                    .iter()
+                    .enumerate()
+                    .map(|(k, name)| {
+                        let v = if k + 1 == FLEET_PROPS.len() {
+                            Value::Str(Arc::from(if h.is_multiple_of(7) { "IDLE" } else { "RUN" }))
+                        } else {
+                            Value::Num(((h >> (k * 6)) % 10_000) as f64 / 100.0)
+                        };
+                        ((*name).to_owned(), v)
+                    })
+                    .collect();
+                batch.push(Rec {
+                    origin: next_origin(a, ts, Role::Telemetry),
+                    body: Decoded::Telemetry {
+                        asset: id.clone(),
+                        parent: None,
+                        ts,
+                        props,
+                    },
+                });
+                if batch.len() == BATCH {
+                    store.apply_batch(std::mem::take(&mut batch), Vec::new());
+                }
+            }
+        }
+        for k in 0..self.alarms {
+            let a = k * self.assets.max(1) / self.alarms.max(1);
+            let h = mix(k as u64 ^ 0xA1A2);
+            let at = self.start + (h % (self.span_ms.max(1) as u64)) as i64;
+            let priority = [
+                Priority::Critical,
+                Priority::High,
+                Priority::Medium,
+                Priority::Low,
+            ][(h >> 60) as usize & 3];
+            let mut actions = vec![(at, AlarmAction::Active)];
+            if k % 3 == 0 {
+                actions.push((at + 600_000, AlarmAction::Cleared));
+            }
+            for (ts, action) in actions {
+                batch.push(Rec {
+                    origin: next_origin(a, ts, Role::Events),
+                    body: Decoded::Event(Event {
+                        asset: ids.get(a).cloned().unwrap_or_default(),
+                        parent: None,
+                        ts,
+                        kind: EventKind::Alarm {
+                            action,
+                            until: None,
+                        },
+                        code: format!("ALM-{}", k % 5),
+                        severity: Severity::Alarm(priority),
+                        message: Some(format!("alarm {k}")),
+                        by: None,
+                        comment: None,
+                    }),
+                });
+            }
+        }
+        store.apply_batch(batch, Vec::new());
+    }
+
+    /// The last event time.
+    #[must_use]
+    pub fn end(&self) -> i64 {
+        self.start + self.span_ms
+    }
+}
+
+/// splitmix64: cheap deterministic pseudo-random values from a record index.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Percentiles of a set of measurements.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pcts {
+    pub n: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Pcts {
+    /// Nearest-rank percentiles of `v`.
+    #[must_use]
+    pub fn of(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            if v.is_empty() {
+                return f64::NAN;
+            }
+            let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1]
+        };
+        Self {
+            n: v.len(),
+            p50: at(50.0),
+            p95: at(95.0),
+            p99: at(99.0),
+            max: at(100.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Pcts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (n={})",
+            self.p50, self.p95, self.p99, self.max, self.n
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Produces the workload to `topic` with the project's producer settings, each asset to one
+/// partition. Returns `(partition, log start, head)` of every partition afterwards.
+///
+/// # Errors
+/// When producing fails or the topic cannot be read back.
+pub fn fill(
+    bootstrap: &str,
+    topic: &str,
+    w: &Workload,
+    partitions: i32,
+) -> Result<Vec<(i32, i64, i64)>, BenchError> {
+    let producer: BaseProducer = ClientSettings::plain(bootstrap)
+        .producer_config("bench-fill")
+        .create()?;
+    for i in 0..w.records {
+        let key = Workload::asset_id(w.asset(i));
+        let payload = w.payload(i);
+        send_retrying(
+            &producer,
+            BaseRecord::to(topic)
+                .key(&key)
+                .payload(&payload)
+                .timestamp(w.ts(i))
+                .partition(w.partition(i, partitions)),
+        )?;
+    }
+    producer.flush(Duration::from_secs(300))?;
+    partitions_of(bootstrap, topic)
+}
+
+/// Sends, waiting while the producer queue is full.
+fn send_retrying(
+    producer: &BaseProducer,
+    mut rec: BaseRecord<'_, String, String>,
+) -> Result<(), BenchError> {
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+/// `(partition, log start, head)` of every partition of `topic`.
+///
+/// # Errors
+/// When the metadata or watermarks cannot be read.
+pub fn partitions_of(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, BenchError> {
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("bench-meta")
+        .create()?;
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut out = Vec::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            let (lo, hi) = c.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+            out.push((p.id(), lo, hi));
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn held(parts: &[(i32, i64, i64)]) -> u64 {
+    parts
+        .iter()
+        .map(|(_, lo, hi)| (hi - lo).max(0) as u64)
+        .sum()
+}
+
+/// What the benchmarks run on.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Telemetry records in the topic.
+    pub records: usize,
+    pub assets: usize,
+    pub partitions: i32,
+    /// Repetitions of each ingest run (the median is reported).
+    pub reps: usize,
+    /// Run `kcat` (skipped with a note when it is not installed).
+    pub kcat: bool,
+    /// Random times for the scrub measurements.
+    pub scrub_times: usize,
+    /// Replays for the naive fold (each reads the whole topic).
+    pub naive_times: usize,
+    /// Numeric samples for the memory measurement.
+    pub samples: usize,
+    /// Live produce rate (records/s) and duration.
+    pub rate: u64,
+    pub seconds: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            records: 2_000_000,
+            assets: 10_000,
+            partitions: 64,
+            reps: 3,
+            kcat: true,
+            scrub_times: 1000,
+            naive_times: 3,
+            samples: 10_000_000,
+            rate: 100_000,
+            seconds: 10,
+        }
+    }
+}
+
+/// Which benchmarks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    All,
+    /// Ingest vs kcat vs a bare consumer, then scrub vs naive on the same topic.
+    Ingest,
+    Memory,
+    Latency,
+}
+
+/// Runs the selected benchmarks and prints their figures.
+///
+/// # Errors
+/// When the broker, a client or the ingest fails (never because of a timing).
+pub fn run(opts: &BenchOptions, which: Which) -> Result<(), BenchError> {
+    println!(
+        "twinscope bench: {} cores, {} build",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        if cfg!(debug_assertions) {
+            "DEBUG (figures not meaningful)"
+        } else {
+            "release"
+        }
+    );
+    // Memory first: peak RSS is per process, so nothing else may have run before it.
+    if matches!(which, Which::All | Which::Memory) {
+        memory(opts);
+    }
+    if matches!(which, Which::All | Which::Ingest) {
+        ingest_and_scrub(opts)?;
+    }
+    if matches!(which, Which::All | Which::Latency) {
+        latency(opts)?;
+    }
+    Ok(())
+}
+
+/// Ingest vs kcat vs the bare loop, then scrub vs naive replay on the store it produced.
+fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
+    let topics = Topics::default();
+    let demo = DemoBroker::start(
+        &DemoOptions {
+            partitions: opts.partitions,
+            simulate: false,
+            ..DemoOptions::default()
+        },
+        &topics,
+    )?;
+    let bootstrap = demo.bootstrap().to_owned();
+    let w = Workload {
+        records: opts.records,
+        assets: opts.assets,
+        start: T0,
+        span_ms: 3_600_000,
+        state: true,
+    };
+    let bytes: usize = (0..w.records.min(10_000))
+        .map(|i| w.payload(i).len() + Workload::asset_id(w.asset(i)).len())
+        .sum();
+    let started = Instant::now();
+    let parts = fill(&bootstrap, &topics.telemetry, &w, opts.partitions)?;
+    let n = held(&parts);
+    println!(
+        "\n== ingest: {} records (~{} B key+value), {} assets, {} partitions; filled in {:.1} s; \
+         topic holds {n} (log start > 0 on {} partitions)",
+        w.records,
+        bytes / w.records.clamp(1, 10_000),
+        w.assets,
+        opts.partitions,
+        started.elapsed().as_secs_f64(),
+        parts.iter().filter(|p| p.1 > 0).count(),
+    );
+    let mut kcat = Vec::new();
+    let mut bare = Vec::new();
+    let mut twin = Vec::new();
+    let mut store = None;
+    let mut kcat_ok = opts.kcat;
+    // Interleaved, so drift (thermal, other load) hits every contender alike.
+    for rep in 0..opts.reps.max(1) {
+        if kcat_ok {
+            match run_kcat(&bootstrap, &topics.telemetry, rep == 0 && n <= 5_000_000)? {
+                Some((d, count)) => {
+                    if let Some(c) = count
+                        && c != n
+                    {
+                        println!("  kcat read {c} records, expected {n}");
+                    }
+                    kcat.push(d);
+                }
+                None => {
+                    println!(
+                        "  kcat not found: apt-get install -y kcat (benches/ingest_vs_kcat.sh)"
+                    );
+                    kcat_ok = false;
+                }
+            }
+        }
+        bare.push(run_bare(&bootstrap, &topics.telemetry, &parts)?);
+        let (d, s) = run_twinscope(&bootstrap, w.end())?;
+        if s.stats().records != n {
+            println!(
+                "  twinscope applied {} records, expected {n}",
+                s.stats().records
+            );
+        }
+        twin.push(d);
+        store = Some(s);
+    }
+    let rate = |v: &[Duration]| median(v.iter().map(|d| n as f64 / d.as_secs_f64()).collect());
+    let show = |name: &str, v: &[Duration]| {
+        let secs: Vec<String> = v
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect();
+        println!(
+            "  {name:<34} {:>12.0} msg/s  (median of runs: {} s)",
+            rate(v),
+            secs.join(", ")
+        );
+    };
+    show("twinscope headless (snapshot --at end)", &twin);
+    show("bare rdkafka BaseConsumer loop", &bare);
+    if !kcat.is_empty() {
+        show("kcat -C -e -q -o beginning", &kcat);
+        println!(
+            "  ratio twinscope / kcat        = {:.2}x  (goal >= 3x)",
+            rate(&twin) / rate(&kcat)
+        );
+    }
+    println!(
+        "  ratio twinscope / bare loop   = {:.2}x  (goal >= 0.5x)",
+        rate(&twin) / rate(&bare)
+    );
+    if let Some(store) = store {
+        scrub_vs_naive(opts, &bootstrap, &topics.telemetry, &parts, &store, &w)?;
+    }
+    Ok(())
+}
+
+/// Runs `kcat` over the whole topic to /dev/null. `None` when kcat is not installed. With
+/// `verify`, first runs it once (untimed) with one byte per record, to count them.
+fn run_kcat(
+    bootstrap: &str,
+    topic: &str,
+    verify: bool,
+) -> Result<Option<(Duration, Option<u64>)>, BenchError> {
+    let args = [
+        "-b",
+        bootstrap,
+        "-C",
+        "-t",
+        topic,
+        "-e",
+        "-q",
+        "-o",
+        "beginning",
+    ];
+    let mut count = None;
+    if verify {
+        match Command::new("kcat")
+            .args(args)
+            .args(["-f", "x"])
+            .stderr(Stdio::null())
+            .output()
+        {
+            Ok(o) => count = Some(o.stdout.len() as u64),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let start = Instant::now();
+    let status = match Command::new("kcat")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let d = start.elapsed();
+    if !status.success() {
+        return Err(BenchError::Failed(format!("kcat exited with {status}")));
+    }
+    Ok(Some((d, count)))
+}
+
+/// A bare consumer with the same settings as the ingest thread, assigned to every partition
+/// from the beginning, touching only each payload's length: the client's own limit.
+fn run_bare(
+    bootstrap: &str,
+    topic: &str,
+    parts: &[(i32, i64, i64)],
+) -> Result<Duration, BenchError> {
+    let start = Instant::now();
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("bench-bare")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _, _) in parts {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    let want = held(parts);
+    let (mut n, mut bytes) = (0u64, 0usize);
+    while n < want {
+        if start.elapsed() > Duration::from_secs(600) {
+            return Err(BenchError::Failed(format!("bare loop read {n} of {want}")));
+        }
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                n += 1;
+                bytes += m.payload().map_or(0, <[u8]>::len);
+            }
+            Some(Err(e)) => tracing::warn!("bare loop: {e}"),
+            None => {}
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(start.elapsed())
+}
+
+/// What `twinscope snapshot --at END` does: the headless ingest (decode, store, time index)
+/// bounded at the end of the data, then the snapshot JSON.
+fn run_twinscope(bootstrap: &str, end: i64) -> Result<(Duration, Store), BenchError> {
+    let config = Config::default();
+    let start = Instant::now();
+    let mut spec = spec_for(
+        &config,
+        bootstrap,
+        ClientProps::default(),
+        StartAt::Beginning,
+    );
+    spec.stop_at = Some((end, config.kafka.max_lateness_s as i64 * 1000));
+    let store = read_to_store_with_rules(
+        spec,
+        config.rules.clone(),
+        0,
+        Duration::from_secs(20),
+        Duration::from_secs(600),
+    )?;
+    let json = serde_json::to_string(&store.snapshot(end))
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    std::hint::black_box(json.len());
+    Ok((start.elapsed(), store))
+}
+
+/// The state of the fleet at `t` as a kcat user gets it: read the whole topic from the
+/// earliest offset and keep, per (asset, property), the value with the latest
+/// `(event time, partition, offset)` at or before `t`. Returns the number of values.
+///
+/// # Errors
+/// When the consumer fails or the topic cannot be read within 10 minutes.
+pub fn naive_state_at(
+    bootstrap: &str,
+    topic: &str,
+    parts: &[(i32, i64, i64)],
+    t: i64,
+) -> Result<usize, BenchError> {
+    type Key = (String, String);
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("bench-naive")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _, _) in parts {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    let want = held(parts);
+    let start = Instant::now();
+    let mut state: HashMap<Key, ((i64, i32, i64), serde_json::Value)> = HashMap::new();
+    let mut n = 0u64;
+    while n < want {
+        if start.elapsed() > Duration::from_secs(600) {
+            return Err(BenchError::Failed(format!(
+                "naive replay read {n} of {want}"
+            )));
+        }
+        let Some(res) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = res?;
+        n += 1;
+        let (Some(k), Some(v)) = (m.key(), m.payload()) else {
+            continue;
+        };
+        let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(v) else {
+            continue;
+        };
+        let Some(ts) = obj.get("ts").and_then(serde_json::Value::as_i64) else {
+            continue;
+        };
+        if ts > t {
+            continue;
+        }
+        let order = (ts, m.partition(), m.offset());
+        let asset = String::from_utf8_lossy(k).into_owned();
+        for (prop, val) in obj {
+            if prop == "ts" {
+                continue;
+            }
+            let e = state
+                .entry((asset.clone(), prop))
+                .or_insert((order, serde_json::Value::Null));
+            if e.0 <= order {
+                *e = (order, val);
+            }
+        }
+    }
+    Ok(state.len())
+}
+
+/// What a frame recomputes when the cursor moves: the tree at T (with alarm roll-up), the
+/// alarm list at T and the selected asset's properties at T.
+pub fn ui_scrub(store: &Store, t: i64, selected: u32) -> usize {
+    let tree = Tree::build(store, t);
+    let alarms = store.alarms_at(t);
+    let props = store.props_at(selected, t);
+    tree.len() + alarms.len() + props.len()
+}
+
+fn scrub_vs_naive(
+    opts: &BenchOptions,
+    bootstrap: &str,
+    topic: &str,
+    parts: &[(i32, i64, i64)],
+    store: &Store,
+    w: &Workload,
+) -> Result<(), BenchError> {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let times: Vec<i64> = (0..opts.scrub_times.max(1))
+        .map(|_| rng.i64(w.start..=w.end()))
+        .collect();
+    let selected = store
+        .asset_by_id(&Workload::asset_id(w.assets / 2))
+        .unwrap_or(0);
+    let mut snap = Vec::new();
+    let mut ui = Vec::new();
+    for &t in &times {
+        let s = Instant::now();
+        let j = store.snapshot(t);
+        snap.push(ms(s.elapsed()));
+        std::hint::black_box(j);
+        let s = Instant::now();
+        std::hint::black_box(ui_scrub(store, t, selected));
+        ui.push(ms(s.elapsed()));
+    }
+    let (snap, ui) = (Pcts::of(snap), Pcts::of(ui));
+    println!(
+        "\n== scrub: state at {} random T, {} assets, {} samples held",
+        times.len(),
+        store.assets().len(),
+        store.stats().samples
+    );
+    println!("  UI path (Tree::build + alarms_at + props_at)  {ui}");
+    println!("  full fleet (Store::snapshot)                 {snap}");
+    let mut naive = Vec::new();
+    for &t in times.iter().take(opts.naive_times.max(1)) {
+        let s = Instant::now();
+        let values = naive_state_at(bootstrap, topic, parts, t)?;
+        naive.push(ms(s.elapsed()));
+        std::hint::black_box(values);
+    }
+    let naive = Pcts::of(naive);
+    println!("  naive replay from the earliest offset        {naive}");
+    println!(
+        "  ratio naive / snapshot: p50 {:.0}x, naive p50 / snapshot p99 {:.0}x  (goal >= 100x)",
+        naive.p50 / snap.p50,
+        naive.p50 / snap.p99
+    );
+    Ok(())
+}
+
+/// Resident and peak resident memory of this process, in bytes, from `/proc/self/status`.
+#[must_use]
+pub fn rss() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Bytes of history per numeric sample: `samples` numbers decoded and applied in ingest-sized
+/// batches (generated per batch, so only the store grows), against the process's RSS.
+fn memory(opts: &BenchOptions) {
+    let w = Workload {
+        records: opts.samples / 4,
+        assets: opts.assets,
+        start: T0,
+        span_ms: 3_600_000,
+        state: false,
+    };
+    let before = rss();
+    let mut store = Store::new("/", 0);
+    let mut offsets = vec![0i64; opts.partitions.max(1) as usize];
+    let started = Instant::now();
+    for s in (0..w.records).step_by(BATCH) {
+        let recs = w.decode_range(s..(s + BATCH).min(w.records), &mut offsets);
+        store.apply_batch(recs, Vec::new());
+    }
+    let elapsed = started.elapsed();
+    let after = rss();
+    let samples = store.stats().samples.max(1);
+    println!(
+        "\n== memory: {samples} numeric samples ({} records x 4, {} assets), decoded and applied in {:.1} s",
+        w.records,
+        w.assets,
+        elapsed.as_secs_f64()
+    );
+    match (before, after) {
+        (Some((rss0, _)), Some((rss1, hwm1))) => {
+            println!(
+                "  peak RSS growth / sample    = {:.1} B  (goal <= 8 B)",
+                hwm1.saturating_sub(rss0) as f64 / samples as f64
+            );
+            println!(
+                "  RSS growth / sample         = {:.1} B",
+                rss1.saturating_sub(rss0) as f64 / samples as f64
+            );
+        }
+        _ => println!("  /proc/self/status not readable: RSS not measured"),
+    }
+    println!(
+        "  store.history_bytes / sample = {:.1} B (the budget's estimate)",
+        store.history_bytes() as f64 / samples as f64
+    );
+    std::hint::black_box(&store);
+}
+
+fn now_ms_f() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Live latency: the ingest thread follows the head while a producer writes `rate` records/s;
+/// for each record, the time from its Kafka (create) timestamp to when the batch holding it
+/// was applied to the store, as the UI thread would.
+fn latency(opts: &BenchOptions) -> Result<(), BenchError> {
+    let topics = Topics::default();
+    let demo = DemoBroker::start(
+        &DemoOptions {
+            partitions: opts.partitions,
+            simulate: false,
+            ..DemoOptions::default()
+        },
+        &topics,
+    )?;
+    let bootstrap = demo.bootstrap().to_owned();
+    let config = Config::default();
+    let spec = spec_for(
+        &config,
+        &bootstrap,
+        ClientProps::default(),
+        StartAt::Beginning,
+    );
+    let mut store = Store::new("/", config.history.budget_mb);
+    let ingest = Ingest::spawn(spec, Arc::new(|| {}))?;
+    let ready = Instant::now();
+    loop {
+        if ready.elapsed() > Duration::from_secs(30) {
+            return Err(BenchError::Failed("ingest did not connect".into()));
+        }
+        match ingest.recv_timeout(Duration::from_millis(100)) {
+            Ok(IngestEvent::Progress(p)) if p.reached_start_head => break,
+            Ok(IngestEvent::Batch { recs, bad }) => store.apply_batch(recs, bad),
+            Err(true) => return Err(HeadlessError::Ended.into()),
+            _ => {}
+        }
+    }
+    let total = opts.rate * opts.seconds;
+    let sent = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let producer: BaseProducer = ClientSettings::plain(&bootstrap)
+        .producer_config("bench-live")
+        .create()?;
+    let (rate, partitions) = (opts.rate, opts.partitions);
+    let w = Workload {
+        records: total as usize,
+        assets: opts.assets,
+        start: T0,
+        span_ms: 1,
+        state: true,
+    };
+    let (s2, d2, topic) = (sent.clone(), done.clone(), topics.telemetry.clone());
+    let thread = std::thread::Builder::new()
+        .name("bench-live-producer".into())
+        .spawn(move || {
+            let start = Instant::now();
+            let mut i = 0u64;
+            while i < total {
+                let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+                while i < due {
+                    let ts = crate::timeline::now_ms();
+                    let key = Workload::asset_id(w.asset(i as usize));
+                    let payload = w.payload_at(i as usize, ts);
+                    let rec = BaseRecord::to(&topic)
+                        .key(&key)
+                        .payload(&payload)
+                        .timestamp(ts)
+                        .partition(w.partition(i as usize, partitions));
+                    if let Err(e) = send_retrying(&producer, rec) {
+                        tracing::warn!("live producer: {e}");
+                        break;
+                    }
+                    i += 1;
+                }
+                s2.store(i, Ordering::Relaxed);
+                producer.poll(Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = producer.flush(Duration::from_secs(30));
+            d2.store(true, Ordering::Relaxed);
+            start.elapsed()
+        })?;
+    let base = store.stats().records;
+    let started = Instant::now();
+    let warmup_until = crate::timeline::now_ms() + 1000;
+    let mut lat = Vec::with_capacity(total as usize);
+    let limit = Duration::from_secs(opts.seconds + 30);
+    while started.elapsed() < limit {
+        if done.load(Ordering::Relaxed)
+            && store.stats().records - base >= sent.load(Ordering::Relaxed)
+        {
+            break;
+        }
+        match ingest.recv_timeout(Duration::from_millis(100)) {
+            Ok(IngestEvent::Batch { recs, bad }) => {
+                let stamps: Vec<i64> = recs.iter().map(|r| r.origin.kafka_ts).collect();
+                store.apply_batch(recs, bad);
+                let now = now_ms_f();
+                lat.extend(
+                    stamps
+                        .into_iter()
+                        .filter(|&t| t >= warmup_until)
+                        .map(|t| now - t as f64),
+                );
+            }
+            Err(true) => return Err(HeadlessError::Ended.into()),
+            _ => {}
+        }
+    }
+    let produce_time = thread
+        .join()
+        .map_err(|_| BenchError::Failed("producer thread panicked".into()))?;
+    let sent = sent.load(Ordering::Relaxed);
+    println!(
+        "\n== live latency: {} records/s for {} s into {} partitions; produced {sent} in {:.1} s \
+         ({:.0}/s), applied {}",
+        opts.rate,
+        opts.seconds,
+        opts.partitions,
+        produce_time.as_secs_f64(),
+        sent as f64 / produce_time.as_secs_f64(),
+        store.stats().records - base
+    );
+    println!(
+        "  produce -> applied (after 1 s warm-up): {}  (goal p99 <= 100 ms)",
+        Pcts::of(lat)
+    );
+    drop(ingest);
+    drop(demo);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_records_are_about_110_bytes_and_decode() {
+        let w = Workload {
+            records: 100,
+            assets: 10_000,
+            start: T0,
+            span_ms: 3_600_000,
+            state: true,
+        };
+        let len = w.payload(7).len() + Workload::asset_id(w.asset(7)).len();
+        assert!((95..=125).contains(&len), "{len}");
+        let batches = w.decoded_batches(4);
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 100);
+        let mut s = Store::new("/", 0);
+        for b in batches {
+            s.apply_batch(b, Vec::new());
+        }
+        assert_eq!(s.stats().samples, 400);
+    }
+
+    #[test]
+    fn fleet_lists_every_alarm_at_the_end() {
+        let f = Fleet {
+            assets: 30,
+            period_ms: 60_000,
+            start: T0,
+            span_ms: 600_000,
+            alarms: 6,
+        };
+        let mut s = Store::new("/", 0);
+        f.load(&mut s);
+        assert_eq!(s.assets().len(), 30);
+        assert_eq!(s.alarms_at(f.end() + 3_600_000).len(), 6);
+        let a = s.asset_by_id(&Workload::asset_id(3)).unwrap();
+        assert_eq!(s.props_at(a, f.end()).len(), FLEET_PROPS.len());
+        assert!(ui_scrub(&s, f.end(), a) > 30);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let p = Pcts::of((1..=100).map(f64::from).collect());
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
+    }
+}
