@@ -191,6 +191,9 @@ impl TwinApp {
             self.opts.config.history.budget_mb,
         );
         store.set_rules(self.opts.config.rules.clone());
+        store.set_topic_names(crate::headless::topic_names(&crate::headless::topics_of(
+            &self.opts.config,
+        )));
         store
     }
 
@@ -315,6 +318,10 @@ impl TwinApp {
                 Some(IngestEvent::Status(c)) => self.status.conn = Some(c),
                 Some(IngestEvent::Progress(p)) => self.status.progress = p,
                 Some(IngestEvent::Finished) => {}
+                Some(IngestEvent::Notice(n)) => {
+                    self.toast = Some((n.clone(), Instant::now()));
+                    self.status.notices.push(n);
+                }
                 None => return false,
             }
         }
@@ -489,7 +496,12 @@ impl TwinApp {
             });
         });
         if self.show_diagnostics {
-            cmds.extend(ui::diagnostics::show(&ctx, &qview, true));
+            cmds.extend(ui::diagnostics::show(
+                &ctx,
+                &qview,
+                &self.status.notices,
+                true,
+            ));
         }
         if let Some((_, _, _, _, d)) = &self.diff {
             cmds.extend(ui::diff::show(&ctx, &qview, d));
@@ -710,7 +722,7 @@ impl TwinApp {
                     r.ingest = None;
                     return false;
                 }
-                Some(IngestEvent::Status(_)) => {}
+                Some(IngestEvent::Status(_) | IngestEvent::Notice(_)) => {}
                 None => return false,
             }
         }

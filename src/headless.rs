@@ -27,6 +27,17 @@ pub enum HeadlessError {
     Ended,
 }
 
+/// The topic name per role, in [`Role::ALL`] order, for the store's own diagnostics.
+#[must_use]
+pub fn topic_names(topics: &[(Role, String)]) -> [Arc<str>; 3] {
+    Role::ALL.map(|r| {
+        topics
+            .iter()
+            .find(|(role, _)| *role == r)
+            .map_or_else(|| Arc::from(r.name()), |(_, t)| Arc::from(t.as_str()))
+    })
+}
+
 /// The topics of a config, per role.
 #[must_use]
 pub fn topics_of(config: &Config) -> Vec<(Role, String)> {
@@ -93,6 +104,7 @@ pub fn read_to_store_with_rules(
         .map(|(_, t)| t.clone())
         .collect();
     let mut store = Store::new(spec.mapping.separator(), budget_mb);
+    store.set_topic_names(topic_names(&spec.topics));
     store.set_rules(rules);
     let ingest = Ingest::spawn(spec, Arc::new(|| {}))?;
     let started = Instant::now();
@@ -130,6 +142,8 @@ pub fn read_to_store_with_rules(
                 }
             }
             Ok(IngestEvent::Finished) => return Ok(store),
+            // Already logged by the ingest thread.
+            Ok(IngestEvent::Notice(_)) => {}
             Err(true) => return Err(HeadlessError::Ended),
             Err(false) => {}
         }

@@ -4,10 +4,14 @@
 //! channel; the UI thread applies them to the [`twin`] store; panels in [`ui`] read the store
 //! at the [`timeline`] cursor and return commands that [`app`] applies at the end of a frame.
 
+#[cfg(feature = "app")]
 pub mod app;
 pub mod config;
+#[cfg(feature = "app")]
 pub mod headless;
+#[cfg(feature = "app")]
 pub mod kafka;
 pub mod timeline;
 pub mod twin;
+#[cfg(feature = "app")]
 pub mod ui;

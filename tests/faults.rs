@@ -346,6 +346,7 @@ impl Harness {
                 );
                 self.statuses.push((Instant::now(), c));
             }
+            Ok(IngestEvent::Notice(n)) => eprintln!("notice: {n}"),
             Ok(IngestEvent::Progress(_) | IngestEvent::Finished) | Err(false) => {}
             Err(true) => panic!("the ingest thread ended"),
         }

@@ -6,7 +6,7 @@
 //! fetching: backpressure instead of unbounded memory or silent drops.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ const CHANNEL_CAPACITY: usize = 64;
 const BATCH_MAX: usize = 8192;
 /// Longest a batch is held before it is sent.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
+/// The most `receive.message.max.bytes` is raised to when a fetch response does not fit
+/// (librdkafka's own maximum is 2 GiB).
+const RECEIVE_MAX_CAP: usize = 1 << 30;
 
 /// The own time index of every partition: `(topic, partition) -> index`.
 pub type TimeIndexes = HashMap<(String, i32), TimeIndex>;
@@ -118,6 +121,9 @@ pub enum IngestEvent {
     Progress(Progress),
     /// A bounded read has read everything it needs.
     Finished,
+    /// Something the operator should know about the read itself (not about a record), e.g. a
+    /// client limit raised to get past an oversized record.
+    Notice(String),
 }
 
 /// Handle to a running ingest thread. Dropping it stops and joins the thread.
@@ -142,16 +148,15 @@ impl Ingest {
     /// # Errors
     /// When librdkafka rejects the configuration (e.g. an unknown `-X` property).
     pub fn spawn(spec: IngestSpec, waker: Waker) -> Result<Self, KafkaLayerError> {
-        let errors = Arc::new(Mutex::new(None));
-        let view = Arc::new(Mutex::new(None));
-        let consumer: BaseConsumer<IngestContext> = spec
-            .client
-            .consumer_config("viewer")
-            .set("statistics.interval.ms", "1000")
-            .create_with_context(IngestContext {
-                last_error: errors.clone(),
-                view: view.clone(),
-            })?;
+        let ctx = IngestContext {
+            last_error: Arc::new(Mutex::new(None)),
+            view: Arc::new(Mutex::new(None)),
+            response_too_large: Arc::new(AtomicUsize::new(0)),
+        };
+        let errors = ctx.last_error.clone();
+        let view = ctx.view.clone();
+        let response_too_large = ctx.response_too_large.clone();
+        let consumer = create_consumer(&spec.client, ctx, None)?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let indexes = Arc::new(Mutex::new(Arc::new(TimeIndexes::new())));
         let stop = Arc::new(AtomicBool::new(false));
@@ -163,6 +168,8 @@ impl Ingest {
             tx,
             waker,
             stop: stop.clone(),
+            response_too_large,
+            receive_max: None,
             parts: Vec::new(),
             consumed: 0,
             rate: RateMeter::default(),
@@ -234,11 +241,38 @@ struct ClusterView {
     heads: HashMap<(String, i32), (i64, i64)>,
 }
 
+/// The viewer's consumer, with `receive.message.max.bytes` raised when `receive_max` says so.
+fn create_consumer(
+    client: &ClientSettings,
+    ctx: IngestContext,
+    receive_max: Option<usize>,
+) -> Result<BaseConsumer<IngestContext>, KafkaError> {
+    let mut config = client.consumer_config("viewer");
+    config.set("statistics.interval.ms", "1000");
+    if let Some(n) = receive_max {
+        config.set("receive.message.max.bytes", n.to_string());
+    }
+    config.create_with_context(ctx)
+}
+
+/// The size librdkafka names when a fetch response is larger than `receive.message.max.bytes`
+/// ("Invalid response size 300640 (0..66048)"). The connection is then dropped and the same
+/// fetch retried forever, so every partition on that broker would stall.
+fn oversized_response(reason: &str) -> Option<usize> {
+    let rest = reason.split("Invalid response size ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Receives librdkafka's global errors (all brokers down, authentication failures, ...) and
 /// its statistics.
 struct IngestContext {
     last_error: Arc<Mutex<Option<(Instant, String)>>>,
     view: Arc<Mutex<Option<ClusterView>>>,
+    /// The largest fetch response that did not fit, in bytes (0: none).
+    response_too_large: Arc<AtomicUsize>,
 }
 
 impl ClientContext for IngestContext {
@@ -264,6 +298,9 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(n) = oversized_response(reason) {
+            self.response_too_large.fetch_max(n, Ordering::Relaxed);
+        }
         if let Ok(mut e) = self.last_error.lock() {
             // librdkafka repeats the same error on every retry; log each distinct one once.
             if e.as_ref().is_none_or(|(_, last)| last != reason) {
@@ -343,6 +380,10 @@ struct Worker {
     tx: Sender<IngestEvent>,
     waker: Waker,
     stop: Arc<AtomicBool>,
+    /// Set by the client context when a fetch response exceeded `receive.message.max.bytes`.
+    response_too_large: Arc<AtomicUsize>,
+    /// `receive.message.max.bytes` as raised by us, if it was.
+    receive_max: Option<usize>,
     parts: Vec<Part>,
     consumed: u64,
     rate: RateMeter,
@@ -534,6 +575,9 @@ impl Worker {
             if self.stopped() {
                 return;
             }
+            if let Flow::Stop = self.fit_oversized_responses() {
+                return;
+            }
             let batch_start = Instant::now();
             // Gather a batch: block briefly for the first record, then take what is queued.
             while recs.len() + bad.len() < BATCH_MAX && batch_start.elapsed() < BATCH_LINGER {
@@ -713,6 +757,55 @@ impl Worker {
         }
     }
 
+    /// When a fetch response did not fit `receive.message.max.bytes`, recreates the consumer
+    /// with room for it and resumes every partition at its next offset. The records in it are
+    /// then judged by the mapping's `max_value_bytes` like any other, so an oversized value is
+    /// listed as a bad record with its exact place instead of stalling its broker's partitions.
+    fn fit_oversized_responses(&mut self) -> Flow {
+        let needed = self.response_too_large.swap(0, Ordering::Relaxed);
+        if needed == 0 {
+            return Flow::Continue;
+        }
+        let current = self.receive_max.unwrap_or_else(|| {
+            self.spec
+                .client
+                .consumer_config("viewer")
+                .get("receive.message.max.bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        });
+        if needed <= current || current >= RECEIVE_MAX_CAP {
+            return Flow::Continue;
+        }
+        let raised = needed
+            .saturating_add(needed / 4)
+            .clamp(current, RECEIVE_MAX_CAP);
+        let ctx = IngestContext {
+            last_error: self.errors.clone(),
+            view: self.view.clone(),
+            response_too_large: self.response_too_large.clone(),
+        };
+        let note = match create_consumer(&self.spec.client, ctx, Some(raised)) {
+            Ok(consumer) => {
+                self.consumer = consumer;
+                self.receive_max = Some(raised);
+                match self.assign() {
+                    Ok(()) => format!(
+                        "A fetch response of {needed} bytes exceeded receive.message.max.bytes \
+                         ({current}); raised it to {raised} for this session so no partition \
+                         stalls. Records above the value limit are listed as bad."
+                    ),
+                    Err(e) => {
+                        format!("cannot re-assign partitions after raising fetch limits: {e}")
+                    }
+                }
+            }
+            Err(e) => format!("cannot raise receive.message.max.bytes to {raised}: {e}"),
+        };
+        tracing::warn!("{note}");
+        self.send(IngestEvent::Notice(note))
+    }
+
     /// Turns a per-message error into a bad-record report where it names one.
     fn partition_error(&self, e: &KafkaError) -> Option<BadRecord> {
         match e {
@@ -813,5 +906,19 @@ impl Worker {
             consumed: self.consumed,
             topics,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_response_size_is_read_from_librdkafkas_message() {
+        let reason = "127.0.0.1:42515/1: Receive failed: Invalid response size 300640 \
+                      (0..66048): increase receive.message.max.bytes (after 2ms in state UP)";
+        assert_eq!(oversized_response(reason), Some(300_640));
+        assert_eq!(oversized_response("Connection refused"), None);
+        assert_eq!(oversized_response("Invalid response size x"), None);
     }
 }

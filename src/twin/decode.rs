@@ -29,6 +29,16 @@ impl Role {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The role's name, as in the config's `[topics]`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Telemetry => "telemetry",
+            Role::Events => "events",
+            Role::Assets => "assets",
+        }
+    }
 }
 
 /// A property value. Numbers can be plotted; the others are state properties.
@@ -267,7 +277,24 @@ fn event_time(mapping: &Mapping, obj: &Map<String, Json>, kafka_ts: i64) -> Resu
     let Some(v) = pointer(obj, &mapping.time) else {
         return Ok(kafka_ts);
     };
-    parse_time(v, mapping.time_unit).ok_or_else(|| format!("bad time at {}: {v}", mapping.time))
+    let ts = parse_time(v, mapping.time_unit)
+        .ok_or_else(|| format!("bad time at {}: {v}", mapping.time))?;
+    let ahead = i64::try_from(mapping.limits.max_ahead_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let behind =
+        i64::try_from(mapping.limits.max_behind_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if ts > kafka_ts.saturating_add(ahead) {
+        return Err(format!(
+            "event time {ts} ms is more than {} s ahead of the Kafka timestamp {kafka_ts} ms",
+            mapping.limits.max_ahead_s
+        ));
+    }
+    if ts < kafka_ts.saturating_sub(behind) {
+        return Err(format!(
+            "event time {ts} ms is more than {} s behind the Kafka timestamp {kafka_ts} ms",
+            mapping.limits.max_behind_s
+        ));
+    }
+    Ok(ts)
 }
 
 /// Parses a payload time field in the given unit.

@@ -93,6 +93,12 @@ pub struct Limits {
     pub max_depth: usize,
     /// At most this many properties are taken from one record.
     pub max_properties: usize,
+    /// A payload event time more than this far ahead of the record's Kafka timestamp is a
+    /// broken producer clock, not the future: such records are counted as bad.
+    pub max_ahead_s: u64,
+    /// A payload event time more than this far behind the record's Kafka timestamp is counted
+    /// as bad. Generous, because backfills legitimately write old event times.
+    pub max_behind_s: u64,
 }
 
 impl Default for Limits {
@@ -101,6 +107,8 @@ impl Default for Limits {
             max_value_bytes: 1 << 20,
             max_depth: 16,
             max_properties: 256,
+            max_ahead_s: 86_400,
+            max_behind_s: 10 * 366 * 86_400,
         }
     }
 }

@@ -104,6 +104,26 @@ impl Series {
         true
     }
 
+    /// The tie-break key of another record's sample with exactly this event time and value,
+    /// if there is one: the mark of a producer that wrote the same record twice.
+    #[must_use]
+    pub fn same_at(&self, ts: i64, seq: u64, value: &Value) -> Option<u64> {
+        // In-order appends (the common case) cannot repeat an earlier sample.
+        if self.ts.last().is_none_or(|&last| last < ts) {
+            return None;
+        }
+        let lo = self.ts.partition_point(|&t| t < ts);
+        let hi = self.ts.partition_point(|&t| t <= ts);
+        (lo..hi).find_map(|i| {
+            let equal = match (&self.vals, value) {
+                (Vals::Num(v), Value::Num(f)) => v[i].to_bits() == f.to_bits(),
+                (Vals::Any(v), value) => v[i] == *value,
+                (Vals::Num(_), _) => false,
+            };
+            (equal && self.seq[i] != seq).then_some(self.seq[i])
+        })
+    }
+
     /// Index of the sample in force at `t`: the last one with `ts <= t`.
     #[must_use]
     pub fn index_at(&self, t: i64) -> Option<usize> {

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json, json};
 
 use super::alarms::{AlarmHistory, AlarmInput, AlarmState, AlarmStatus, Keyed, Priority};
-use super::decode::{AlarmAction, AssetDef, BadRecord, Decoded, Event, EventKind, Rec, Severity};
+use super::decode::{
+    AlarmAction, AssetDef, BadRecord, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value,
+};
 use super::rules::{RuleDef, RuleEval};
-use super::seq_of;
 use super::series::{BYTES_PER_SAMPLE, Sample, Series};
+use super::{seq_of, seq_parts};
 
 /// Index of an asset in the store.
 pub type AssetIdx = u32;
@@ -163,6 +165,8 @@ pub struct Store {
     dirty: HashMap<(AssetIdx, PropId), (i64, u64)>,
     /// Assets whose definition (kind) changed: all their rules are re-evaluated from scratch.
     dirty_assets: HashSet<AssetIdx>,
+    /// Topic name per [`Role`], for records the store rejects itself.
+    topic_names: [Arc<str>; 3],
 }
 
 impl Store {
@@ -199,6 +203,7 @@ impl Store {
             rule_states: HashMap::new(),
             dirty: HashMap::new(),
             dirty_assets: HashSet::new(),
+            topic_names: Role::ALL.map(|r| Arc::from(r.name())),
         }
     }
 
@@ -441,6 +446,11 @@ impl Store {
             } => {
                 self.see_time(ts);
                 let a = self.asset_idx(&asset, parent.as_deref());
+                if let Some(of) = self.same_record(a, ts, seq, &props) {
+                    self.stats.records -= 1;
+                    self.report_duplicate(o, of);
+                    return;
+                }
                 self.touch(a, ts);
                 for (name, value) in props {
                     let pid = self.prop_id(&name);
@@ -485,6 +495,48 @@ impl Store {
                 self.apply_event(e, seq);
             }
         }
+    }
+
+    /// The key of an earlier record of this asset with the same event time and exactly the
+    /// same properties. Such a record is a producer's retry written twice (for example without
+    /// idempotence), not new data: applying it would double-count the sample.
+    fn same_record(
+        &self,
+        a: AssetIdx,
+        ts: i64,
+        seq: u64,
+        props: &[(String, Value)],
+    ) -> Option<u64> {
+        let asset = &self.assets[a as usize];
+        let mut of = None;
+        for (name, value) in props {
+            let pid = self.prop_ids.get(name.as_str())?;
+            let (_, series) = asset.props.iter().find(|(p, _)| p == pid)?;
+            of = Some(series.same_at(ts, seq, value)?);
+        }
+        of
+    }
+
+    fn report_duplicate(&mut self, o: Origin, of: u64) {
+        self.stats.bad += 1;
+        if self.bad.len() < MAX_BAD_KEPT {
+            let (partition, offset) = seq_parts(of);
+            self.bad.push(BadRecord {
+                topic: self.topic_names[o.role.index()].clone(),
+                partition: o.partition,
+                offset: o.offset,
+                reason: format!(
+                    "duplicate of partition {partition} offset {offset}: same asset, event time \
+                     and values"
+                ),
+            });
+        }
+    }
+
+    /// Names the topics of each role, so that records the store itself rejects (duplicates)
+    /// are listed under their real topic.
+    pub fn set_topic_names(&mut self, names: [Arc<str>; 3]) {
+        self.topic_names = names;
     }
 
     fn apply_event(&mut self, e: Event, seq: u64) {
@@ -702,6 +754,7 @@ impl Store {
             density: self.density.clone(),
             budget_bytes: self.budget_bytes,
             structure_gen: self.structure_gen,
+            topic_names: self.topic_names.clone(),
             ..Store::new(&self.separator, 0)
         };
         for (a, p, s) in &cp.samples {

@@ -6,13 +6,19 @@ use egui::{RichText, Ui};
 use super::{Command, View};
 
 /// Shows the diagnostics window while `open`.
-pub fn show(ctx: &egui::Context, view: &View<'_>, open: bool) -> Vec<Command> {
+pub fn show(ctx: &egui::Context, view: &View<'_>, notices: &[String], open: bool) -> Vec<Command> {
     let mut cmds = Vec::new();
     let mut still_open = open;
     egui::Window::new("Bad records")
         .open(&mut still_open)
         .default_size([720.0, 360.0])
         .show(ctx, |ui: &mut Ui| {
+            for n in notices {
+                ui.label(RichText::new(format!("⚠ {n}")).strong());
+            }
+            if !notices.is_empty() {
+                ui.separator();
+            }
             let stats = view.store.stats();
             let bad = view.store.bad_records();
             ui.label(format!(

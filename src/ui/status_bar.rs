@@ -18,6 +18,8 @@ pub struct IngestStatus {
     pub source: String,
     /// Set when the ingest could not even start (bad client config).
     pub fatal: Option<String>,
+    /// Notices from the ingest about the read itself, shown in the diagnostics window.
+    pub notices: Vec<String>,
 }
 
 /// The bottom status bar.

@@ -57,9 +57,17 @@ pub struct TestProducer {
 
 impl TestProducer {
     pub fn new(bootstrap: &str) -> Self {
+        Self::with_props(bootstrap, &[])
+    }
+
+    /// A producer with extra client properties (e.g. a larger `message.max.bytes`).
+    pub fn with_props(bootstrap: &str, props: &[(&str, &str)]) -> Self {
         let reports = Reports::default();
-        let producer = ClientSettings::plain(bootstrap)
-            .producer_config("test")
+        let mut config = ClientSettings::plain(bootstrap).producer_config("test");
+        for (k, v) in props {
+            config.set(*k, *v);
+        }
+        let producer = config
             // One request in flight per partition keeps production order = offset order even
             // if a request were retried.
             .set("max.in.flight.requests.per.connection", "1")

@@ -1,0 +1,269 @@
+//! Hostile and broken input, end to end: every kind of garbage a producer can write goes
+//! through a librdkafka mock cluster and the real ingest thread. Each bad record must be
+//! counted and listed with its topic, partition, offset and reason; the good records around it
+//! must all be applied; nothing panics or stalls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestProducer, read_all};
+use rdkafka::mocking::MockCluster;
+use twinscope::config::{ClientProps, Config};
+use twinscope::headless::{read_to_store, spec_for};
+use twinscope::kafka::ingest::StartAt;
+use twinscope::twin::Store;
+
+const T0: i64 = 1_700_000_000_000;
+const TELEMETRY: &str = "twin.telemetry";
+const EVENTS: &str = "twin.events";
+const ASSETS: &str = "twin.assets";
+const GOOD: &str = "site/good";
+
+/// The good record number `n`: property `n` = n, one second apart.
+fn good(p: &mut TestProducer, part: i32, n: i64) -> i64 {
+    let ts = T0 + n * 1000;
+    p.send_str(
+        TELEMETRY,
+        part,
+        GOOD,
+        &format!(r#"{{"ts": {ts}, "n": {n}, "part": {part}}}"#),
+        ts,
+    )
+}
+
+/// The values of `n` the store holds for the good asset, in event-time order.
+fn good_values(store: &Store) -> Vec<f64> {
+    let a = store.asset_by_id(GOOD).expect("good asset");
+    let n = store.prop_by_name("n").expect("n");
+    let s = store.series(a, n).expect("series");
+    (0..s.len()).map(|i| s.num(i).expect("numeric")).collect()
+}
+
+fn bad_list(store: &Store) -> Vec<(String, i32, i64, String)> {
+    let mut v: Vec<_> = store
+        .bad_records()
+        .iter()
+        .map(|b| (b.topic.to_string(), b.partition, b.offset, b.reason.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TELEMETRY, 2, 1).unwrap();
+    cluster.create_topic(EVENTS, 1, 1).unwrap();
+    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let mut p = TestProducer::with_props(&bootstrap, &[("message.max.bytes", "4000000")]);
+
+    // (partition, offset, the start of the expected reason)
+    let mut expected: Vec<(i32, i64, String)> = Vec::new();
+    let mut n = 0;
+    let mut next_good = |p: &mut TestProducer, part: i32| {
+        good(p, part, n);
+        n += 1;
+    };
+    let raw = |p: &mut TestProducer, part: i32, key: Option<&[u8]>, value: Option<&[u8]>| {
+        p.send(TELEMETRY, part, key, value, T0 + 500)
+    };
+
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    // The record itself plus 19 nested objects: 20 levels, within serde's recursion limit
+    // but above the configured depth limit.
+    let nested_19 = (0..19).fold("1".to_owned(), |inner, _| format!(r#"{{"a": {inner}}}"#));
+    let nested_20 = format!(r#"{{"ts": {T0}, "a": {nested_19}}}"#);
+    let big = format!(r#"{{"ts": {T0}, "blob": "{}"}}"#, "x".repeat(2 << 20));
+    let future = format!(r#"{{"ts": {}, "temp": 1}}"#, T0 + 500 + 2 * 86_400_000);
+    let past = r#"{"ts": 1000, "temp": 1}"#.to_owned();
+    // (key, value, the start of the expected reason)
+    type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, String);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": 1, "temp": "#),
+            "invalid JSON: EOF while parsing".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(b"42"),
+            "value is JSON number, not an object".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(b"null"),
+            "value is JSON null, not an object".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"["a", 1]"#),
+            "value is JSON array, not an object".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": "yesterday", "temp": 1}"#),
+            "bad time at /ts".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": 1700000000000, "temp": [1, 2], "x": null}"#),
+            "no scalar properties in telemetry record".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": 1700000000000, "temp": NaN}"#),
+            "invalid JSON: expected value".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": 1700000000000, "temp": Infinity}"#),
+            "invalid JSON: expected value".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(br#"{"ts": 1700000000000, "temp": 1e999}"#),
+            "invalid JSON: number out of range".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(deep.as_bytes()),
+            "invalid JSON: recursion limit exceeded".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(nested_20.as_bytes()),
+            "nesting depth 20 exceeds the limit of 16".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(big.as_bytes()),
+            format!(
+                "value of {} bytes exceeds the limit of 1048576 bytes",
+                big.len()
+            ),
+        ),
+        (
+            Some(&[0xff, 0xfe, b'a']),
+            Some(br#"{"temp": 1}"#),
+            "key is not valid UTF-8".into(),
+        ),
+        (
+            Some(b""),
+            Some(br#"{"temp": 1}"#),
+            "empty or missing key (asset id)".into(),
+        ),
+        (
+            None,
+            Some(br#"{"temp": 1}"#),
+            "empty or missing key (asset id)".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            None,
+            "null value (tombstone) on a non-compacted topic".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(future.as_bytes()),
+            "event time".into(),
+        ),
+        (
+            Some(GOOD.as_bytes()),
+            Some(past.as_bytes()),
+            "event time".into(),
+        ),
+    ];
+    let n_cases = cases.len();
+    for (i, (key, value, reason)) in cases.into_iter().enumerate() {
+        // Alternate partitions so both carry garbage between good records.
+        let part = i32::try_from(i % 2).unwrap();
+        next_good(&mut p, part);
+        let o = raw(&mut p, part, key, value);
+        expected.push((part, o, reason));
+        next_good(&mut p, part);
+    }
+    // A producer retry written twice: the second copy is listed, not applied.
+    let first = good(&mut p, 1, 1000);
+    let second = good(&mut p, 1, 1000);
+    expected.push((
+        1,
+        second,
+        format!("duplicate of partition 1 offset {first}: same asset, event time and values"),
+    ));
+    p.flush();
+
+    let store = read_all(&Config::default(), &bootstrap);
+
+    let got = bad_list(&store);
+    assert_eq!(got.len(), n_cases + 1, "bad records: {got:#?}");
+    expected.sort();
+    for ((topic, part, off, reason), (e_part, e_off, e_reason)) in got.iter().zip(&expected) {
+        assert_eq!(topic, TELEMETRY);
+        assert_eq!((part, off), (e_part, e_off), "{reason}");
+        assert!(
+            reason.starts_with(e_reason.as_str()),
+            "partition {part} offset {off}: {reason:?} should start with {e_reason:?}"
+        );
+    }
+    assert_eq!(store.stats().bad, n_cases as u64 + 1);
+
+    // Every good record, exactly once, and nothing else for the good asset.
+    let mut want: Vec<f64> = (0..2 * n_cases).map(|i| i as f64).collect();
+    want.push(1000.0);
+    assert_eq!(good_values(&store), want);
+    assert_eq!(store.stats().records, 2 * n_cases as u64 + 1);
+    assert_eq!(store.stats().duplicates, 0);
+}
+
+/// A record larger than everything the consumer is configured to fetch: librdkafka drops the
+/// connection on every fetch of it, which would stall every partition on that broker.
+/// twinscope raises `receive.message.max.bytes` for the session, then the record is judged by
+/// the value limit like any other and listed with its exact place.
+#[test]
+fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
+    cluster.create_topic(EVENTS, 1, 1).unwrap();
+    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let mut p = TestProducer::new(&bootstrap);
+    for n in 0..3 {
+        good(&mut p, 0, n);
+    }
+    let huge = format!(r#"{{"ts": {T0}, "blob": "{}"}}"#, "x".repeat(300_000));
+    let big_at = p.send_str(TELEMETRY, 0, GOOD, &huge, T0 + 3500);
+    for n in 3..6 {
+        good(&mut p, 0, n);
+    }
+    p.flush();
+
+    let mut config = Config::default();
+    config.mapping.limits.max_value_bytes = 100_000;
+    let limits = [
+        "fetch.message.max.bytes=65536".to_owned(),
+        "fetch.max.bytes=65536".to_owned(),
+        "message.max.bytes=65536".to_owned(),
+        "receive.message.max.bytes=66048".to_owned(),
+    ];
+    let props = ClientProps::resolve(&Default::default(), &limits).unwrap();
+    let spec = spec_for(&config, &bootstrap, props, StartAt::Beginning);
+    let store = read_to_store(spec, 0, Duration::from_secs(20), Duration::from_secs(60))
+        .expect("read past the oversized record");
+
+    assert_eq!(good_values(&store), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let got = bad_list(&store);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let (topic, part, off, reason) = &got[0];
+    assert_eq!((topic.as_str(), *part, *off), (TELEMETRY, 0, big_at));
+    assert_eq!(
+        reason,
+        &format!(
+            "value of {} bytes exceeds the limit of 100000 bytes",
+            huge.len()
+        )
+    );
+}
