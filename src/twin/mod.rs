@@ -4,8 +4,10 @@
 //! GUI, the headless `snapshot` command and the benchmarks.
 
 pub mod alarms;
+pub mod anomaly;
 pub mod decode;
 pub mod diff;
+pub mod forecast;
 pub mod hierarchy;
 pub mod mapping;
 pub mod rules;
