@@ -14,6 +14,7 @@ use crate::config::{ClientProps, Config};
 use crate::headless::spec_for;
 use crate::kafka::demo::{DemoBroker, DemoOptions};
 use crate::kafka::ingest::{Ingest, IngestEvent, StartAt};
+use crate::predictor::{FocusWant, Predictions, limits_of, round_at};
 use crate::timeline::{PlayState, Timeline, TimelineCommand, now_ms};
 use crate::twin::Store;
 use crate::twin::hierarchy::Tree;
@@ -105,6 +106,10 @@ pub struct TwinApp {
     waker_ctx: egui::Context,
     /// A first run of the demo opens on something alive: one machine selected and plotted.
     first_run: bool,
+    /// Forecasts, time to threshold and anomalies, computed on the "predict" thread.
+    pred: Predictions,
+    /// The limits predictions look for: the config's, or the simulator's own in the demo.
+    limits: Vec<crate::config::LimitDef>,
 }
 
 impl TwinApp {
@@ -174,6 +179,11 @@ impl TwinApp {
             last_frame: None,
             waker_ctx: ctx.clone(),
             first_run: false,
+            pred: Predictions::new({
+                let ctx = ctx.clone();
+                Arc::new(move || ctx.request_repaint())
+            }),
+            limits: Vec::new(),
         };
         app.first_run =
             app.opts.brokers.is_none() && app.plotted.is_empty() && app.selected.is_none();
@@ -203,6 +213,13 @@ impl TwinApp {
         self.replay = None;
         self.store = self.new_store();
         self.tree_cache = None;
+        self.pred.reset();
+        // The demo alarms from the simulator's events, so twinscope is told its limits.
+        self.limits = if self.opts.brokers.is_none() && self.opts.config.limits.is_empty() {
+            crate::kafka::simulator::demo_limits()
+        } else {
+            self.opts.config.limits.clone()
+        };
         self.status = IngestStatus::default();
         let brokers = match &self.opts.brokers {
             Some(b) => b.clone(),
@@ -284,6 +301,18 @@ impl TwinApp {
         &self.plotted
     }
 
+    /// Predictions and their cache (for tests).
+    #[must_use]
+    pub fn predictions(&self) -> &Predictions {
+        &self.pred
+    }
+
+    /// The limits predictions look for.
+    #[must_use]
+    pub fn limits(&self) -> &[crate::config::LimitDef] {
+        &self.limits
+    }
+
     /// Whether catch-up is complete.
     #[must_use]
     pub fn caught_up(&self) -> bool {
@@ -351,6 +380,7 @@ impl TwinApp {
             CATCH_UP_DRAIN_BUDGET
         };
         let more = self.drain(budget);
+        self.pred.drain();
         if self.first_run && self.status.progress.caught_up {
             self.open_demo_showcase();
         }
@@ -393,6 +423,71 @@ impl TwinApp {
             self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(store, query_at)));
         }
         let mut cmds = keyboard(&ctx, store, selected_asset, at);
+        // Predictions for this frame: plotted series and the selected asset's limited
+        // properties (focus), and the whole fleet; copied out here, computed on the thread.
+        let live = self.timeline.is_live();
+        let display_at = if live { head.max(at) } else { at };
+        let pred_at = round_at(
+            display_at,
+            live,
+            matches!(self.timeline.state(), PlayState::Playing { .. }),
+        );
+        let window_ms = self.opts.config.ui.plot_window_s as i64 * 1000;
+        let plot_limits: Vec<Vec<crate::twin::forecast::Threshold>> = self
+            .plotted
+            .iter()
+            .map(|k| {
+                store.asset_by_id(&k.asset).map_or_else(Vec::new, |a| {
+                    limits_of(&self.opts.config, &self.limits, store, a, &k.prop, query_at)
+                })
+            })
+            .collect();
+        let limited: Vec<(String, Vec<crate::twin::forecast::Threshold>)> = selected_asset
+            .map(|a| {
+                store
+                    .props_at(a, query_at)
+                    .into_iter()
+                    .filter(|p| p.numeric)
+                    .filter_map(|p| {
+                        let l =
+                            limits_of(&self.opts.config, &self.limits, store, a, &p.name, query_at);
+                        (!l.is_empty()).then(|| (p.name.to_string(), l))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut wants: Vec<FocusWant> = self
+            .plotted
+            .iter()
+            .zip(&plot_limits)
+            .map(|(k, l)| FocusWant {
+                asset: k.asset.clone(),
+                prop: k.prop.clone(),
+                limits: l.clone(),
+                anomalies_from: Some(pred_at - window_ms),
+            })
+            .collect();
+        if let Some(sel) = &self.selected {
+            for (prop, l) in &limited {
+                if !wants.iter().any(|w| &w.asset == sel && &w.prop == prop) {
+                    wants.push(FocusWant {
+                        asset: sel.clone(),
+                        prop: prop.clone(),
+                        limits: l.clone(),
+                        anomalies_from: None,
+                    });
+                }
+            }
+        }
+        self.pred.request(
+            store,
+            u64::from(use_replay),
+            pred_at,
+            &wants,
+            !live,
+            &self.opts.config,
+            &self.limits,
+        );
         let view = View {
             store,
             at: if self.timeline.is_live() {
@@ -460,7 +555,16 @@ impl TwinApp {
                 ui.add_space(4.0);
                 ui.heading("Assets");
                 if let Some((_, _, tree)) = &self.tree_cache {
-                    cmds.extend(ui::asset_tree::show(ui, &qview, tree, &mut self.tree_state));
+                    cmds.extend(ui::asset_tree::show(
+                        ui,
+                        &qview,
+                        tree,
+                        &mut self.tree_state,
+                        self.pred
+                            .enabled
+                            .then(|| self.pred.fleet().map(|f| &f.anomalies))
+                            .flatten(),
+                    ));
                 }
             });
         egui::Panel::right("alarms")
@@ -468,6 +572,14 @@ impl TwinApp {
             .default_size(360.0)
             .show(ui, |ui| {
                 ui.add_space(4.0);
+                cmds.extend(ui::at_risk::show(
+                    ui,
+                    &view,
+                    self.pred.fleet(),
+                    self.pred.enabled,
+                    self.pred.busy(),
+                ));
+                ui.separator();
                 cmds.extend(ui::alarms::show(ui, &qview, &mut self.alarm_filter));
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -479,7 +591,13 @@ impl TwinApp {
                 // show; a floor keeps the whole property table of a demo machine visible.
                 .min_size((h * 0.42).max(250.0))
                 .show(ui, |ui| {
-                    cmds.extend(ui::asset_detail::show(ui, &qview, &self.plotted));
+                    cmds.extend(ui::asset_detail::show(
+                        ui,
+                        &qview,
+                        &self.plotted,
+                        &limited,
+                        &self.pred,
+                    ));
                 });
             egui::CentralPanel::default().show(ui, |ui| {
                 let follow = matches!(
@@ -490,6 +608,8 @@ impl TwinApp {
                     ui,
                     &view,
                     &self.plotted,
+                    &plot_limits,
+                    &self.pred,
                     &mut self.plot_state,
                     follow,
                 ));
@@ -529,7 +649,11 @@ impl TwinApp {
         if let Some(o) = outcome {
             self.close_dialog(&o, now);
         }
-        if more || replay_more || matches!(self.timeline.state(), PlayState::Playing { .. }) {
+        if more
+            || replay_more
+            || self.pred.building()
+            || matches!(self.timeline.state(), PlayState::Playing { .. })
+        {
             ctx.request_repaint();
         } else {
             // Ages and the live window move with the clock.
@@ -781,6 +905,7 @@ impl TwinApp {
             Command::ClearPlots => self.plotted.clear(),
             Command::Timeline(t) => self.timeline.apply(t, head, earliest),
             Command::ShowDiagnostics(b) => self.show_diagnostics = b,
+            Command::ToggleForecast => self.pred.enabled = !self.pred.enabled,
             Command::Alarm {
                 asset,
                 code,
@@ -960,6 +1085,9 @@ fn keyboard(ctx: &egui::Context, store: &Store, selected: Option<u32>, at: i64) 
         }
         if i.consume_key(Modifiers::NONE, Key::End) {
             cmds.push(Command::Timeline(TimelineCommand::GoLive));
+        }
+        if i.consume_key(Modifiers::NONE, Key::F) {
+            cmds.push(Command::ToggleForecast);
         }
     });
     cmds

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::twin::forecast::Threshold;
 use crate::twin::mapping::Mapping;
-use crate::twin::rules::RuleDef;
+use crate::twin::rules::{Limit, RuleDef, RuleKind, glob_match};
 
 /// Errors loading or resolving a config.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ pub struct KafkaConfig {
 pub struct Topics {
     pub telemetry: String,
     pub events: String,
-    /// Empty disables the assets topic.
+    /// An empty name (here or for telemetry or events) leaves that role unread.
     pub assets: String,
     pub commands: String,
 }
@@ -193,6 +194,145 @@ pub struct Config {
     pub commands: Vec<CommandDef>,
     /// Alarm rules derived from telemetry (`[[rules]]`); none by default.
     pub rules: Vec<RuleDef>,
+    /// Limits the prediction looks for (`[[limits]]`), besides the threshold rules' limits.
+    pub limits: Vec<LimitDef>,
+}
+
+/// A limit on a numeric property that time-to-threshold estimates look for (`[[limits]]`).
+///
+/// Alarms may come from elsewhere (a PLC, the events topic); this only tells the prediction
+/// where the failure side starts. Threshold rules count as limits too (see [`thresholds_for`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawLimit", into = "RawLimit")]
+pub struct LimitDef {
+    /// Property (telemetry field) the limit is on.
+    pub property: String,
+    /// The limit value and its failure side.
+    pub threshold: Threshold,
+    /// Asset kinds it applies to; empty means every asset.
+    pub kinds: Vec<String>,
+    /// Asset id glob (`*` matches any run of characters); `None` means every asset.
+    pub pattern: Option<String>,
+}
+
+/// The flat TOML shape of a limit: exactly one of `above` / `below`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    property: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    below: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pattern: Option<String>,
+}
+
+impl TryFrom<RawLimit> for LimitDef {
+    type Error = String;
+
+    fn try_from(r: RawLimit) -> Result<Self, String> {
+        let threshold = match (r.above, r.below) {
+            (Some(v), None) if v.is_finite() => Threshold::above(v),
+            (None, Some(v)) if v.is_finite() => Threshold::below(v),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "limit on {}: give `above` or `below`, not both",
+                    r.property
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "limit on {}: needs a finite `above` or `below`",
+                    r.property
+                ));
+            }
+        };
+        Ok(Self {
+            property: r.property,
+            threshold,
+            kinds: r.kinds,
+            pattern: r.pattern,
+        })
+    }
+}
+
+impl From<LimitDef> for RawLimit {
+    fn from(d: LimitDef) -> Self {
+        let (above, below) = match d.threshold.direction {
+            crate::twin::forecast::Direction::Above => (Some(d.threshold.value), None),
+            crate::twin::forecast::Direction::Below => (None, Some(d.threshold.value)),
+        };
+        Self {
+            property: d.property,
+            above,
+            below,
+            kinds: d.kinds,
+            pattern: d.pattern,
+        }
+    }
+}
+
+impl LimitDef {
+    /// Whether the limit applies to the asset `id` whose kind is `kind`.
+    #[must_use]
+    pub fn applies_to(&self, id: &str, kind: Option<&str>) -> bool {
+        let kind_ok = self.kinds.is_empty()
+            || kind.is_some_and(|k| self.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)));
+        kind_ok && self.pattern.as_deref().is_none_or(|p| glob_match(p, id))
+    }
+}
+
+/// The limits on `property` of asset `id` (of `kind`): from `[[limits]]` and from threshold
+/// rules. At most one per side: the tightest (lowest `above`, highest `below`), because that
+/// is the one reached first.
+#[must_use]
+pub fn thresholds_for(
+    limits: &[LimitDef],
+    rules: &[RuleDef],
+    id: &str,
+    kind: Option<&str>,
+    property: &str,
+) -> Vec<Threshold> {
+    let from_limits = limits
+        .iter()
+        .filter(|l| l.property == property && l.applies_to(id, kind))
+        .map(|l| l.threshold);
+    let from_rules = rules
+        .iter()
+        .filter(|r| r.property == property && r.applies_to(id, kind))
+        .filter_map(|r| match r.kind {
+            RuleKind::Threshold {
+                limit: Limit::Hi | Limit::HiHi,
+                value,
+                ..
+            } => Some(Threshold::above(value)),
+            RuleKind::Threshold {
+                limit: Limit::Lo | Limit::LoLo,
+                value,
+                ..
+            } => Some(Threshold::below(value)),
+            RuleKind::State { .. } => None,
+        });
+    let mut above: Option<f64> = None;
+    let mut below: Option<f64> = None;
+    for t in from_limits.chain(from_rules) {
+        match t.direction {
+            crate::twin::forecast::Direction::Above => {
+                above = Some(above.map_or(t.value, |a| a.min(t.value)));
+            }
+            crate::twin::forecast::Direction::Below => {
+                below = Some(below.map_or(t.value, |b| b.max(t.value)));
+            }
+        }
+    }
+    above
+        .map(Threshold::above)
+        .into_iter()
+        .chain(below.map(Threshold::below))
+        .collect()
 }
 
 impl Default for Config {
@@ -207,6 +347,7 @@ impl Default for Config {
             operator: OperatorConfig::default(),
             commands: default_commands(),
             rules: Vec::new(),
+            limits: Vec::new(),
         }
     }
 }
@@ -407,6 +548,65 @@ pattern = "plant-a/*"
         assert_eq!(c.rules[1].pattern.as_deref(), Some("plant-a/*"));
         let e = Config::parse("[[rules]]\ncode='X'\nproperty='p'\npriority='low'").unwrap_err();
         assert!(e.contains("limit"), "{e}");
+    }
+
+    #[test]
+    fn limits_parse_and_merge_with_threshold_rules() {
+        let c = Config::parse(
+            r#"
+[[limits]]
+property = "vibration"
+above = 7.0
+kinds = ["machine"]
+[[limits]]
+property = "vibration"
+above = 6.0
+pattern = "plant-a/*"
+[[limits]]
+property = "pressure"
+below = 1.5
+[[rules]]
+code = "VIB_HIHI"
+property = "vibration"
+limit = "hihi"
+value = 9.0
+priority = "high"
+[[rules]]
+code = "P_LO"
+property = "pressure"
+limit = "lo"
+value = 2.0
+priority = "low"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.limits.len(), 3);
+        let t = |id: &str, kind: Option<&str>, p: &str| {
+            thresholds_for(&c.limits, &c.rules, id, kind, p)
+        };
+        // The tightest limit per side wins: 6.0 on plant-a, 7.0 for other machines, the rule's
+        // 9.0 for anything else.
+        assert_eq!(
+            t("plant-a/x", Some("machine"), "vibration"),
+            vec![Threshold::above(6.0)]
+        );
+        assert_eq!(
+            t("plant-b/x", Some("machine"), "vibration"),
+            vec![Threshold::above(7.0)]
+        );
+        assert_eq!(
+            t("plant-b/x", None, "vibration"),
+            vec![Threshold::above(9.0)]
+        );
+        // A low rule at 2.0 is reached before the configured 1.5.
+        assert_eq!(t("x", None, "pressure"), vec![Threshold::below(2.0)]);
+        assert!(t("x", None, "temperature").is_empty());
+        let e = Config::parse("[[limits]]\nproperty='p'\nabove=1\nbelow=0").unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        assert!(Config::parse("[[limits]]\nproperty='p'").is_err());
+        // Round trip through TOML.
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(Config::parse(&text).unwrap().limits, c.limits);
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod config;
 pub mod headless;
 #[cfg(feature = "app")]
 pub mod kafka;
+#[cfg(feature = "app")]
+pub mod predictor;
 pub mod timeline;
 pub mod twin;
 #[cfg(feature = "app")]

@@ -70,6 +70,21 @@ const TEMP_HYSTERESIS: f64 = 3.0;
 /// Machines whose bearing degrades visibly (one per site).
 const DEGRADING: [&str; 2] = ["plant-a/line-1/press-01", "plant-b/line-3/press-13"];
 
+/// The limit the simulator's vibration alarm uses, as a prediction limit: vibration above
+/// [`VIB_LIMIT`] on every machine. The embedded demo installs it so time-to-threshold estimates
+/// look for the same limit as the simulator's own alarms. Temperature limits are left out: the
+/// simulated temperatures swing with ~20-minute load cycles, which a trend model reads as
+/// short-lived slopes toward the limit, and the demo's point is the bearing.
+#[must_use]
+pub fn demo_limits() -> Vec<crate::config::LimitDef> {
+    vec![crate::config::LimitDef {
+        property: "vibration".into(),
+        threshold: crate::twin::forecast::Threshold::above(VIB_LIMIT),
+        kinds: vec!["machine".into()],
+        pattern: None,
+    }]
+}
+
 /// Static description of a machine type.
 struct TypeSpec {
     kind: &'static str,

@@ -3,14 +3,24 @@
 
 use egui::{Color32, RichText, Ui};
 
+use super::at_risk::{limit_text, rul_text};
 use super::style::{self, HISTORY};
 use super::{Command, PlotKey, View};
+use crate::predictor::Predictions;
 use crate::twin::decode::Role;
+use crate::twin::forecast::{Backtest, Rul, Threshold};
 use crate::twin::seq_parts;
 use crate::twin::store::PropView;
 
-/// Shows the selected asset's properties as of the cursor.
-pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
+/// Shows the selected asset's properties as of the cursor, and the time to each limit of its
+/// properties (`limited`: property and its limits), with a backtest when in the past.
+pub fn show(
+    ui: &mut Ui,
+    view: &View<'_>,
+    plotted: &[PlotKey],
+    limited: &[(String, Vec<Threshold>)],
+    pred: &Predictions,
+) -> Vec<Command> {
     let mut cmds = Vec::new();
     let Some(sel) = view.selected else {
         ui.vertical_centered(|ui| {
@@ -61,6 +71,9 @@ pub fn show(ui: &mut Ui, view: &View<'_>, plotted: &[PlotKey]) -> Vec<Command> {
         def.and_then(|d| d.kind.as_deref()),
         &mut cmds,
     );
+    if pred.enabled && !limited.is_empty() {
+        prediction(ui, view, &asset.id, limited, pred);
+    }
     let props = store.props_at(a, view.at);
     if props.is_empty() {
         ui.label(RichText::new("No properties at this time.").weak());
@@ -239,4 +252,93 @@ fn commands(
             .on_hover_text(format!("correlation id {}", s.correlation_id));
         });
     }
+}
+
+/// Time to threshold per limited property; in the past, how the forecast made at the cursor
+/// compared with what happened.
+fn prediction(
+    ui: &mut Ui,
+    view: &View<'_>,
+    asset: &str,
+    limited: &[(String, Vec<Threshold>)],
+    pred: &Predictions,
+) {
+    ui.separator();
+    for (prop, limits) in limited {
+        let o = pred.outcome(asset, prop);
+        let p = o.and_then(|o| o.prediction.as_ref());
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("⏳").strong())
+                .on_hover_text("Time to threshold: Theil–Sen trend of the last hour, 95 % band");
+            let lim = limits.iter().map(limit_text).collect::<Vec<_>>().join(", ");
+            let text = match (o, p) {
+                (None, _) => format!("{prop} {lim}: computing…"),
+                (Some(_), None) => format!("{prop} {lim}: too few samples to forecast"),
+                (Some(o), Some(p)) => match o.rul {
+                    Some((l, r)) => format!("{prop} {} {}", limit_text(&l), rul_text(&r, p.at)),
+                    None => format!(
+                        "{prop} {lim}: no trend toward the limit ({:+.3}/h)",
+                        p.slope_per_s() * 3600.0
+                    ),
+                },
+            };
+            let color = match o.and_then(|o| o.rul) {
+                Some((_, Rul::AlreadyBeyond)) => {
+                    style::priority_color(crate::twin::alarms::Priority::Critical)
+                }
+                Some(_) => HISTORY,
+                None => ui.visuals().text_color(),
+            };
+            let r = ui.label(RichText::new(text).color(color));
+            if let Some(Rul::Crossing {
+                expected,
+                earliest,
+                latest,
+            }) = o.and_then(|o| o.rul).map(|(_, r)| r)
+            {
+                r.on_hover_text(format!(
+                    "expected {}\nearliest {}\nlatest {}\n(95 % band of the trend)",
+                    style::datetime(expected),
+                    style::datetime(earliest),
+                    style::datetime(latest)
+                ));
+            }
+        });
+        if !view.live
+            && let (Some(p), Some(b)) = (p, o.and_then(|o| o.backtest.as_ref()))
+        {
+            ui.label(
+                RichText::new(backtest_text(b, p.at, view.units.get(prop.as_str())))
+                    .small()
+                    .color(HISTORY),
+            );
+        }
+    }
+}
+
+/// One line on how a forecast made at `at` did: MAE over the next 30 min, and whether and when
+/// the predicted crossing happened.
+#[must_use]
+pub fn backtest_text(b: &Backtest, at: i64, unit: Option<&String>) -> String {
+    let unit = unit.map_or(String::new(), |u| format!(" {u}"));
+    let mae = match b.mae {
+        Some(m) => format!("MAE {m:.3}{unit} over {} samples", b.overlap),
+        None => "no data after the cursor yet".to_owned(),
+    };
+    let crossing = match (b.predicted_crossing, b.actual_crossing) {
+        (Some(p), Some(a)) => {
+            let d = a - p;
+            let how = if d >= 0 { "later" } else { "earlier" };
+            format!(
+                "crossing predicted {}, happened {} ({} {how})",
+                style::time(p),
+                style::time(a),
+                style::duration(d.abs())
+            )
+        }
+        (Some(p), None) => format!("crossing predicted {}, has not happened", style::time(p)),
+        (None, Some(a)) => format!("no crossing predicted, happened {}", style::time(a)),
+        (None, None) => "no crossing predicted, none happened".to_owned(),
+    };
+    format!("Backtest from {}: {mae}; {crossing}", style::time(at))
 }

@@ -1,7 +1,7 @@
 //! The asset tree: search, expand/collapse, alarm roll-up per subtree, and virtualised rows so
 //! 10k assets stay smooth (only visible rows are laid out).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use egui::{RichText, Ui};
@@ -17,8 +17,18 @@ pub struct TreeState {
     pub expanded: HashSet<Arc<str>>,
 }
 
-/// Shows the tree; returns selection commands.
-pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) -> Vec<Command> {
+/// Colour of the "anomalous" badge (the same as the plots' anomaly markers).
+const ANOMALY: egui::Color32 = egui::Color32::from_rgb(255, 60, 160);
+
+/// Shows the tree; returns selection commands. `anomalies` counts anomalous samples per asset
+/// id in the last minutes before the cursor; assets with any get a badge.
+pub fn show(
+    ui: &mut Ui,
+    view: &View<'_>,
+    tree: &Tree,
+    state: &mut TreeState,
+    anomalies: Option<&HashMap<Arc<str>, usize>>,
+) -> Vec<Command> {
     let mut cmds = Vec::new();
     ui.horizontal(|ui| {
         ui.label("🔍");
@@ -93,6 +103,18 @@ pub fn show(ui: &mut Ui, view: &View<'_>, tree: &Tree, state: &mut TreeState) ->
                         .on_hover_text(node.path.as_ref());
                     if r.clicked() {
                         cmds.push(Command::Select(Some(node.path.to_string())));
+                    }
+                    if node.asset.is_some()
+                        && let Some(&n) = anomalies.and_then(|m| m.get(&node.path))
+                    {
+                        let r = ui
+                            .label(RichText::new(format!("⚠ {n}")).small().color(ANOMALY))
+                            .on_hover_text(format!(
+                                "anomalous: {n} samples outside the EWMA control limits in the last {} min",
+                                crate::predictor::ANOMALY_WINDOW_MS / 60_000
+                            ));
+                        let name = format!("anomalous: {} ({n})", node.path);
+                        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));
                     }
                     if r.double_clicked()
                         && !node.children.is_empty()

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod asset_detail;
 pub mod asset_tree;
+pub mod at_risk;
 pub mod diagnostics;
 pub mod dialogs;
 pub mod diff;
@@ -41,6 +42,8 @@ pub enum Command {
     ClearPlots,
     Timeline(TimelineCommand),
     ShowDiagnostics(bool),
+    /// Forecasts, time to threshold and anomaly markers on or off (key F).
+    ToggleForecast,
     /// Open or close the A → B diff window.
     ShowDiff(bool),
     ExportDiff,

@@ -4,10 +4,19 @@
 //! depends on the plot's width, not on how many samples are in view.
 
 use egui::{Color32, RichText, Ui};
-use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+use egui_plot::{
+    FilledArea, HLine, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points, VLine,
+};
 
 use super::style::{self, HISTORY};
 use super::{Command, PlotKey, View};
+use crate::predictor::Predictions;
+use crate::twin::forecast::Threshold;
+
+/// Colour of anomaly markers.
+const ANOMALY: Color32 = Color32::from_rgb(255, 60, 160);
+/// Points evaluated along a forecast line (it is straight; the band edges too).
+const FORECAST_STEPS: usize = 32;
 
 /// Plot state kept between frames.
 #[derive(Debug, Default, Clone)]
@@ -29,17 +38,31 @@ const PALETTE: [Color32; 8] = [
     Color32::from_rgb(190, 190, 190),
 ];
 
-/// Shows the plotted series. `follow` is true while live or playing.
+/// Shows the plotted series. `follow` is true while live or playing. With predictions on, each
+/// series gets its forecast and band past the cursor, its limits and its anomalous points; in
+/// the past, the actual data after the cursor is drawn beside the forecast (backtest).
 pub fn show(
     ui: &mut Ui,
     view: &View<'_>,
     plotted: &[PlotKey],
+    limits: &[Vec<Threshold>],
+    pred: &Predictions,
     state: &mut PlotState,
     follow: bool,
 ) -> Vec<Command> {
     let mut cmds = Vec::new();
+    let forecasting = pred.enabled;
     ui.horizontal_wrapped(|ui| {
         ui.strong("Plot");
+        let r = ui
+            .selectable_label(forecasting, "📈 Forecast")
+            .on_hover_text("Forecast with prediction band, limits and anomalies (F)");
+        r.widget_info(|| {
+            egui::WidgetInfo::selected(egui::Role::Button, true, forecasting, "Forecast (F)")
+        });
+        if r.clicked() {
+            cmds.push(Command::ToggleForecast);
+        }
         if plotted.is_empty() {
             ui.label(RichText::new("Click a numeric property to plot it.").weak());
         }
@@ -73,7 +96,10 @@ pub fn show(
     let at = view.at as f64;
     let recentre = follow || state.last_at != Some(view.at) || state.bounds.is_none();
     let (x0, x1) = if recentre {
-        if follow {
+        if follow && forecasting {
+            // Room for the forecast past the head.
+            (at - window, at + window * 0.25)
+        } else if follow {
             (at - window, at + window * 0.02)
         } else {
             // Keep the zoom the operator chose, centred on the new cursor.
@@ -124,11 +150,72 @@ pub fn show(
             };
             let pts = series.plot_points(x0 as i64, to, width_px);
             let name = format!("{} · {}", short(&k.asset), k.prop);
+            let color = PALETTE[i % PALETTE.len()];
             plot_ui.line(
-                Line::new(name, PlotPoints::from(pts))
-                    .color(PALETTE[i % PALETTE.len()])
+                Line::new(name.clone(), PlotPoints::from(pts))
+                    .color(color)
                     .width(1.5),
             );
+            if !forecasting {
+                continue;
+            }
+            // Overlays share the series' name, so the legend keeps one entry per series and
+            // hiding it there hides its forecast, limits and markers too.
+            for l in limits.get(i).into_iter().flatten() {
+                plot_ui.hline(
+                    HLine::new(name.clone(), l.value)
+                        .color(style::priority_color(
+                            crate::twin::alarms::Priority::Critical,
+                        ))
+                        .style(LineStyle::dashed_loose())
+                        .width(1.0),
+                );
+            }
+            let Some(o) = pred.outcome(&k.asset, &k.prop) else {
+                continue;
+            };
+            if let Some(p) = &o.prediction {
+                // The trend is a line, so it can be drawn to the plot's right edge whatever the
+                // zoom, from the time it was made at.
+                let end = (x1 as i64).max(p.at + 60_000);
+                let (mut xs, mut lo, mut hi, mut mean) = (vec![], vec![], vec![], vec![]);
+                for s in 0..=FORECAST_STEPS {
+                    let t = p.at + (end - p.at) * s as i64 / FORECAST_STEPS as i64;
+                    let (m, l, h) = p.trend.band_at(t);
+                    xs.push(t as f64);
+                    lo.push(l);
+                    hi.push(h);
+                    mean.push([t as f64, m]);
+                }
+                plot_ui.add(
+                    FilledArea::new(name.clone(), &xs, &lo, &hi)
+                        .fill_color(color.gamma_multiply(0.18)),
+                );
+                plot_ui.line(
+                    Line::new(name.clone(), PlotPoints::from(mean))
+                        .color(color)
+                        .style(LineStyle::dashed_dense())
+                        .width(1.5),
+                );
+                if !view.live {
+                    // Backtest: what actually happened after the cursor, beside the forecast.
+                    let actual = series.plot_points(view.at, x1 as i64, width_px);
+                    plot_ui.line(
+                        Line::new(name.clone(), PlotPoints::from(actual))
+                            .color(color.gamma_multiply(0.45))
+                            .width(1.0),
+                    );
+                }
+            }
+            if !o.anomalies.is_empty() {
+                plot_ui.points(
+                    Points::new(name.clone(), PlotPoints::from(o.anomalies.clone()))
+                        .shape(MarkerShape::Circle)
+                        .radius(4.0)
+                        .filled(false)
+                        .color(ANOMALY),
+                );
+            }
         }
         // Alarm bands of the plotted assets: from active to cleared, in the priority colour.
         let mut banded = Vec::new();
