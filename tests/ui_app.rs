@@ -575,3 +575,165 @@ fn alarm_filters_journal_and_flood_indicator() {
     h.run_steps(2);
     assert_eq!(h.get_all_by_label("Normal → Unacknowledged").count(), 12);
 }
+
+/// Three rising series against a `vib > 6` limit (values in 1/64 steps, so every fit is exact),
+/// and a noisy one with a single spike.
+fn prediction_fixture() -> Fixture {
+    fixture_full(
+        |o| {
+            o.config.limits = vec![twinscope::config::LimitDef {
+                property: "vib".into(),
+                threshold: twinscope::twin::forecast::Threshold::above(6.0),
+                kinds: vec![],
+                pattern: None,
+            }];
+        },
+        Persisted::default(),
+        |p| {
+            for i in 0..=200i64 {
+                let ts = T0 + i * 1000;
+                let x = i as f64;
+                let kink = if i <= 100 {
+                    2.0 + x / 64.0
+                } else {
+                    2.0 + 100.0 / 64.0 + (x - 100.0) / 32.0
+                };
+                let spike = if i == 180 { 50.0 } else { 0.0 };
+                let noise = 10.0 + ((i * 7919) % 100) as f64 / 100.0 + spike;
+                for (key, v) in [
+                    ("m/fast", 2.0 + x / 64.0),
+                    ("m/slow", 2.0 + x / 128.0),
+                    ("m/kink", kink),
+                    ("m/spiky", noise),
+                ] {
+                    let prop = if key == "m/spiky" { "noise" } else { "vib" };
+                    produce(
+                        p,
+                        "twin.telemetry",
+                        key,
+                        ts,
+                        &format!(r#"{{"ts": {ts}, "{prop}": {v}}}"#),
+                    );
+                }
+            }
+        },
+    )
+}
+
+#[test]
+fn at_risk_lists_the_fleet_soonest_first_and_selects_on_click() {
+    let mut f = prediction_fixture();
+    let h = &mut f.harness;
+    step_until(h, "the fleet prediction", |h| {
+        h.state()
+            .predictions()
+            .fleet()
+            .is_some_and(|f| f.rows.len() == 3)
+    });
+    h.run_steps(2);
+    let fleet = h.state().predictions().fleet().unwrap();
+    // Live: predicted from the head, T0 + 200 s.
+    assert_eq!(fleet.at, T0 + 200_000);
+    let order: Vec<&str> = fleet.rows.iter().map(|r| r.asset.as_ref()).collect();
+    assert_eq!(order, ["m/kink", "m/fast", "m/slow"]);
+    // 2 + t/64 reaches 6 at 256 s, 2 + t/128 at 512 s; the kink is above 6 already.
+    h.get_by_label("vib > 6 beyond the limit now");
+    h.get_by_label("vib > 6 in 56 s");
+    h.get_by_label("vib > 6 in 5 min");
+    // The spike is the only anomaly in the fleet, and the tree badges its asset.
+    assert_eq!(fleet.anomalies.get("m/spiky").copied(), Some(1));
+    assert_eq!(fleet.anomalies.len(), 1);
+    h.get_by_label("Expand m").click();
+    h.run_steps(2);
+    h.get_by_label("anomalous: m/spiky (1)");
+    assert!(h.query_by_label_contains("anomalous: m/fast").is_none());
+
+    h.get_by_label("At risk: m/fast · vib").click();
+    h.run_steps(3);
+    assert_eq!(h.state().selected(), Some("m/fast"));
+    // The detail panel shows the same estimate for the selected asset.
+    step_until(h, "the detail estimate", |h| {
+        h.query_all_by_label("vib > 6 in 56 s").count() == 2
+    });
+
+    // F turns predictions off, and the panel says so.
+    h.key_press(egui::Key::F);
+    h.run_steps(2);
+    assert!(!h.state().predictions().enabled);
+    h.get_by_label("Predictions are off (F turns them on).");
+    assert!(h.query_by_label("At risk: m/fast · vib").is_none());
+    h.get_by_label("Forecast (F)").click();
+    h.run_steps(2);
+    assert!(h.state().predictions().enabled);
+}
+
+#[test]
+fn backtest_at_a_past_cursor_reports_mae_and_the_actual_crossing() {
+    let mut f = prediction_fixture();
+    let h = &mut f.harness;
+    step_until(h, "the fleet prediction", |h| {
+        h.state()
+            .predictions()
+            .fleet()
+            .is_some_and(|f| f.rows.len() == 3)
+    });
+    h.run_steps(2);
+    h.get_by_label("At risk: m/kink · vib").click();
+    h.run_steps(2);
+    assert_eq!(h.state().selected(), Some("m/kink"));
+    // Live, the kink is beyond its limit.
+    step_until(h, "the live estimate", |h| {
+        h.query_all_by_label("vib > 6 beyond the limit now").count() == 2
+    });
+
+    // Back to T0 + 100 s, before the slope doubled.
+    let t = T0 + 100_000;
+    h.get_by_label("Go to time").click();
+    h.run_steps(1);
+    h.get_by_label("Go to time").type_text(&t.to_string());
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(2);
+    assert_eq!(h.state().timeline().at(i64::MAX), t);
+    step_until(h, "the backtest", |h| {
+        h.state()
+            .predictions()
+            .outcome("m/kink", "vib")
+            .is_some_and(|o| {
+                o.prediction.as_ref().is_some_and(|p| p.at == t) && o.backtest.is_some()
+            })
+    });
+    h.run_steps(2);
+    // From data up to T only: 2 + t/64 reaches 6 at 256 s, 156 s after the cursor.
+    let o = h.state().predictions().outcome("m/kink", "vib").unwrap();
+    let b = o.backtest.unwrap();
+    assert_eq!(b.predicted_crossing, Some(T0 + 256_000));
+    // What happened: 2 + 100/64 + (t - 100)/32 first exceeds 6 at 179 s.
+    assert_eq!(b.actual_crossing, Some(T0 + 179_000));
+    // The error grows as (t - 100 s)/64: the mean over 101..=200 s is 50.5/64.
+    assert_eq!(b.overlap, 100);
+    assert!((b.mae.unwrap() - 50.5 / 64.0).abs() < 1e-9, "{:?}", b.mae);
+    let time = twinscope::ui::style::time;
+    h.get_by_label(&format!(
+        "Backtest from {}: MAE 0.789 over 100 samples; crossing predicted {}, happened {} (77 s earlier)",
+        time(t),
+        time(T0 + 256_000),
+        time(T0 + 179_000)
+    ));
+    // The fleet list is predicted at the cursor too: at 100 s nothing is beyond 6 yet.
+    step_until(h, "the fleet at the cursor", |h| {
+        h.state().predictions().fleet().is_some_and(|f| f.at == t)
+    });
+    h.run_steps(2);
+    // 156 s to go for the kink and the fast series (listed), and the kink's detail line.
+    assert_eq!(h.query_all_by_label("vib > 6 in 2 min").count(), 3);
+    let fleet = h.state().predictions().fleet().unwrap();
+    assert!(
+        fleet
+            .rows
+            .iter()
+            .all(|r| matches!(r.rul, twinscope::twin::forecast::Rul::Crossing { .. })),
+        "{:?}",
+        fleet.rows
+    );
+}
