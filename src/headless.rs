@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::config::{ClientProps, Config};
 use crate::kafka::KafkaLayerError;
 use crate::kafka::client::ClientSettings;
-use crate::kafka::ingest::{Conn, Ingest, IngestEvent, IngestSpec, StartAt};
+use crate::kafka::ingest::{Conn, Ingest, IngestEvent, IngestSpec, StartAt, in_flight_bytes};
 use crate::twin::Store;
 use crate::twin::decode::Role;
 use crate::twin::rules::RuleDef;
@@ -42,14 +42,16 @@ pub fn topic_names(topics: &[(Role, String)]) -> [Arc<str>; 3] {
 #[must_use]
 pub fn topics_of(config: &Config) -> Vec<(Role, String)> {
     let t = &config.topics;
-    let mut v = vec![
-        (Role::Telemetry, t.telemetry.clone()),
-        (Role::Events, t.events.clone()),
-    ];
-    if !t.assets.is_empty() {
-        v.push((Role::Assets, t.assets.clone()));
-    }
-    v
+    // An empty name leaves that role unread (a twin without events or an assets topic).
+    [
+        (Role::Telemetry, &t.telemetry),
+        (Role::Events, &t.events),
+        (Role::Assets, &t.assets),
+    ]
+    .into_iter()
+    .filter(|(_, name)| !name.is_empty())
+    .map(|(role, name)| (role, name.clone()))
+    .collect()
 }
 
 /// An ingest spec from a config and resolved client properties.
@@ -65,6 +67,7 @@ pub fn spec_for(config: &Config, brokers: &str, props: ClientProps, start: Start
         start,
         stop_at: None,
         mapping: config.mapping.clone(),
+        in_flight_bytes: in_flight_bytes(config.history.budget_mb),
     }
 }
 
@@ -80,11 +83,19 @@ pub fn read_to_store(
     connect_timeout: Duration,
     total_timeout: Duration,
 ) -> Result<Store, HeadlessError> {
-    read_to_store_with_rules(spec, Vec::new(), budget_mb, connect_timeout, total_timeout)
+    read_to_store_with_rules(
+        spec,
+        Vec::new(),
+        budget_mb,
+        i64::MAX,
+        connect_timeout,
+        total_timeout,
+    )
 }
 
 /// [`read_to_store`] with alarm rules (`config.rules`) installed before the first record, so
-/// rule alarms are derived as the records are applied.
+/// rule alarms are derived as the records are applied, and history at or after `keep_from`
+/// never evicted (see [`Store::keep_from`]).
 ///
 /// # Errors
 /// As [`read_to_store`].
@@ -92,6 +103,7 @@ pub fn read_to_store_with_rules(
     spec: IngestSpec,
     rules: Vec<RuleDef>,
     budget_mb: usize,
+    keep_from: i64,
     connect_timeout: Duration,
     total_timeout: Duration,
 ) -> Result<Store, HeadlessError> {
@@ -106,6 +118,7 @@ pub fn read_to_store_with_rules(
     let mut store = Store::new(spec.mapping.separator(), budget_mb);
     store.set_topic_names(topic_names(&spec.topics));
     store.set_rules(rules);
+    store.keep_from(keep_from);
     let ingest = Ingest::spawn(spec, Arc::new(|| {}))?;
     let started = Instant::now();
     let mut connected = false;

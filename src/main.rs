@@ -254,7 +254,8 @@ fn snapshot(
     let store = read_to_store_with_rules(
         spec,
         config.rules.clone(),
-        0,
+        config.history.budget_mb,
+        t2.map_or(t, |t2| t.min(t2)),
         Duration::from_secs(timeout_s),
         Duration::from_secs(timeout_s.max(600)),
     )?;

@@ -78,6 +78,7 @@ priority = "medium"
         spec(&config, &bootstrap),
         config.rules.clone(),
         0,
+        i64::MAX,
         Duration::from_secs(20),
         Duration::from_secs(60),
     )

@@ -702,7 +702,8 @@ fn run_twinscope(bootstrap: &str, end: i64) -> Result<(Duration, Store), BenchEr
     let store = read_to_store_with_rules(
         spec,
         config.rules.clone(),
-        0,
+        config.history.budget_mb,
+        end,
         Duration::from_secs(20),
         Duration::from_secs(600),
     )?;

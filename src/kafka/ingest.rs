@@ -31,7 +31,7 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 pub const CAUGHT_UP_LAG: i64 = 2_000;
 
 /// Batches in flight between ingest and the UI.
-const CHANNEL_CAPACITY: usize = 64;
+const CHANNEL_CAPACITY: usize = 16;
 /// Most records per batch.
 const BATCH_MAX: usize = 8192;
 /// Longest a batch is held before it is sent.
@@ -66,6 +66,22 @@ pub struct IngestSpec {
     /// or once its Kafka time passes `T + lateness`.
     pub stop_at: Option<(i64, i64)>,
     pub mapping: Mapping,
+    /// Memory allowed for records in flight: librdkafka's prefetch queue gets half, the
+    /// decoded batches waiting in the channel the other half. Scaled with the history budget
+    /// (see [`in_flight_bytes`]) so a flood cannot grow memory past it outside the store.
+    pub in_flight_bytes: usize,
+}
+
+/// The in-flight allowance for a history budget: an eighth of it, between 8 MiB and 512 MiB.
+#[must_use]
+pub fn in_flight_bytes(budget_mb: usize) -> usize {
+    (budget_mb.saturating_mul(1 << 20) / 8).clamp(8 << 20, 512 << 20)
+}
+
+/// Rough heap size of a decoded record from its payload size: property names and values are
+/// owned allocations, several times the JSON they came from.
+fn decoded_size(payload: usize) -> usize {
+    payload * 6 + 128
 }
 
 /// Connection state, for the status bar and banners.
@@ -156,7 +172,7 @@ impl Ingest {
         let errors = ctx.last_error.clone();
         let view = ctx.view.clone();
         let response_too_large = ctx.response_too_large.clone();
-        let consumer = create_consumer(&spec.client, ctx, None)?;
+        let consumer = create_consumer(&spec.client, ctx, spec.in_flight_bytes, None)?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let indexes = Arc::new(Mutex::new(Arc::new(TimeIndexes::new())));
         let stop = Arc::new(AtomicBool::new(false));
@@ -245,10 +261,32 @@ struct ClusterView {
 fn create_consumer(
     client: &ClientSettings,
     ctx: IngestContext,
+    in_flight_bytes: usize,
     receive_max: Option<usize>,
 ) -> Result<BaseConsumer<IngestContext>, KafkaError> {
     let mut config = client.consumer_config("viewer");
     config.set("statistics.interval.ms", "1000");
+    // librdkafka's prefetch queue and its fetch responses are the other big buffers: half the
+    // allowance for the queue, and responses small enough that one per broker fits in it.
+    // Explicit `-X` settings win.
+    let user_set = |key: &str| client.props.iter().any(|(k, _)| k == key);
+    let half = in_flight_bytes / 2;
+    if !user_set("queued.max.messages.kbytes") {
+        config.set(
+            "queued.max.messages.kbytes",
+            (half / 1024).max(1024).to_string(),
+        );
+    }
+    if !user_set("fetch.max.bytes") {
+        let fetch = (half / 4).clamp(1 << 20, 64 << 20);
+        config.set("fetch.max.bytes", fetch.to_string());
+        if !user_set("fetch.message.max.bytes") {
+            config.set(
+                "fetch.message.max.bytes",
+                (fetch / 4).max(256 << 10).to_string(),
+            );
+        }
+    }
     if let Some(n) = receive_max {
         config.set("receive.message.max.bytes", n.to_string());
     }
@@ -571,6 +609,9 @@ impl Worker {
         let mut lookup_parts = 0;
         let mut caught_up_sent = false;
         let mut last_discover = Instant::now();
+        // Batches waiting in the channel plus the one being built and the one being applied
+        // share half the in-flight allowance.
+        let batch_bytes_max = self.spec.in_flight_bytes / 2 / (CHANNEL_CAPACITY + 2);
         loop {
             if self.stopped() {
                 return;
@@ -579,8 +620,12 @@ impl Worker {
                 return;
             }
             let batch_start = Instant::now();
+            let mut batch_bytes = 0;
             // Gather a batch: block briefly for the first record, then take what is queued.
-            while recs.len() + bad.len() < BATCH_MAX && batch_start.elapsed() < BATCH_LINGER {
+            while recs.len() + bad.len() < BATCH_MAX
+                && batch_bytes < batch_bytes_max
+                && batch_start.elapsed() < BATCH_LINGER
+            {
                 let timeout = if recs.is_empty() && bad.is_empty() {
                     Duration::from_millis(100)
                 } else {
@@ -616,6 +661,7 @@ impl Worker {
                             part.skipped += m.offset() - part.next;
                         }
                         part.next = m.offset() + 1;
+                        batch_bytes += decoded_size(m.payload_len());
                         let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
                         part.index.observe(m.offset(), kafka_ts);
                         if self.spec.stop_at.is_some() && part.next >= part.target {
@@ -785,7 +831,12 @@ impl Worker {
             view: self.view.clone(),
             response_too_large: self.response_too_large.clone(),
         };
-        let note = match create_consumer(&self.spec.client, ctx, Some(raised)) {
+        let note = match create_consumer(
+            &self.spec.client,
+            ctx,
+            self.spec.in_flight_bytes,
+            Some(raised),
+        ) {
             Ok(consumer) => {
                 self.consumer = consumer;
                 self.receive_max = Some(raised);

@@ -104,24 +104,38 @@ impl Series {
         true
     }
 
-    /// The tie-break key of another record's sample with exactly this event time and value,
-    /// if there is one: the mark of a producer that wrote the same record twice.
+    /// The tie-break keys of other records' samples with exactly this event time and value:
+    /// candidates for a producer that wrote the same record twice.
     #[must_use]
-    pub fn same_at(&self, ts: i64, seq: u64, value: &Value) -> Option<u64> {
+    pub fn same_at(&self, ts: i64, seq: u64, value: &Value) -> Vec<u64> {
         // In-order appends (the common case) cannot repeat an earlier sample.
         if self.ts.last().is_none_or(|&last| last < ts) {
-            return None;
+            return Vec::new();
         }
         let lo = self.ts.partition_point(|&t| t < ts);
         let hi = self.ts.partition_point(|&t| t <= ts);
-        (lo..hi).find_map(|i| {
-            let equal = match (&self.vals, value) {
-                (Vals::Num(v), Value::Num(f)) => v[i].to_bits() == f.to_bits(),
-                (Vals::Any(v), value) => v[i] == *value,
-                (Vals::Num(_), _) => false,
-            };
-            (equal && self.seq[i] != seq).then_some(self.seq[i])
-        })
+        (lo..hi)
+            .filter(|&i| self.seq[i] != seq && self.value_is(i, value))
+            .map(|i| self.seq[i])
+            .collect()
+    }
+
+    /// The index of the sample with exactly this key.
+    #[must_use]
+    pub fn find(&self, ts: i64, seq: u64) -> Option<usize> {
+        let lo = self.ts.partition_point(|&t| t < ts);
+        let hi = self.ts.partition_point(|&t| t <= ts);
+        (lo..hi).find(|&i| self.seq[i] == seq)
+    }
+
+    /// True when sample `i` holds exactly `value` (numbers compared bit for bit).
+    #[must_use]
+    pub fn value_is(&self, i: usize, value: &Value) -> bool {
+        match (&self.vals, value) {
+            (Vals::Num(v), Value::Num(f)) => v.get(i).is_some_and(|x| x.to_bits() == f.to_bits()),
+            (Vals::Any(v), value) => v.get(i) == Some(value),
+            (Vals::Num(_), _) => false,
+        }
     }
 
     /// Index of the sample in force at `t`: the last one with `ts <= t`.
@@ -243,14 +257,16 @@ impl Series {
         out
     }
 
-    /// Returns memory freed by eviction to the allocator.
+    /// Returns memory freed by eviction to the allocator, keeping a quarter of headroom so the
+    /// next appends do not immediately reallocate (and double) every column again.
     pub fn shrink(&mut self) {
-        self.ts.shrink_to_fit();
-        self.seq.shrink_to_fit();
-        self.kafka_ts.shrink_to_fit();
+        let keep = self.ts.len() + self.ts.len() / 4 + 4;
+        self.ts.shrink_to(keep);
+        self.seq.shrink_to(keep);
+        self.kafka_ts.shrink_to(keep);
         match &mut self.vals {
-            Vals::Num(v) => v.shrink_to_fit(),
-            Vals::Any(v) => v.shrink_to_fit(),
+            Vals::Num(v) => v.shrink_to(keep),
+            Vals::Any(v) => v.shrink_to(keep),
         }
     }
 
