@@ -46,6 +46,17 @@ pub struct AppOptions {
     pub demo: DemoOptions,
 }
 
+/// The files the app can export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// The plotted series over the plot window before the cursor.
+    Csv,
+    /// The state at the cursor, in the snapshot JSON shape.
+    State,
+    /// The open A → B diff.
+    Diff,
+}
+
 /// What survives a restart (never twin data, never secrets).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -934,14 +945,14 @@ impl TwinApp {
                 self.refresh_diff();
             }
             Command::ShowDiff(false) => self.diff = None,
-            Command::ExportDiff => self.export_diff(),
+            Command::ExportDiff => self.export(Export::Diff, head),
             Command::Copy { text, what } => {
                 ctx.copy_text(text);
                 self.toast = Some((format!("Copied {what} to the clipboard"), Instant::now()));
             }
             Command::OpenConfig => self.open_config(),
-            Command::ExportCsv => self.export_csv(head),
-            Command::SaveSnapshot => self.save_snapshot(head),
+            Command::ExportCsv => self.export(Export::Csv, head),
+            Command::SaveSnapshot => self.export(Export::State, head),
             Command::Reconnect => {
                 self.connect();
                 self.toast = Some(("Reconnecting…".into(), Instant::now()));
@@ -1015,29 +1026,40 @@ impl TwinApp {
         self.toast = Some((msg, Instant::now()));
     }
 
-    /// The plotted series over the plot window before the cursor, as CSV.
-    fn export_csv(&mut self, head: i64) {
+    /// What an export writes, without the file dialog (which tests and scripts cannot drive).
+    /// `None` for a diff when no A → B diff is open.
+    #[must_use]
+    pub fn export_text(&self, what: Export, head: i64) -> Option<String> {
         let at = self.timeline.at(head);
-        let window = self.opts.config.ui.plot_window_s as i64 * 1000;
-        let csv = series_csv(self.store_for(at), &self.plotted, at - window, at);
-        self.save_as("twinscope-series.csv", ("CSV", "csv"), &csv);
+        match what {
+            Export::Csv => {
+                let window = self.opts.config.ui.plot_window_s as i64 * 1000;
+                Some(series_csv(
+                    self.store_for(at),
+                    &self.plotted,
+                    at - window,
+                    at,
+                ))
+            }
+            Export::State => serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).ok(),
+            Export::Diff => {
+                let (_, _, _, _, d) = self.diff.as_ref()?;
+                serde_json::to_string_pretty(d).ok()
+            }
+        }
     }
 
-    /// The state at the cursor, in the snapshot JSON shape.
-    fn save_snapshot(&mut self, head: i64) {
-        let at = self.timeline.at(head);
-        let text =
-            serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).unwrap_or_default();
-        self.save_as("twinscope-state.json", ("JSON", "json"), &text);
-    }
-
-    /// The open A → B diff as JSON.
-    fn export_diff(&mut self) {
-        let Some((_, _, _, _, d)) = &self.diff else {
+    /// Asks where to save an export and writes it.
+    fn export(&mut self, what: Export, head: i64) {
+        let Some(text) = self.export_text(what, head) else {
             return;
         };
-        let text = serde_json::to_string_pretty(d).unwrap_or_default();
-        self.save_as("twinscope-diff.json", ("JSON", "json"), &text);
+        let (name, filter) = match what {
+            Export::Csv => ("twinscope-series.csv", ("CSV", "csv")),
+            Export::State => ("twinscope-state.json", ("JSON", "json")),
+            Export::Diff => ("twinscope-diff.json", ("JSON", "json")),
+        };
+        self.save_as(name, filter, &text);
     }
 }
 
