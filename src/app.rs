@@ -672,8 +672,8 @@ impl TwinApp {
         }
     }
 
-    /// Selects the demo's degrading press and plots its vibration and temperature, so a new
-    /// user sees live plots without knowing where to click.
+    /// Selects the demo's degrading press and plots its vibration, so a new user sees a live
+    /// plot, and its forecast toward the vibration limit, without knowing where to click.
     fn open_demo_showcase(&mut self) {
         let id = crate::kafka::demo::SHOWCASE_ASSET;
         if self.store.asset_by_id(id).is_none() {
@@ -681,7 +681,7 @@ impl TwinApp {
             return;
         }
         self.first_run = false;
-        for prop in ["vibration", "temperature"] {
+        for prop in ["vibration"] {
             self.plotted.push(PlotKey {
                 asset: id.to_owned(),
                 prop: prop.to_owned(),

@@ -102,6 +102,10 @@ pub struct SeriesOutcome {
     pub rul: Option<(Threshold, Rul)>,
     /// Anomalous samples `[t, value]` from the count start on.
     pub anomalies: Vec<[f64; 2]>,
+    /// Anomalous episodes among them: a run of consecutive anomalous samples (a level shift
+    /// while the chart adapts, a machine stopping) counts once, so the tree's badge counts
+    /// events an operator would look at, not samples.
+    pub anomaly_events: usize,
     /// The backtest against the soonest limit (or without a limit).
     pub backtest: Option<Backtest>,
 }
@@ -253,11 +257,16 @@ pub fn compute(input: &SeriesInput, at: i64) -> SeriesOutcome {
         }
     }
     if let Some((t, v, from)) = &input.recent {
-        out.anomalies = ewma_anomalies(v, &EwmaParams::default())
+        let flagged: Vec<usize> = ewma_anomalies(v, &EwmaParams::default())
             .into_iter()
             .filter(|&i| t[i] >= *from)
-            .map(|i| [t[i] as f64, v[i]])
             .collect();
+        out.anomaly_events = flagged
+            .iter()
+            .enumerate()
+            .filter(|&(k, &i)| k == 0 || flagged[k - 1] + 1 != i)
+            .count();
+        out.anomalies = flagged.iter().map(|&i| [t[i] as f64, v[i]]).collect();
     }
     out
 }
@@ -416,8 +425,8 @@ impl Fleet {
                     rul,
                 });
             }
-            if !o.anomalies.is_empty() {
-                *anomalies.entry(asset.clone()).or_default() += o.anomalies.len();
+            if o.anomaly_events > 0 {
+                *anomalies.entry(asset.clone()).or_default() += o.anomaly_events;
             }
         }
         rows.sort_by(|a, b| {
