@@ -3,6 +3,9 @@
 //!
 //! Numeric series keep a plain `f64` column (they are most of the data and what plots read);
 //! a series that ever holds a string or bool switches to a general column.
+//!
+//! Numeric series also keep a [`Pyramid`] of per-block extremes so that [`Series::plot_points`]
+//! costs O(pixels), not O(samples in view).
 
 use std::ops::Range;
 
@@ -30,6 +33,8 @@ pub struct Series {
     seq: Vec<u64>,
     kafka_ts: Vec<i64>,
     vals: Vals,
+    /// Extremes per block of the numeric column; empty (and unused) once the column is `Any`.
+    pyr: Pyramid,
 }
 
 impl Default for Series {
@@ -39,7 +44,240 @@ impl Default for Series {
             seq: Vec::new(),
             kafka_ts: Vec::new(),
             vals: Vals::Num(Vec::new()),
+            pyr: Pyramid::default(),
         }
+    }
+}
+
+/// log2 of the fan-out: a level-`k` block holds `64^k` samples.
+const SHIFT: u32 = 6;
+/// Highest level. A level-5 block holds 2^30 samples, so offsets inside a block fit a `u32`.
+const MAX_LEVEL: usize = 5;
+/// Period of [`Pyramid::base`]: a multiple of every block size, so reducing `base` modulo it
+/// keeps every block boundary where it was.
+const BASE_PERIOD: usize = 1 << (SHIFT as usize * MAX_LEVEL);
+
+/// Where the minimum and maximum of one block are, as offsets from the block's first sample.
+/// Among equal values the earliest sample wins, as in a left-to-right scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Node {
+    min: u32,
+    max: u32,
+}
+
+/// Extremes of the numeric column per aligned block of `64^k` samples, `k = 1..=MAX_LEVEL`.
+///
+/// Samples are numbered globally: local index `i` is global `base + i`, and block `j` of level
+/// `k` holds globals `j·64^k .. (j+1)·64^k`. Aligning blocks to global rather than local
+/// indices means that evicting from the front only drops whole nodes; the block that eviction
+/// cuts into keeps a stale node, which is harmless because a query only reads the nodes of
+/// blocks lying entirely inside the queried (retained) range.
+///
+/// Invariant: `levels[k - 1]` holds the nodes of blocks `(base >> 6k) ..((base + len) >> 6k)`,
+/// i.e. of every block that has been completed, and the node of each such block that lies
+/// entirely at or after `base` is exact. Levels are created when their first block completes,
+/// so a series shorter than 64 samples has none. Nodes are 8 bytes per 64 samples at level 1
+/// and 1/64 of that per level above: about 0.127 bytes per sample.
+#[derive(Debug, Clone, Default)]
+struct Pyramid {
+    /// Global index of local sample 0, modulo [`BASE_PERIOD`].
+    base: usize,
+    levels: Vec<Vec<Node>>,
+}
+
+/// True when `a` should replace `b` as a minimum: smaller, or `b` is NaN and `a` is not (so
+/// NaN, which no decoder produces today, never hides a column's envelope).
+fn lower(a: f64, b: f64) -> bool {
+    a < b || (b.is_nan() && !a.is_nan())
+}
+
+/// True when `a` should replace `b` as a maximum; see [`lower`].
+fn higher(a: f64, b: f64) -> bool {
+    a > b || (b.is_nan() && !a.is_nan())
+}
+
+/// Running (earliest) argmin and argmax over local sample indices fed in increasing order.
+struct Extremes {
+    min: usize,
+    max: usize,
+}
+
+impl Extremes {
+    fn new(i: usize) -> Self {
+        Self { min: i, max: i }
+    }
+
+    /// Offers the candidates `min` and `max` (equal for a single sample); ties keep the
+    /// earlier sample because candidates arrive in index order.
+    fn offer(&mut self, v: &[f64], min: usize, max: usize) {
+        if let (Some(&a), Some(&b)) = (v.get(min), v.get(self.min))
+            && lower(a, b)
+        {
+            self.min = min;
+        }
+        if let (Some(&a), Some(&b)) = (v.get(max), v.get(self.max))
+            && higher(a, b)
+        {
+            self.max = max;
+        }
+    }
+}
+
+impl Pyramid {
+    /// Bytes of node storage.
+    fn bytes(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|l| l.capacity() * std::mem::size_of::<Node>())
+            .sum()
+    }
+
+    fn shrink(&mut self) {
+        for l in &mut self.levels {
+            l.shrink_to(l.len() + l.len() / 4 + 1);
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The node of global block `j` at level `k >= 1`, computed from the samples (`k == 1`) or
+    /// from the level below, whose nodes for this block must already be in place. A block
+    /// that starts before `base` gets a placeholder, never read.
+    fn build(&self, v: &[f64], k: usize, j: usize) -> Node {
+        let shift = SHIFT * k as u32;
+        let start = j << shift;
+        let Some(local) = start.checked_sub(self.base) else {
+            return Node::default();
+        };
+        let mut ex = Extremes::new(local);
+        if k == 1 {
+            for i in local..local + (1 << SHIFT) {
+                ex.offer(v, i, i);
+            }
+        } else {
+            let below = &self.levels[k - 2];
+            let child_shift = shift - SHIFT;
+            let first = self.base >> child_shift;
+            for c in (j << SHIFT)..((j + 1) << SHIFT) {
+                // Children of a block at or after `base` are too, so neither subtraction wraps.
+                let cstart = (c << child_shift) - self.base;
+                if let Some(n) = below.get(c - first) {
+                    ex.offer(v, cstart + n.min as usize, cstart + n.max as usize);
+                }
+            }
+        }
+        Node {
+            min: (ex.min - local) as u32,
+            max: (ex.max - local) as u32,
+        }
+    }
+
+    /// Brings the levels up to date after sample `len - 1` was appended to a column of `len`.
+    /// Amortised O(1): a level-`k` node is built once per `64^k` appends from 64 inputs.
+    fn appended(&mut self, v: &[f64]) {
+        let end = self.base + v.len();
+        for k in 1..=MAX_LEVEL {
+            let shift = SHIFT * k as u32;
+            if end & ((1 << shift) - 1) != 0 {
+                break;
+            }
+            let j = (end >> shift) - 1;
+            let node = self.build(v, k, j);
+            if self.levels.len() < k {
+                self.levels.push(Vec::new());
+            }
+            self.levels[k - 1].push(node);
+        }
+    }
+
+    /// Rebuilds every block that contains local index `at` or a later one, after samples from
+    /// `at` on moved (an insert in the middle) or on a full rebuild (`at == 0`). O(len - at).
+    fn rebuild_from(&mut self, v: &[f64], at: usize) {
+        let (g, end) = (self.base + at, self.base + v.len());
+        for k in 1..=MAX_LEVEL {
+            let shift = SHIFT * k as u32;
+            let first = self.base >> shift;
+            let (from, to) = (g >> shift, end >> shift);
+            if self.levels.len() < k {
+                if to == first {
+                    break;
+                }
+                self.levels.push(Vec::new());
+            }
+            self.levels[k - 1].truncate(from - first);
+            for j in from.max(first)..to {
+                let node = self.build(v, k, j);
+                self.levels[k - 1].push(node);
+            }
+        }
+    }
+
+    /// Forgets the first `n` samples.
+    fn evicted(&mut self, n: usize) {
+        let base = self.base + n;
+        for (k, l) in self.levels.iter_mut().enumerate() {
+            let shift = SHIFT * (k as u32 + 1);
+            let drop = (base >> shift) - (self.base >> shift);
+            l.drain(..drop.min(l.len()));
+        }
+        self.base = base % BASE_PERIOD;
+    }
+
+    /// The earliest argmin and argmax of `v[s..e]` (`s < e`), reading each sample that lies in
+    /// no whole block of the range, and the node of each maximal whole block otherwise: at
+    /// most about 2·63 units per level, whatever `e - s`.
+    fn extremes(&self, v: &[f64], s: usize, e: usize) -> (usize, usize) {
+        let mut ex = Extremes::new(s);
+        let (mut g, end) = (self.base + s, self.base + e);
+        let mut k = 0;
+        // Up: consume units of level k until g is aligned to level k + 1, then climb while a
+        // whole level-(k + 1) block still fits.
+        loop {
+            let size = 1usize << (SHIFT * k as u32);
+            let up = size << SHIFT;
+            while g & (up - 1) != 0 && g + size <= end && self.take(v, k, g, &mut ex) {
+                g += size;
+            }
+            if k < self.levels.len() && g & (up - 1) == 0 && g + up <= end {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        // Down: consume whole units while they fit, then finer ones.
+        loop {
+            let size = 1usize << (SHIFT * k as u32);
+            while g + size <= end && self.take(v, k, g, &mut ex) {
+                g += size;
+            }
+            if k == 0 {
+                break;
+            }
+            k -= 1;
+        }
+        (ex.min, ex.max)
+    }
+
+    /// Offers the unit of level `k` starting at global `g` (a sample for `k == 0`). False if
+    /// its node is missing, which the invariant rules out for blocks inside the column.
+    fn take(&self, v: &[f64], k: usize, g: usize, ex: &mut Extremes) -> bool {
+        let local = g - self.base;
+        if k == 0 {
+            ex.offer(v, local, local);
+            return true;
+        }
+        let shift = SHIFT * k as u32;
+        let Some(n) = self
+            .levels
+            .get(k - 1)
+            .and_then(|l| l.get((g >> shift) - (self.base >> shift)))
+        else {
+            return false;
+        };
+        ex.offer(v, local + n.min as usize, local + n.max as usize);
+        true
     }
 }
 
@@ -72,7 +310,9 @@ impl Series {
             Vals::Num(v) => v.capacity() * 8,
             Vals::Any(v) => v.capacity() * std::mem::size_of::<Value>(),
         };
-        (self.ts.capacity() + self.seq.capacity() + self.kafka_ts.capacity()) * 8 + v
+        (self.ts.capacity() + self.seq.capacity() + self.kafka_ts.capacity()) * 8
+            + v
+            + self.pyr.bytes()
     }
 
     /// Inserts a sample at its `(ts, seq)` position. Returns false for a duplicate key (the same
@@ -92,12 +332,21 @@ impl Series {
         };
         if let (Vals::Num(nums), false) = (&self.vals, matches!(value, Value::Num(_))) {
             self.vals = Vals::Any(nums.iter().map(|&f| Value::Num(f)).collect());
+            self.pyr.clear();
         }
         self.ts.insert(at, ts);
         self.seq.insert(at, seq);
         self.kafka_ts.insert(at, kafka_ts);
         match (&mut self.vals, value) {
-            (Vals::Num(v), Value::Num(f)) => v.insert(at, f),
+            (Vals::Num(v), Value::Num(f)) => {
+                v.insert(at, f);
+                if at + 1 == v.len() {
+                    self.pyr.appended(v);
+                } else {
+                    // Rare (late data): everything after `at` moved, so its blocks are redone.
+                    self.pyr.rebuild_from(v, at);
+                }
+            }
             (Vals::Any(v), value) => v.insert(at, value),
             (Vals::Num(_), _) => unreachable_numeric(),
         }
@@ -203,10 +452,58 @@ impl Series {
     }
 
     /// Points to draw for `[from, to]` at about `buckets` columns: the first, min, max and last
-    /// of each bucket (M4), so spikes survive and the cost depends on pixels, not samples.
-    /// Includes one sample on each side so lines reach the edges.
+    /// of each bucket (M4), so spikes survive. Includes one sample on each side so lines reach
+    /// the edges. When those samples number at most `4 · buckets` they are returned as they are.
+    ///
+    /// Otherwise a sample at time `t` belongs to bucket `floor((t - from) / (to - from) ·
+    /// buckets)` (the side samples get buckets of their own), and each non-empty bucket gives
+    /// the distinct ones of its first, min, max and last samples in time order; the min and max
+    /// are the earliest of equal values and skip NaN unless the bucket holds nothing else.
+    ///
+    /// For a numeric series the result is exactly (bit for bit) that of scanning every sample,
+    /// but costs O(buckets · (log samples + 64 · levels)) rather than O(samples in view): bucket
+    /// edges are found by galloping search and the extremes come from the [`Pyramid`], whole
+    /// blocks at a time, reading single samples only where a block straddles a bucket edge.
+    /// Other series are scanned.
     #[must_use]
     pub fn plot_points(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
+        let Vals::Num(v) = &self.vals else {
+            return self.plot_points_scan(from, to, buckets);
+        };
+        let r = self.range(from, to);
+        let lo = r.start.saturating_sub(1);
+        let hi = (r.end + 1).min(self.len());
+        let buckets = buckets.max(1);
+        if hi - lo <= buckets * 4 {
+            return (lo..hi).map(|i| [self.ts[i] as f64, v[i]]).collect();
+        }
+        let span = (to - from).max(1) as f64;
+        // The same expression as the scan's, so both split the samples identically; it is
+        // monotone in `t`, so a bucket's samples are contiguous and searchable.
+        let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
+        let mut out = Vec::with_capacity(buckets * 4 + 8);
+        let mut i = lo;
+        while i < hi {
+            let b = bucket(self.ts[i]);
+            let end = gallop(&self.ts, i, hi, |t| bucket(t) <= b);
+            let (min_i, max_i) = self.pyr.extremes(v, i, end);
+            let mut idx = [i, min_i, max_i, end - 1];
+            idx.sort_unstable();
+            let mut last = usize::MAX;
+            for j in idx {
+                if j != last {
+                    out.push([self.ts[j] as f64, v[j]]);
+                }
+                last = j;
+            }
+            i = end;
+        }
+        out
+    }
+
+    /// [`Self::plot_points`] by visiting every sample in view: the path for non-numeric
+    /// columns, and the reference the pyramid is tested against.
+    fn plot_points_scan(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
         let r = self.range(from, to);
         let lo = r.start.saturating_sub(1);
         let hi = (r.end + 1).min(self.len());
@@ -233,10 +530,10 @@ impl Series {
                 if let (Some(v), Some(mn), Some(mx)) =
                     (self.num(i), self.num(min_i), self.num(max_i))
                 {
-                    if v < mn {
+                    if lower(v, mn) {
                         min_i = i;
                     }
-                    if v > mx {
+                    if higher(v, mx) {
                         max_i = i;
                     }
                 }
@@ -264,6 +561,7 @@ impl Series {
         self.ts.shrink_to(keep);
         self.seq.shrink_to(keep);
         self.kafka_ts.shrink_to(keep);
+        self.pyr.shrink();
         match &mut self.vals {
             Vals::Num(v) => v.shrink_to(keep),
             Vals::Any(v) => v.shrink_to(keep),
@@ -286,6 +584,7 @@ impl Series {
         match &mut self.vals {
             Vals::Num(v) => {
                 v.drain(..keep_from);
+                self.pyr.evicted(keep_from);
             }
             Vals::Any(v) => {
                 v.drain(..keep_from);
@@ -293,6 +592,26 @@ impl Series {
         }
         keep_from
     }
+}
+
+/// The first index in `(i, hi]` whose time fails `pred`, given that `pred` holds for
+/// `ts[i]` and is monotone (true, then false). Exponential then binary search, so finding a
+/// bucket's end costs O(log of the bucket's size), not O(log of the series).
+fn gallop(ts: &[i64], i: usize, hi: usize, pred: impl Fn(i64) -> bool) -> usize {
+    let mut known = i + 1;
+    let mut step = 1;
+    let limit = loop {
+        let probe = known + step - 1;
+        if probe >= hi {
+            break hi;
+        }
+        if !pred(ts[probe]) {
+            break probe;
+        }
+        known = probe + 1;
+        step *= 2;
+    };
+    known + ts[known..limit].partition_point(|&t| pred(t))
 }
 
 #[cold]
@@ -344,6 +663,187 @@ mod tests {
         assert_eq!(s.at(35).unwrap().value, Value::Num(3.0));
         assert_eq!(s.at(90).unwrap().value, Value::Num(9.0));
         assert_eq!(s.evict_before(35), 0);
+    }
+
+    /// Checks the pyramid's invariant against brute force: level lengths, and the exact node
+    /// of every complete block that lies inside the column.
+    fn check_pyramid(s: &Series) {
+        let Vals::Num(v) = &s.vals else {
+            assert!(s.pyr.levels.is_empty());
+            return;
+        };
+        let p = &s.pyr;
+        let end = p.base + v.len();
+        for k in 1..=MAX_LEVEL {
+            let shift = SHIFT * k as u32;
+            let first = p.base >> shift;
+            let Some(level) = p.levels.get(k - 1) else {
+                assert_eq!(end >> shift, first, "level {k} missing");
+                continue;
+            };
+            assert_eq!(level.len(), (end >> shift) - first, "level {k} length");
+            for (j, node) in level.iter().enumerate() {
+                let start = (first + j) << shift;
+                let Some(local) = start.checked_sub(p.base) else {
+                    continue;
+                };
+                let block = &v[local..local + (1 << shift)];
+                let (mut mn, mut mx) = (0, 0);
+                for (i, &x) in block.iter().enumerate() {
+                    if lower(x, block[mn]) {
+                        mn = i;
+                    }
+                    if higher(x, block[mx]) {
+                        mx = i;
+                    }
+                }
+                assert_eq!(
+                    (node.min as usize, node.max as usize),
+                    (mn, mx),
+                    "level {k} block {j}"
+                );
+            }
+        }
+    }
+
+    /// Per bucket of the scan's split, the (min, max) of the values `pts` gives for it.
+    fn envelopes(pts: &[[f64; 2]], from: i64, to: i64, buckets: usize) -> Vec<(i64, u64, u64)> {
+        let span = (to - from).max(1) as f64;
+        let mut out: Vec<(i64, f64, f64)> = Vec::new();
+        for p in pts {
+            let b = (((p[0] as i64 - from) as f64 / span) * buckets as f64).floor() as i64;
+            match out.last_mut() {
+                Some(e) if e.0 == b => {
+                    e.1 = if lower(p[1], e.1) { p[1] } else { e.1 };
+                    e.2 = if higher(p[1], e.2) { p[1] } else { e.2 };
+                }
+                _ => out.push((b, p[1], p[1])),
+            }
+        }
+        out.into_iter()
+            .map(|(b, mn, mx)| (b, mn.to_bits(), mx.to_bits()))
+            .collect()
+    }
+
+    fn bits(pts: &[[f64; 2]]) -> Vec<[u64; 2]> {
+        pts.iter()
+            .map(|p| [p[0].to_bits(), p[1].to_bits()])
+            .collect()
+    }
+
+    /// Compares the pyramid path with the scan for `queries` random views of `s`.
+    fn compare_with_scan(s: &Series, rng: &mut fastrand::Rng, queries: usize) -> usize {
+        let (Some(&t0), Some(&t1)) = (s.ts.first(), s.ts.last()) else {
+            return 0;
+        };
+        let mut decimated = 0;
+        for _ in 0..queries {
+            let from = rng.i64(t0 - 20..=t1 + 5);
+            let to = from + rng.i64(-2..=(t1 - t0 + 40));
+            let buckets = match rng.u8(0..4) {
+                0 => rng.usize(0..4),
+                1 => rng.usize(1..30),
+                _ => rng.usize(1..400),
+            };
+            let fast = s.plot_points(from, to, buckets);
+            let slow = s.plot_points_scan(from, to, buckets);
+            let b = buckets.max(1);
+            assert_eq!(
+                envelopes(&fast, from, to, b),
+                envelopes(&slow, from, to, b),
+                "envelope of [{from}, {to}] in {buckets}"
+            );
+            assert_eq!(bits(&fast), bits(&slow), "[{from}, {to}] in {buckets}");
+            let r = s.range(from, to);
+            decimated += usize::from(r.len() + 2 > b * 4);
+        }
+        decimated
+    }
+
+    #[test]
+    fn pyramid_plot_points_equal_the_scan_under_appends_inserts_and_evictions() {
+        for seed in 0..12 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut s = Series::default();
+            let (mut t, mut seq) = (rng.i64(-1_000..1_000), 0u64);
+            let mut decimated = 0;
+            for round in 0..40 {
+                for _ in 0..rng.usize(0..1_500) {
+                    // Equal times (tie-break by seq) and equal values (ties for min/max) are
+                    // both common; NaN is rare.
+                    t += rng.i64(0..3);
+                    seq += 1;
+                    let v = match rng.u8(0..50) {
+                        0 => f64::NAN,
+                        1..=25 => f64::from(rng.u8(0..5)),
+                        _ => rng.f64() * 100.0 - 50.0,
+                    };
+                    assert!(s.insert(t, seq, t, Value::Num(v)));
+                }
+                for _ in 0..rng.usize(0..4) {
+                    // Late data: anywhere from the front to just before the end.
+                    if let (Some(&a), Some(&b)) = (s.ts.first(), s.ts.last()) {
+                        let late = rng.i64(a - 3..=b);
+                        s.insert(late, rng.u64(0..1_000_000), late, Value::Num(rng.f64()));
+                    }
+                }
+                if round % 5 == 4
+                    && let (Some(&a), Some(&b)) = (s.ts.first(), s.ts.last())
+                {
+                    s.evict_before(rng.i64(a..=a + (b - a) / 3));
+                    if rng.bool() {
+                        s.shrink();
+                    }
+                }
+                check_pyramid(&s);
+                decimated += compare_with_scan(&s, &mut rng, 30);
+            }
+            assert!(s.pyr.levels.len() >= 2, "seed {seed}: {}", s.len());
+            assert!(
+                decimated > 100,
+                "seed {seed}: only {decimated} decimated views"
+            );
+        }
+    }
+
+    #[test]
+    fn pyramid_three_levels_survive_unaligned_eviction_and_front_inserts() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut s = Series::default();
+        let n = 300_000;
+        for i in 0..n {
+            let v = ((i as f64) / 3_000.0).sin() + rng.f64() * 0.1;
+            s.insert(i * 2, 0, 0, Value::Num(v));
+        }
+        // One spike deep inside a level-3 block must show in the whole-history view.
+        s.insert(2 * 150_001 + 1, 0, 0, Value::Num(99.0));
+        assert_eq!(s.pyr.levels.len(), 3);
+        check_pyramid(&s);
+        let pts = s.plot_points(0, 2 * n, 50);
+        assert!(pts.contains(&[(2 * 150_001 + 1) as f64, 99.0]));
+        compare_with_scan(&s, &mut rng, 10);
+        s.evict_before(2 * 70_001 + 1);
+        assert!(s.pyr.base % 64 != 0);
+        s.insert(-5, 0, 0, Value::Num(-99.0));
+        for i in n..n + 5_000 {
+            s.insert(i * 2, 0, 0, Value::Num(rng.f64()));
+        }
+        check_pyramid(&s);
+        assert!(compare_with_scan(&s, &mut rng, 20) > 0);
+    }
+
+    #[test]
+    fn non_numeric_series_are_scanned_and_drop_the_pyramid() {
+        let mut s = Series::default();
+        for t in 0..1_000 {
+            s.insert(t, 0, t, Value::Num((t % 10) as f64));
+        }
+        assert!(!s.pyr.levels.is_empty());
+        s.insert(1_000, 0, 1_000, Value::Str("FAULT".into()));
+        check_pyramid(&s);
+        let pts = s.plot_points(0, 999, 10);
+        assert_eq!(pts, s.plot_points_scan(0, 999, 10));
+        assert!(pts.iter().any(|p| p[1] == 9.0) && pts.iter().any(|p| p[1] == 0.0));
     }
 
     #[test]
