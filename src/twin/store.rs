@@ -5,7 +5,10 @@
 //! event-time order; every query folds by `(event time, partition, offset)`, so the answer for
 //! a time T never depends on arrival order.
 
-use std::collections::{HashMap, HashSet};
+// Apply looks up the asset id and every property name of every record; SipHash was a large
+// share of it. foldhash is much cheaper and still seeded per process, so a hostile producer
+// cannot precompute ids that collide.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
