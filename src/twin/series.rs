@@ -107,6 +107,26 @@ impl Extremes {
         Self { min: i, max: i }
     }
 
+    /// Offers every sample of `v[a..b]`: the tight loop for runs outside whole blocks, with
+    /// the running extremes kept in registers.
+    fn scan(&mut self, v: &[f64], a: usize, b: usize) {
+        let (Some(run), Some(&mn), Some(&mx)) = (v.get(a..b), v.get(self.min), v.get(self.max))
+        else {
+            return;
+        };
+        let (mut mn, mut mx) = (mn, mx);
+        for (i, &x) in run.iter().enumerate() {
+            if lower(x, mn) {
+                mn = x;
+                self.min = a + i;
+            }
+            if higher(x, mx) {
+                mx = x;
+                self.max = a + i;
+            }
+        }
+    }
+
     /// Offers the candidates `min` and `max` (equal for a single sample); ties keep the
     /// earlier sample because candidates arrive in index order.
     fn offer(&mut self, v: &[f64], min: usize, max: usize) {
@@ -237,6 +257,11 @@ impl Pyramid {
         loop {
             let size = 1usize << (SHIFT * k as u32);
             let up = size << SHIFT;
+            if k == 0 {
+                let stop = ((g + up - 1) & !(up - 1)).min(end);
+                ex.scan(v, g - self.base, stop - self.base);
+                g = stop;
+            }
             while g & (up - 1) != 0 && g + size <= end && self.take(v, k, g, &mut ex) {
                 g += size;
             }
@@ -248,12 +273,13 @@ impl Pyramid {
         }
         // Down: consume whole units while they fit, then finer ones.
         loop {
+            if k == 0 {
+                ex.scan(v, g - self.base, end - self.base);
+                break;
+            }
             let size = 1usize << (SHIFT * k as u32);
             while g + size <= end && self.take(v, k, g, &mut ex) {
                 g += size;
-            }
-            if k == 0 {
-                break;
             }
             k -= 1;
         }
@@ -482,10 +508,11 @@ impl Series {
         // monotone in `t`, so a bucket's samples are contiguous and searchable.
         let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
         let mut out = Vec::with_capacity(buckets * 4 + 8);
-        let mut i = lo;
+        let (mut i, mut len) = (lo, (hi - lo) / buckets);
         while i < hi {
             let b = bucket(self.ts[i]);
-            let end = gallop(&self.ts, i, hi, |t| bucket(t) <= b);
+            let end = gallop(&self.ts, i, hi, i + len, |t| bucket(t) <= b);
+            len = end - i;
             let (min_i, max_i) = self.pyr.extremes(v, i, end);
             let mut idx = [i, min_i, max_i, end - 1];
             idx.sort_unstable();
@@ -595,23 +622,43 @@ impl Series {
 }
 
 /// The first index in `(i, hi]` whose time fails `pred`, given that `pred` holds for
-/// `ts[i]` and is monotone (true, then false). Exponential then binary search, so finding a
-/// bucket's end costs O(log of the bucket's size), not O(log of the series).
-fn gallop(ts: &[i64], i: usize, hi: usize, pred: impl Fn(i64) -> bool) -> usize {
-    let mut known = i + 1;
-    let mut step = 1;
-    let limit = loop {
-        let probe = known + step - 1;
-        if probe >= hi {
-            break hi;
-        }
-        if !pred(ts[probe]) {
-            break probe;
-        }
-        known = probe + 1;
-        step *= 2;
+/// `ts[i]` and is monotone (true, then false). Searches outwards from `guess` with doubling
+/// steps, then bisects: with a good guess (the previous bucket's length) the few probes share
+/// a cache line or two, where a search from `i` would take a dependent cache miss per probe
+/// into a column far larger than the cache.
+fn gallop(ts: &[i64], i: usize, hi: usize, guess: usize, pred: impl Fn(i64) -> bool) -> usize {
+    let g = guess.clamp(i + 1, hi);
+    // `pred` holds below `lo` and fails at `up` (or `up == hi`).
+    let (lo, up) = if g < hi && pred(ts[g]) {
+        let (mut lo, mut step) = (g + 1, 1);
+        let up = loop {
+            let probe = lo + step - 1;
+            if probe >= hi {
+                break hi;
+            }
+            if !pred(ts[probe]) {
+                break probe;
+            }
+            lo = probe + 1;
+            step *= 2;
+        };
+        (lo, up)
+    } else {
+        let (mut up, mut step) = (g, 1);
+        let lo = loop {
+            if up - i <= step {
+                break i + 1;
+            }
+            let probe = up - step;
+            if pred(ts[probe]) {
+                break probe + 1;
+            }
+            up = probe;
+            step *= 2;
+        };
+        (lo, up)
     };
-    known + ts[known..limit].partition_point(|&t| pred(t))
+    lo + ts[lo..up].partition_point(|&t| pred(t))
 }
 
 #[cold]
