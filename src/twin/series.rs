@@ -57,10 +57,14 @@ const MAX_LEVEL: usize = 5;
 /// keeps every block boundary where it was.
 const BASE_PERIOD: usize = 1 << (SHIFT as usize * MAX_LEVEL);
 
-/// Where the minimum and maximum of one block are, as offsets from the block's first sample.
-/// Among equal values the earliest sample wins, as in a left-to-right scan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The minimum and maximum of one block, and where they are as offsets from the block's first
+/// sample. Among equal values the earliest sample wins, as in a left-to-right scan. The values
+/// are kept (not only the offsets) so that a query reads the compact node array instead of
+/// taking a cache miss into the column per block.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Node {
+    lo: f64,
+    hi: f64,
     min: u32,
     max: u32,
 }
@@ -76,8 +80,8 @@ struct Node {
 /// Invariant: `levels[k - 1]` holds the nodes of blocks `(base >> 6k) ..((base + len) >> 6k)`,
 /// i.e. of every block that has been completed, and the node of each such block that lies
 /// entirely at or after `base` is exact. Levels are created when their first block completes,
-/// so a series shorter than 64 samples has none. Nodes are 8 bytes per 64 samples at level 1
-/// and 1/64 of that per level above: about 0.127 bytes per sample.
+/// so a series shorter than 64 samples has none. Nodes are 24 bytes per 64 samples at level 1
+/// and 1/64 of that per level above: about 0.38 bytes per sample.
 #[derive(Debug, Clone, Default)]
 struct Pyramid {
     /// Global index of local sample 0, modulo [`BASE_PERIOD`].
@@ -96,25 +100,33 @@ fn higher(a: f64, b: f64) -> bool {
     a > b || (b.is_nan() && !a.is_nan())
 }
 
-/// Running (earliest) argmin and argmax over local sample indices fed in increasing order.
+/// Running (earliest) argmin and argmax, with their values, over local sample indices fed in
+/// increasing order.
 struct Extremes {
     min: usize,
     max: usize,
+    lo: f64,
+    hi: f64,
 }
 
 impl Extremes {
-    fn new(i: usize) -> Self {
-        Self { min: i, max: i }
+    fn new(v: &[f64], i: usize) -> Self {
+        let x = v.get(i).copied().unwrap_or(f64::NAN);
+        Self {
+            min: i,
+            max: i,
+            lo: x,
+            hi: x,
+        }
     }
 
     /// Offers every sample of `v[a..b]`: the tight loop for runs outside whole blocks, with
     /// the running extremes kept in registers.
     fn scan(&mut self, v: &[f64], a: usize, b: usize) {
-        let (Some(run), Some(&mn), Some(&mx)) = (v.get(a..b), v.get(self.min), v.get(self.max))
-        else {
+        let Some(run) = v.get(a..b) else {
             return;
         };
-        let (mut mn, mut mx) = (mn, mx);
+        let (mut mn, mut mx) = (self.lo, self.hi);
         for (i, &x) in run.iter().enumerate() {
             if lower(x, mn) {
                 mn = x;
@@ -125,20 +137,17 @@ impl Extremes {
                 self.max = a + i;
             }
         }
+        (self.lo, self.hi) = (mn, mx);
     }
 
     /// Offers the candidates `min` and `max` (equal for a single sample); ties keep the
     /// earlier sample because candidates arrive in index order.
-    fn offer(&mut self, v: &[f64], min: usize, max: usize) {
-        if let (Some(&a), Some(&b)) = (v.get(min), v.get(self.min))
-            && lower(a, b)
-        {
-            self.min = min;
+    fn offer(&mut self, min: usize, lo: f64, max: usize, hi: f64) {
+        if lower(lo, self.lo) {
+            (self.min, self.lo) = (min, lo);
         }
-        if let (Some(&a), Some(&b)) = (v.get(max), v.get(self.max))
-            && higher(a, b)
-        {
-            self.max = max;
+        if higher(hi, self.hi) {
+            (self.max, self.hi) = (max, hi);
         }
     }
 }
@@ -171,11 +180,9 @@ impl Pyramid {
         let Some(local) = start.checked_sub(self.base) else {
             return Node::default();
         };
-        let mut ex = Extremes::new(local);
+        let mut ex = Extremes::new(v, local);
         if k == 1 {
-            for i in local..local + (1 << SHIFT) {
-                ex.offer(v, i, i);
-            }
+            ex.scan(v, local, local + (1 << SHIFT));
         } else {
             let below = &self.levels[k - 2];
             let child_shift = shift - SHIFT;
@@ -184,11 +191,13 @@ impl Pyramid {
                 // Children of a block at or after `base` are too, so neither subtraction wraps.
                 let cstart = (c << child_shift) - self.base;
                 if let Some(n) = below.get(c - first) {
-                    ex.offer(v, cstart + n.min as usize, cstart + n.max as usize);
+                    ex.offer(cstart + n.min as usize, n.lo, cstart + n.max as usize, n.hi);
                 }
             }
         }
         Node {
+            lo: ex.lo,
+            hi: ex.hi,
             min: (ex.min - local) as u32,
             max: (ex.max - local) as u32,
         }
@@ -249,7 +258,7 @@ impl Pyramid {
     /// no whole block of the range, and the node of each maximal whole block otherwise: at
     /// most about 2·63 units per level, whatever `e - s`.
     fn extremes(&self, v: &[f64], s: usize, e: usize) -> (usize, usize) {
-        let mut ex = Extremes::new(s);
+        let mut ex = Extremes::new(v, s);
         let (mut g, end) = (self.base + s, self.base + e);
         let mut k = 0;
         // Up: consume units of level k until g is aligned to level k + 1, then climb while a
@@ -291,7 +300,7 @@ impl Pyramid {
     fn take(&self, v: &[f64], k: usize, g: usize, ex: &mut Extremes) -> bool {
         let local = g - self.base;
         if k == 0 {
-            ex.offer(v, local, local);
+            ex.scan(v, local, local + 1);
             return true;
         }
         let shift = SHIFT * k as u32;
@@ -302,7 +311,7 @@ impl Pyramid {
         else {
             return false;
         };
-        ex.offer(v, local + n.min as usize, local + n.max as usize);
+        ex.offer(local + n.min as usize, n.lo, local + n.max as usize, n.hi);
         true
     }
 }
@@ -749,6 +758,8 @@ mod tests {
                     (mn, mx),
                     "level {k} block {j}"
                 );
+                assert_eq!(node.lo.to_bits(), block[mn].to_bits());
+                assert_eq!(node.hi.to_bits(), block[mx].to_bits());
             }
         }
     }
