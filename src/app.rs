@@ -681,12 +681,10 @@ impl TwinApp {
             return;
         }
         self.first_run = false;
-        for prop in ["vibration"] {
-            self.plotted.push(PlotKey {
-                asset: id.to_owned(),
-                prop: prop.to_owned(),
-            });
-        }
+        self.plotted.push(PlotKey {
+            asset: id.to_owned(),
+            prop: "vibration".to_owned(),
+        });
         self.selected = Some(id.to_owned());
         let mut prefix = String::new();
         for seg in id.split('/') {
