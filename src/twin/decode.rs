@@ -4,8 +4,10 @@
 //! Runs on the ingest thread, off the UI thread. Every failure becomes a [`BadRecord`] with a
 //! reason, so that one broken producer cannot hide good records or stall ingest.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
 use super::alarms::Priority;
@@ -217,30 +219,44 @@ pub fn decode(
             let Some(value) = value else {
                 return Err("null value (tombstone) on a non-compacted topic".into());
             };
-            let json: Json =
-                serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
-            let Json::Object(obj) = json else {
-                return Err(format!("value is JSON {}, not an object", json_kind(&json)));
-            };
-            check_depth(&obj, mapping.limits.max_depth)?;
-            let ts = event_time(mapping, &obj, origin.kafka_ts)?;
-            let (asset, parent) = asset_id(mapping, key, &obj)?;
-            if origin.role == Role::Telemetry {
-                let mut props = Vec::new();
-                flatten(mapping, &obj, "", &mut props);
-                if props.is_empty() {
-                    return Err("no scalar properties in telemetry record".into());
-                }
-                Ok(Decoded::Telemetry {
-                    asset,
-                    parent,
-                    ts,
-                    props,
-                })
-            } else {
-                decode_event(mapping, asset, parent, ts, &obj).map(Decoded::Event)
+            if origin.role == Role::Telemetry
+                && let Some(d) = fast_telemetry(mapping, key, value, origin.kafka_ts)
+            {
+                return Ok(d);
             }
+            decode_json(mapping, origin, key, value)
         }
+    }
+}
+
+/// The general path for telemetry and events: the whole value as a `serde_json::Value`.
+fn decode_json(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&str>,
+    value: &[u8],
+) -> Result<Decoded, String> {
+    let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Json::Object(obj) = json else {
+        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
+    };
+    check_depth(&obj, mapping.limits.max_depth)?;
+    let ts = event_time(mapping, &obj, origin.kafka_ts)?;
+    let (asset, parent) = asset_id(mapping, key, &obj)?;
+    if origin.role == Role::Telemetry {
+        let mut props = Vec::new();
+        flatten(mapping, &obj, "", &mut props);
+        if props.is_empty() {
+            return Err("no scalar properties in telemetry record".into());
+        }
+        Ok(Decoded::Telemetry {
+            asset,
+            parent,
+            ts,
+            props,
+        })
+    } else {
+        decode_event(mapping, asset, parent, ts, &obj).map(Decoded::Event)
     }
 }
 
@@ -274,7 +290,12 @@ fn event_time(mapping: &Mapping, obj: &Map<String, Json>, kafka_ts: i64) -> Resu
     if mapping.time == "kafka" {
         return Ok(kafka_ts);
     }
-    let Some(v) = pointer(obj, &mapping.time) else {
+    event_time_of(mapping, pointer(obj, &mapping.time), kafka_ts)
+}
+
+/// The event time given the payload's time field, if any.
+fn event_time_of(mapping: &Mapping, v: Option<&Json>, kafka_ts: i64) -> Result<i64, String> {
+    let Some(v) = v else {
         return Ok(kafka_ts);
     };
     let ts = parse_time(v, mapping.time_unit)
@@ -393,6 +414,281 @@ fn flatten(
             Json::String(s) => out.push((name, Value::Str(Arc::from(s.as_str())))),
             Json::Object(m) => flatten(mapping, m, &name, out),
             Json::Null | Json::Array(_) => {}
+        }
+    }
+}
+
+/// The common telemetry shape decoded straight from the bytes, without a `serde_json::Value`
+/// tree: `None` when the mapping or the record needs the general path (payload hierarchy,
+/// nested pointers, arrays, any error), which then decides and words the outcome. Whenever this
+/// returns a record, the general path returns the same one.
+fn fast_telemetry(
+    mapping: &Mapping,
+    key: Option<&str>,
+    value: &[u8],
+    kafka_ts: i64,
+) -> Option<Decoded> {
+    if !matches!(mapping.hierarchy, Hierarchy::Separator(_)) {
+        return None;
+    }
+    // "kafka" (or anything not a pointer) never reads the payload; a top-level pointer reads
+    // one field; deeper pointers take the general path.
+    let time_field = match mapping.time_field() {
+        Some(f) => Some(f),
+        None if mapping.time == "kafka" || !mapping.time.starts_with('/') => None,
+        None => return None,
+    };
+    let id_field = match &mapping.asset_id {
+        IdSource::Key => None,
+        IdSource::Pointer(_) => Some(mapping.id_field()?),
+    };
+    let max_depth = mapping.limits.max_depth;
+    if max_depth < 1 {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(value);
+    let top = de
+        .deserialize_map(TopVisitor {
+            time_field,
+            id_field,
+            max_depth,
+        })
+        .ok()?;
+    de.end().ok()?;
+    let ts = event_time_of(mapping, top.time.as_ref(), kafka_ts).ok()?;
+    let asset = match id_field {
+        None => key.map(str::to_owned),
+        Some(_) => top.id.as_ref().and_then(scalar_string),
+    }
+    .filter(|s| !s.is_empty())?;
+    let mut props = Vec::with_capacity(top.entries.len());
+    emit(mapping, (time_field, id_field), top.entries, "", &mut props);
+    if props.is_empty() {
+        return None;
+    }
+    Some(Decoded::Telemetry {
+        asset,
+        parent: None,
+        ts,
+        props,
+    })
+}
+
+/// A payload value the fast path keeps: what `flatten` would turn into properties.
+enum Node<'de> {
+    Num(f64),
+    Bool(bool),
+    Str(Cow<'de, str>),
+    /// `null`: no property, but it still replaces an earlier duplicate key.
+    Null,
+    Obj(Vec<(Cow<'de, str>, Node<'de>)>),
+}
+
+/// The top-level object, with the time and id fields set aside as `flatten` skips them.
+struct Top<'de> {
+    time: Option<Json>,
+    id: Option<Json>,
+    entries: Vec<(Cow<'de, str>, Node<'de>)>,
+}
+
+struct TopVisitor<'m> {
+    time_field: Option<&'m str>,
+    id_field: Option<&'m str>,
+    max_depth: usize,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+        let mut top = Top {
+            time: None,
+            id: None,
+            entries: Vec::with_capacity(map.size_hint().unwrap_or(8)),
+        };
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            let is_time = Some(&*k) == self.time_field;
+            let is_id = Some(&*k) == self.id_field;
+            if is_time || is_id {
+                let v: Json = map.next_value()?;
+                // Nested values here would count towards the depth limit: general path.
+                if matches!(v, Json::Object(_) | Json::Array(_)) {
+                    return Err(de::Error::custom("structured time or id field"));
+                }
+                if is_time {
+                    top.time = Some(v.clone());
+                }
+                if is_id {
+                    top.id = Some(v);
+                }
+                continue;
+            }
+            let v = map.next_value_seed(NodeSeed {
+                depth: 2,
+                max_depth: self.max_depth,
+            })?;
+            top.entries.push((k, v));
+        }
+        Ok(top)
+    }
+}
+
+/// An object key, borrowed from the input unless it holds escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A value at object nesting level `depth` (the top-level object is level 1).
+struct NodeSeed {
+    depth: usize,
+    max_depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed {
+    type Value = Node<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a scalar or an object")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Bool(v))
+    }
+
+    // As `serde_json::Number::as_f64` converts them.
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Num(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Num(v as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node<'de>, E> {
+        Ok(Node::Num(v))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
+        Ok(Node::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node<'de>, E> {
+        Ok(Node::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node<'de>, E> {
+        Ok(Node::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        // Deeper than the limit: the general path words the error.
+        if self.depth > self.max_depth {
+            return Err(de::Error::custom("too deep"));
+        }
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            let v = map.next_value_seed(NodeSeed {
+                depth: self.depth + 1,
+                max_depth: self.max_depth,
+            })?;
+            entries.push((k, v));
+        }
+        Ok(Node::Obj(entries))
+    }
+
+    // Arrays count towards the depth limit but never become properties: general path.
+}
+
+/// Orders the entries of one object as `serde_json::Map` (a `BTreeMap`) iterates them, keeping
+/// the last of duplicate keys as it does, so properties come out in the same order and the
+/// `max_properties` cut keeps the same ones.
+fn sort_entries<'de>(entries: &mut Vec<(Cow<'de, str>, Node<'de>)>) {
+    if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        return;
+    }
+    // Reversed then stably sorted, the last of equal keys in the input comes first and is the
+    // one `dedup_by` keeps (linear, even for a hostile record of many equal keys).
+    entries.reverse();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|a, b| a.0 == b.0);
+}
+
+/// `flatten` over the fast path's entries.
+fn emit<'de>(
+    mapping: &Mapping,
+    skip: (Option<&str>, Option<&str>),
+    mut entries: Vec<(Cow<'de, str>, Node<'de>)>,
+    prefix: &str,
+    out: &mut Vec<(String, Value)>,
+) {
+    sort_entries(&mut entries);
+    for (k, v) in entries {
+        if out.len() >= mapping.limits.max_properties {
+            return;
+        }
+        // Only reached below the top level through an empty key, as in `flatten`.
+        if prefix.is_empty() && (Some(&*k) == skip.0 || Some(&*k) == skip.1) {
+            continue;
+        }
+        let name = if prefix.is_empty() {
+            k.into_owned()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Node::Num(f) => {
+                if f.is_finite() {
+                    out.push((name, Value::Num(f)));
+                }
+            }
+            Node::Bool(b) => out.push((name, Value::Bool(b))),
+            Node::Str(s) => out.push((name, Value::Str(Arc::from(&*s)))),
+            Node::Obj(m) => emit(mapping, skip, m, &name, out),
+            Node::Null => {}
         }
     }
 }
@@ -686,5 +982,47 @@ mod tests {
                 .unwrap_err()
                 .contains("exceeds the limit")
         );
+    }
+
+    #[test]
+    fn fast_path_matches_the_general_path() {
+        let id_ptr: Mapping = toml::from_str("asset_id = \"/id\"\ntime = \"/ts\"").unwrap();
+        let kafka_time: Mapping = toml::from_str("time = \"kafka\"").unwrap();
+        let mut few = Mapping::default();
+        few.limits.max_properties = 2;
+        let mut shallow = Mapping::default();
+        shallow.limits.max_depth = 2;
+        let mappings = [Mapping::default(), id_ptr, kafka_time, few, shallow];
+        let values = [
+            r#"{"ts": 5000, "temperature": 61.25, "vibration": 2.5, "state": "RUN"}"#,
+            r#"{"z": 1, "a": {"y": true, "b": {"c": -3}}, "m": null, "s": "t\u00e9\"x\""}"#,
+            r#"{"a": 1, "a": "two", "b": {"x": 1}, "b": 7, "a.x": 5, "c": {"d": 1, "d": null}}"#,
+            r#"{"": {"ts": 9, "v": 1}, "id": "A1", "ts": 2000, "w": 18446744073709551615}"#,
+            r#"{"id": 42, "n": -0, "big": 1e300, "i": -9223372036854775808, "ts": 1}"#,
+            r#"{"ts": "1970-01-01T00:00:03Z", "k\u0065y": 1, "id": "x"}"#,
+            r#"{"a": {"b": {"c": 1}}, "id": "x"}"#,
+            r#"{"a": [1, 2], "b": 1}"#,
+            r#"{"ts": 1, "ts": 2, "v": 0.1}"#,
+            r#"{"ts": {"x": 1}, "v": 1}"#,
+            r#"{"ts": 99999999999999, "v": 1}"#,
+            r#"{"id": "", "v": 1}"#,
+            r#"{"v": null}"#,
+            r#"{"v": 1} x"#,
+            r#"{"v": 1e999}"#,
+        ];
+        let mut fast = 0;
+        for m in &mappings {
+            for v in values {
+                let o = origin(Role::Telemetry);
+                let general = decode_json(m, o, Some("key"), v.as_bytes());
+                if let Some(d) = fast_telemetry(m, Some("key"), v.as_bytes(), o.kafka_ts) {
+                    assert_eq!(Ok(d), general, "{v}");
+                    fast += 1;
+                }
+                assert_eq!(tele(m, "key", v), general, "{v}");
+            }
+        }
+        // The common shapes do take the fast path.
+        assert!(fast >= 25, "{fast}");
     }
 }
