@@ -17,7 +17,7 @@ use crate::kafka::ingest::{Ingest, IngestEvent, StartAt};
 use crate::predictor::{FocusWant, Predictions, limits_of, round_at};
 use crate::timeline::{PlayState, Timeline, TimelineCommand, now_ms};
 use crate::twin::Store;
-use crate::twin::hierarchy::Tree;
+use crate::twin::hierarchy::{Tree, TreeCache};
 use crate::ui::alarms::AlarmFilter;
 use crate::ui::asset_tree::TreeState;
 use crate::ui::plots::PlotState;
@@ -106,6 +106,8 @@ pub struct TwinApp {
     plotted: Vec<PlotKey>,
     tree_state: TreeState,
     tree_cache: Option<(u64, i64, Tree)>,
+    /// The tree's shape, reused while scrubbing through times where it does not change.
+    tree_shapes: TreeCache,
     plot_state: PlotState,
     alarm_filter: AlarmFilter,
     time_state: TimePanelState,
@@ -181,6 +183,7 @@ impl TwinApp {
                     .collect::<HashSet<_>>(),
             },
             tree_cache: None,
+            tree_shapes: TreeCache::default(),
             plot_state: PlotState::default(),
             alarm_filter: AlarmFilter::default(),
             time_state: TimePanelState::default(),
@@ -224,6 +227,7 @@ impl TwinApp {
         self.replay = None;
         self.store = self.new_store();
         self.tree_cache = None;
+        self.tree_shapes = TreeCache::default();
         self.pred.reset();
         // The demo alarms from the simulator's events, so twinscope is told its limits.
         self.limits = if self.opts.brokers.is_none() && self.opts.config.limits.is_empty() {
@@ -431,7 +435,8 @@ impl TwinApp {
             .as_ref()
             .is_none_or(|(g, t, _)| (*g, *t) != gen_key)
         {
-            self.tree_cache = Some((gen_key.0, gen_key.1, Tree::build(store, query_at)));
+            let tree = self.tree_shapes.tree_at(store, query_at, gen_key.0);
+            self.tree_cache = Some((gen_key.0, gen_key.1, tree));
         }
         let mut cmds = keyboard(&ctx, store, selected_asset, at);
         // Predictions for this frame: plotted series and the selected asset's limited
@@ -824,6 +829,8 @@ impl TwinApp {
         let ctx = self.waker_ctx.clone();
         match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
             Ok(ingest) => {
+                // A new replay store may repeat an earlier one's structure generation.
+                self.tree_shapes = TreeCache::default();
                 self.replay = Some(Replay {
                     ingest: Some(ingest),
                     store,

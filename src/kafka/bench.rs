@@ -31,7 +31,7 @@ use crate::twin::alarms::Priority;
 use crate::twin::decode::{
     AlarmAction, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value, decode,
 };
-use crate::twin::hierarchy::Tree;
+use crate::twin::hierarchy::{Tree, TreeCache};
 use crate::twin::mapping::Mapping;
 
 /// Records per batch, as the ingest thread sends them (its `BATCH_MAX`).
@@ -779,9 +779,14 @@ pub fn naive_state_at(
 }
 
 /// What a frame recomputes when the cursor moves: the tree at T (with alarm roll-up), the
-/// alarm list at T and the selected asset's properties at T.
-pub fn ui_scrub(store: &Store, t: i64, selected: u32) -> usize {
-    let tree = Tree::build(store, t);
+/// alarm list at T and the selected asset's properties at T. With `shapes`, the tree comes
+/// through the cache the app keeps across frames ([`TreeCache`]); without, it is built from
+/// scratch, as on the first frame or when the fleet's shape at T differs from the last.
+pub fn ui_scrub(store: &Store, t: i64, selected: u32, shapes: Option<&mut TreeCache>) -> usize {
+    let tree = match shapes {
+        Some(c) => c.tree_at(store, t, store.structure_gen()),
+        None => Tree::build(store, t),
+    };
     let alarms = store.alarms_at(t);
     let props = store.props_at(selected, t);
     tree.len() + alarms.len() + props.len()
@@ -804,23 +809,29 @@ fn scrub_vs_naive(
         .unwrap_or(0);
     let mut snap = Vec::new();
     let mut ui = Vec::new();
+    let mut cold = Vec::new();
+    let mut shapes = TreeCache::default();
     for &t in &times {
         let s = Instant::now();
         let j = store.snapshot(t);
         snap.push(ms(s.elapsed()));
         std::hint::black_box(j);
         let s = Instant::now();
-        std::hint::black_box(ui_scrub(store, t, selected));
+        std::hint::black_box(ui_scrub(store, t, selected, Some(&mut shapes)));
         ui.push(ms(s.elapsed()));
+        let s = Instant::now();
+        std::hint::black_box(ui_scrub(store, t, selected, None));
+        cold.push(ms(s.elapsed()));
     }
-    let (snap, ui) = (Pcts::of(snap), Pcts::of(ui));
+    let (snap, ui, cold) = (Pcts::of(snap), Pcts::of(ui), Pcts::of(cold));
     println!(
         "\n== scrub: state at {} random T, {} assets, {} samples held",
         times.len(),
         store.assets().len(),
         store.stats().samples
     );
-    println!("  UI path (Tree::build + alarms_at + props_at)  {ui}");
+    println!("  UI path (tree via TreeCache + alarms_at + props_at)  {ui}");
+    println!("  same, tree rebuilt every time (Tree::build)        {cold}");
     println!("  full fleet (Store::snapshot)                 {snap}");
     let mut naive = Vec::new();
     for &t in times.iter().take(opts.naive_times.max(1)) {
@@ -1077,7 +1088,11 @@ mod tests {
         assert_eq!(s.alarms_at(f.end() + 3_600_000).len(), 6);
         let a = s.asset_by_id(&Workload::asset_id(3)).unwrap();
         assert_eq!(s.props_at(a, f.end()).len(), FLEET_PROPS.len());
-        assert!(ui_scrub(&s, f.end(), a) > 30);
+        let cold = ui_scrub(&s, f.end(), a, None);
+        assert!(cold > 30);
+        let mut shapes = TreeCache::default();
+        assert_eq!(ui_scrub(&s, f.end(), a, Some(&mut shapes)), cold);
+        assert_eq!(ui_scrub(&s, f.end(), a, Some(&mut shapes)), cold);
     }
 
     #[test]

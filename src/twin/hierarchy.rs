@@ -3,7 +3,10 @@
 //! Built from the store on demand (and cached by the UI per store generation and cursor), so
 //! that the tree always matches the cursor: assets added later are absent, removed ones gone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// Building hashes every asset id; foldhash is several times cheaper than SipHash for that.
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use super::alarms::{AlarmState, Priority};
@@ -41,6 +44,13 @@ impl Tree {
     /// Builds the tree of the assets that exist at `t`.
     #[must_use]
     pub fn build(store: &Store, t: i64) -> Tree {
+        let mut tree = Self::shape(store, t);
+        tree.roll_up_alarms(store, t);
+        tree
+    }
+
+    /// The tree at `t` without alarms: what [`TreeCache`] keeps.
+    fn shape(store: &Store, t: i64) -> Tree {
         let mut tree = Tree::default();
         let existing: HashMap<&str, AssetIdx> = (0..store.assets().len() as AssetIdx)
             .filter(|&a| store.exists_at(a, t))
@@ -52,7 +62,6 @@ impl Tree {
             tree.node_for(store, t, &existing, &store.assets()[a as usize].id, 0);
         }
         tree.sort_and_depth();
-        tree.roll_up_alarms(store, t);
         tree
     }
 
@@ -248,6 +257,34 @@ impl Tree {
     }
 }
 
+/// The tree's shape (nodes, labels, order) from the last build, reused while the store's
+/// structure and the shape at the cursor ([`Store::shape_at`]) stay the same: scrubbing
+/// through a fleet whose assets do not change then costs a copy and the alarm roll-up, not a
+/// rebuild. Alarms are always rolled up afresh for the time asked.
+#[derive(Debug, Default)]
+pub struct TreeCache {
+    key: Option<u64>,
+    shape: Vec<u32>,
+    scratch: Vec<u32>,
+    tree: Tree,
+}
+
+impl TreeCache {
+    /// The tree at `t`, as [`Tree::build`] gives it. `generation` must change whenever the
+    /// store's structure may have changed ([`Store::structure_gen`], or a different store).
+    pub fn tree_at(&mut self, store: &Store, t: i64, generation: u64) -> Tree {
+        store.shape_at(t, &mut self.scratch);
+        if self.key != Some(generation) || self.scratch != self.shape {
+            self.tree = Tree::shape(store, t);
+            self.key = Some(generation);
+            std::mem::swap(&mut self.shape, &mut self.scratch);
+        }
+        let mut tree = self.tree.clone();
+        tree.roll_up_alarms(store, t);
+        tree
+    }
+}
+
 fn last_segment<'a>(path: &'a str, sep: &str) -> &'a str {
     path.rsplit(sep).next().unwrap_or(path)
 }
@@ -390,5 +427,73 @@ mod tests {
         assert_eq!(t.nodes[site as usize].worst, Some(Priority::Critical));
         assert!(t.nodes[site as usize].unacked);
         assert_eq!(Tree::build(&s, 2).nodes[site as usize].worst, None);
+    }
+
+    fn fingerprint(t: &Tree) -> String {
+        format!("{:?} {:?}", t.nodes, t.roots)
+    }
+
+    #[test]
+    fn the_cached_tree_equals_a_fresh_build_at_every_time() {
+        let mut s = Store::new("/", 0);
+        apply(&mut s, 0, tele("p/a", 10));
+        apply(&mut s, 1, tele("p/b", 20));
+        let def = |name: &str, parent: Option<&str>| AssetDef {
+            name: Some(name.into()),
+            kind: None,
+            parent: parent.map(Into::into),
+            attributes: vec![],
+        };
+        let asset = |a: &str, ts, d| Decoded::Asset {
+            asset: a.into(),
+            ts,
+            def: d,
+        };
+        apply(&mut s, 2, asset("p/a", 30, Some(def("Alpha", None))));
+        apply(&mut s, 3, asset("p/a", 40, Some(def("Alpha", Some("q")))));
+        apply(&mut s, 4, asset("p/b", 50, None));
+        apply(
+            &mut s,
+            5,
+            Decoded::Event(Event {
+                asset: "p/a".into(),
+                parent: None,
+                ts: 35,
+                kind: EventKind::Alarm {
+                    action: AlarmAction::Active,
+                    until: None,
+                },
+                code: "F".into(),
+                severity: Severity::Alarm(Priority::High),
+                message: None,
+                by: None,
+                comment: None,
+            }),
+        );
+        let mut cache = TreeCache::default();
+        let generation = s.structure_gen();
+        // Forwards, backwards and repeated, so both hits and misses are compared.
+        let times = [
+            0, 10, 15, 20, 30, 34, 35, 36, 40, 45, 50, 60, 35, 15, 60, 60, 0,
+        ];
+        let mut shapes = std::collections::HashSet::new();
+        for t in times {
+            let cached = cache.tree_at(&s, t, generation);
+            assert_eq!(
+                fingerprint(&cached),
+                fingerprint(&Tree::build(&s, t)),
+                "t={t}"
+            );
+            shapes.insert(fingerprint(&Tree::shape(&s, t)));
+        }
+        // The times cover several shapes, and alarms that differ within one shape.
+        assert!(shapes.len() >= 5, "{}", shapes.len());
+        // 34 and 36 share a shape; the alarm raised at 35 shows only at 36.
+        let worst = |t: &Tree| t.nodes[t.find("p").unwrap() as usize].worst;
+        assert_eq!(worst(&cache.tree_at(&s, 34, generation)), None);
+        assert_eq!(
+            worst(&cache.tree_at(&s, 36, generation)),
+            Some(Priority::High)
+        );
     }
 }

@@ -178,6 +178,8 @@ pub struct Store {
     dirty: HashMap<(AssetIdx, PropId), (i64, u64)>,
     /// Assets whose definition (kind) changed: all their rules are re-evaluated from scratch.
     dirty_assets: HashSet<AssetIdx>,
+    /// The current record's property ids, reused so that apply allocates nothing for them.
+    scratch_pids: Vec<PropId>,
     /// Topic name per [`Role`], for records the store rejects itself.
     topic_names: [Arc<str>; 3],
     /// Eviction never cuts history at or after this time (see [`Store::keep_from`]).
@@ -219,6 +221,7 @@ impl Store {
             rule_states: HashMap::new(),
             dirty: HashMap::new(),
             dirty_assets: HashSet::new(),
+            scratch_pids: Vec::new(),
             topic_names: Role::ALL.map(|r| Arc::from(r.name())),
             keep_from: i64::MAX,
         }
@@ -463,14 +466,21 @@ impl Store {
             } => {
                 self.see_time(ts);
                 let a = self.asset_idx(&asset, parent.as_deref());
-                if let Some(of) = self.same_record(a, ts, seq, &props) {
+                // Each name is hashed once per record, here; the duplicate check and the
+                // inserts below work on the ids.
+                let mut pids = std::mem::take(&mut self.scratch_pids);
+                pids.clear();
+                for (name, _) in &props {
+                    pids.push(self.prop_id(name));
+                }
+                if let Some(of) = self.same_record(a, ts, seq, &pids, &props) {
                     self.stats.records -= 1;
                     self.report_duplicate(o, of);
+                    self.scratch_pids = pids;
                     return;
                 }
                 self.touch(a, ts);
-                for (name, value) in props {
-                    let pid = self.prop_id(&name);
+                for ((_, value), &pid) in props.into_iter().zip(&pids) {
                     let asset = &mut self.assets[a as usize];
                     let series = match asset.props.iter().position(|(p, _)| *p == pid) {
                         Some(i) => &mut asset.props[i].1,
@@ -494,6 +504,7 @@ impl Store {
                         self.stats.duplicates += 1;
                     }
                 }
+                self.scratch_pids = pids;
             }
             Decoded::Asset { asset, ts, def } => {
                 self.see_time(ts);
@@ -525,20 +536,18 @@ impl Store {
         a: AssetIdx,
         ts: i64,
         seq: u64,
+        pids: &[PropId],
         props: &[(String, Value)],
     ) -> Option<u64> {
         let asset = &self.assets[a as usize];
-        let series_of = |name: &str| {
-            let pid = self.prop_ids.get(name)?;
-            asset.props.iter().find(|(p, _)| p == pid).map(|(_, s)| s)
-        };
-        let (first, value) = props.first()?;
+        let series_of = |pid: PropId| asset.props.iter().find(|(p, _)| *p == pid).map(|(_, s)| s);
+        let (&first, (_, value)) = (pids.first()?, props.first()?);
         let candidates = series_of(first)?.same_at(ts, seq, value);
         candidates.into_iter().find(|&c| {
             // The earlier record must have had exactly these properties and values: a record
             // that only repeats some of another's values is new data.
-            props.iter().all(|(name, value)| {
-                series_of(name)
+            pids.iter().zip(props).all(|(&pid, (_, value))| {
+                series_of(pid)
                     .and_then(|s| Some(s.value_is(s.find(ts, c)?, value)))
                     .unwrap_or(false)
             }) && asset
@@ -756,12 +765,17 @@ impl Store {
             }
             self.checkpoints.push(Checkpoint { at: cut, samples });
             // Checkpoints are state copies of the whole fleet: a large fleet gets fewer, so
-            // they never take more than a quarter of the budget (the oldest go first).
+            // they never take more than a quarter of the budget. They are thinned where they
+            // are densest, so they keep covering the whole evicted range: dropping the oldest
+            // instead left old times to be re-read from the beginning of the log.
             while self.checkpoints.len() > 1
                 && (self.checkpoints.len() > MAX_CHECKPOINTS
                     || self.checkpoint_bytes() > self.budget_bytes / 4)
             {
-                self.checkpoints.remove(0);
+                let densest = (1..self.checkpoints.len().saturating_sub(1))
+                    .min_by_key(|&i| self.checkpoints[i + 1].at - self.checkpoints[i - 1].at)
+                    .unwrap_or(0);
+                self.checkpoints.remove(densest);
             }
             self.history_start = Some(cut);
             cut += ((max - start) / 10).max(1);
@@ -921,6 +935,23 @@ impl Store {
             Some(def) => def.is_some(),
             None => asset.first_seen.is_some_and(|f| f <= t),
         }
+    }
+
+    /// The shape of the asset tree at `t`, exactly, into `out`: per asset, 0 when it does not
+    /// exist at `t`, else 1 + the number of its definitions in force by `t`. Within one
+    /// [`Self::structure_gen`], two times with equal shapes have the same tree apart from
+    /// alarms, so scrubbing can reuse the tree instead of rebuilding it (O(assets) here
+    /// against hashing, allocating and sorting every node).
+    pub fn shape_at(&self, t: i64, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(self.assets.iter().map(|a| {
+            let defs = a.defs.partition_point(|(ts, _, _)| *ts <= t);
+            let exists = match defs.checked_sub(1) {
+                Some(i) => a.defs[i].2.is_some(),
+                None => a.first_seen.is_some_and(|f| f <= t),
+            };
+            if exists { defs as u32 + 1 } else { 0 }
+        }));
     }
 
     /// Every property of an asset as of `t`, sorted by name.
@@ -1391,6 +1422,30 @@ mod tests {
         let (fork, _) = s.fork_at(i64::MAX).expect("a checkpoint");
         assert!(fork.series_bytes > 0);
         assert_eq!(fork.series_bytes, recount(&fork));
+    }
+
+    #[test]
+    fn checkpoints_keep_covering_the_whole_evicted_range() {
+        let mut s = Store::new("/", 1);
+        // 500 assets make each checkpoint large, so only a few fit a quarter of the budget;
+        // many evictions then force thinning.
+        let mut recs = Vec::new();
+        for i in 0..400_000i64 {
+            recs.push(tele(0, i, &format!("a{}", i % 500), i, i as f64));
+            if recs.len() == 4000 {
+                s.apply_batch(std::mem::take(&mut recs), vec![]);
+            }
+        }
+        let start = s.history_start().expect("evicted");
+        let at: Vec<i64> = s.checkpoints.iter().map(|c| c.at).collect();
+        assert!(at.len() >= 2, "{at:?}");
+        assert!(at.len() < 40, "the budget must force thinning: {at:?}");
+        // The first checkpoint is still near the beginning, so an early time is re-read from
+        // there rather than from the beginning of the log, and the last one is at the start
+        // of the retained history.
+        assert!(at[0] < 100_000, "{at:?}");
+        assert!(s.fork_at(150_000).is_some());
+        assert_eq!(at.last(), Some(&start));
     }
 
     #[test]
