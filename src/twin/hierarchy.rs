@@ -26,17 +26,26 @@ pub struct Node {
     pub parent: Option<u32>,
     pub children: Vec<u32>,
     pub depth: u16,
-    /// Worst priority of any non-normal alarm in the subtree.
-    pub worst: Option<Priority>,
-    /// Whether the worst alarm in the subtree still needs acknowledgement.
-    pub unacked: bool,
 }
 
 /// The tree at one time.
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
-    pub nodes: Vec<Node>,
-    pub roots: Vec<u32>,
+    /// Shared with [`TreeCache`] and earlier trees of the same shape: a scrub copies the
+    /// pointers, not the nodes.
+    pub nodes: Arc<Vec<Node>>,
+    pub roots: Arc<Vec<u32>>,
+    by_path: Arc<HashMap<Arc<str>, u32>>,
+    /// Per node: the worst priority of any non-normal alarm in its subtree, and whether that
+    /// alarm still needs acknowledgement.
+    alarms: Vec<Option<(Priority, bool)>>,
+}
+
+/// A tree's shape while it is being built.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
     by_path: HashMap<Arc<str>, u32>,
 }
 
@@ -51,7 +60,7 @@ impl Tree {
 
     /// The tree at `t` without alarms: what [`TreeCache`] keeps.
     fn shape(store: &Store, t: i64) -> Tree {
-        let mut tree = Tree::default();
+        let mut tree = Builder::default();
         let existing: HashMap<&str, AssetIdx> = (0..store.assets().len() as AssetIdx)
             .filter(|&a| store.exists_at(a, t))
             .map(|a| (store.assets()[a as usize].id.as_ref(), a))
@@ -62,9 +71,16 @@ impl Tree {
             tree.node_for(store, t, &existing, &store.assets()[a as usize].id, 0);
         }
         tree.sort_and_depth();
-        tree
+        Tree {
+            nodes: Arc::new(tree.nodes),
+            roots: Arc::new(tree.roots),
+            by_path: Arc::new(tree.by_path),
+            alarms: Vec::new(),
+        }
     }
+}
 
+impl Builder {
     fn node_for(
         &mut self,
         store: &Store,
@@ -109,8 +125,6 @@ impl Tree {
             parent: None,
             children: Vec::new(),
             depth: 0,
-            worst: None,
-            unacked: false,
         });
         self.by_path.insert(path.clone(), idx);
         let parent = parent_path
@@ -152,8 +166,12 @@ impl Tree {
             stack.extend(self.nodes[n as usize].children.iter().map(|&c| (c, d + 1)));
         }
     }
+}
 
+impl Tree {
     fn roll_up_alarms(&mut self, store: &Store, t: i64) {
+        self.alarms.clear();
+        self.alarms.resize(self.nodes.len(), None);
         for asset in store.assets() {
             for &al in asset.alarm_ids() {
                 let Some(v) = store.alarm_at(al, t) else {
@@ -169,14 +187,15 @@ impl Tree {
                 let mut n = self.by_path.get(asset.id.as_ref()).copied();
                 let mut guard = 0;
                 while let Some(i) = n {
-                    let node = &mut self.nodes[i as usize];
-                    if node.worst.is_none_or(|w| v.priority > w) {
-                        node.worst = Some(v.priority);
-                        node.unacked = unacked;
-                    } else if node.worst == Some(v.priority) {
-                        node.unacked |= unacked;
+                    let Some(slot) = self.alarms.get_mut(i as usize) else {
+                        break;
+                    };
+                    match slot {
+                        Some((w, u)) if *w == v.priority => *u |= unacked,
+                        Some((w, _)) if *w > v.priority => {}
+                        _ => *slot = Some((v.priority, unacked)),
                     }
-                    n = node.parent;
+                    n = self.nodes[i as usize].parent;
                     guard += 1;
                     if guard > MAX_DEPTH {
                         break;
@@ -184,6 +203,26 @@ impl Tree {
                 }
             }
         }
+    }
+
+    /// The worst priority of any non-normal alarm in the subtree of node `n`.
+    #[must_use]
+    pub fn worst(&self, n: u32) -> Option<Priority> {
+        self.alarms
+            .get(n as usize)
+            .copied()
+            .flatten()
+            .map(|(p, _)| p)
+    }
+
+    /// Whether the worst alarm in the subtree of node `n` still needs acknowledgement.
+    #[must_use]
+    pub fn unacked(&self, n: u32) -> bool {
+        self.alarms
+            .get(n as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|(_, u)| u)
     }
 
     /// The node of an asset id or group path.
@@ -424,13 +463,13 @@ mod tests {
         assert_eq!(t.nodes[m as usize].label, "Mill");
         let site = t.find("site").unwrap();
         assert_eq!(t.nodes[m as usize].parent, Some(site));
-        assert_eq!(t.nodes[site as usize].worst, Some(Priority::Critical));
-        assert!(t.nodes[site as usize].unacked);
-        assert_eq!(Tree::build(&s, 2).nodes[site as usize].worst, None);
+        assert_eq!(t.worst(site), Some(Priority::Critical));
+        assert!(t.unacked(site));
+        assert_eq!(Tree::build(&s, 2).worst(site), None);
     }
 
     fn fingerprint(t: &Tree) -> String {
-        format!("{:?} {:?}", t.nodes, t.roots)
+        format!("{:?} {:?} {:?}", t.nodes, t.roots, t.alarms)
     }
 
     #[test]
@@ -489,7 +528,7 @@ mod tests {
         // The times cover several shapes, and alarms that differ within one shape.
         assert!(shapes.len() >= 5, "{}", shapes.len());
         // 34 and 36 share a shape; the alarm raised at 35 shows only at 36.
-        let worst = |t: &Tree| t.nodes[t.find("p").unwrap() as usize].worst;
+        let worst = |t: &Tree| t.worst(t.find("p").unwrap());
         assert_eq!(worst(&cache.tree_at(&s, 34, generation)), None);
         assert_eq!(
             worst(&cache.tree_at(&s, 36, generation)),

@@ -92,8 +92,8 @@ pub fn show(
                         }
                     }
                     ui.label(kind_glyph(node.kind.as_deref(), node.asset.is_none()));
-                    if let Some(p) = node.worst {
-                        let dot = if node.unacked { "●" } else { "◉" };
+                    if let Some(p) = tree.worst(n) {
+                        let dot = if tree.unacked(n) { "●" } else { "◉" };
                         ui.label(RichText::new(dot).color(priority_color(p)))
                             .on_hover_text(format!("worst alarm in subtree: {}", p.as_str()));
                     }
