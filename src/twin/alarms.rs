@@ -238,10 +238,13 @@ impl AlarmStatus {
 struct Fold {
     st: AlarmStatus,
     journal: Vec<Transition>,
+    /// False when only the status is wanted: scrubbing folds every alarm of the fleet on
+    /// every move of the cursor, and copying each transition's strings was most of that.
+    record: bool,
 }
 
 impl Fold {
-    fn new(first_ts: i64) -> Self {
+    fn new(first_ts: i64, record: bool) -> Self {
         Fold {
             st: AlarmStatus {
                 state: AlarmState::Normal,
@@ -256,6 +259,7 @@ impl Fold {
                 shelved_until: None,
             },
             journal: Vec::new(),
+            record,
         }
     }
 
@@ -264,26 +268,28 @@ impl Fold {
         ts: i64,
         to: AlarmState,
         cause: Cause,
-        by: Option<String>,
-        comment: Option<String>,
+        by: Option<&str>,
+        comment: Option<&str>,
     ) {
         if self.st.state == to {
             return;
         }
-        self.journal.push(Transition {
-            ts,
-            from: self.st.state,
-            to,
-            cause,
-            by,
-            comment,
-        });
+        if self.record {
+            self.journal.push(Transition {
+                ts,
+                from: self.st.state,
+                to,
+                cause,
+                by: by.map(str::to_owned),
+                comment: comment.map(str::to_owned),
+            });
+        }
         self.st.state = to;
         self.st.since = ts;
     }
 
     /// Flag changes only become visible when not shelved.
-    fn refresh(&mut self, ts: i64, cause: Cause, by: Option<String>, comment: Option<String>) {
+    fn refresh(&mut self, ts: i64, cause: Cause, by: Option<&str>, comment: Option<&str>) {
         if self.st.shelved_until.is_none() {
             let to = AlarmState::derived(self.st.active, self.st.acked);
             self.set_state(ts, to, cause, by, comment);
@@ -313,7 +319,7 @@ impl Fold {
                     self.st.acked_by = None;
                     self.st.acked_at = None;
                     self.st.ack_comment = None;
-                    self.refresh(ts, Cause::Activated, None, message.clone());
+                    self.refresh(ts, Cause::Activated, None, message.as_deref());
                 }
             }
             AlarmInput::Clear => {
@@ -328,7 +334,7 @@ impl Fold {
                     self.st.acked_by = by.clone();
                     self.st.acked_at = Some(ts);
                     self.st.ack_comment = comment.clone();
-                    self.refresh(ts, Cause::Acked, by.clone(), comment.clone());
+                    self.refresh(ts, Cause::Acked, by.as_deref(), comment.as_deref());
                 }
             }
             AlarmInput::Shelve { until, by, comment } => {
@@ -339,14 +345,14 @@ impl Fold {
                         ts,
                         AlarmState::Shelved,
                         Cause::Shelved,
-                        by.clone(),
-                        comment.clone(),
+                        by.as_deref(),
+                        comment.as_deref(),
                     );
                 }
             }
             AlarmInput::Unshelve { by } => {
                 if self.st.shelved_until.take().is_some() {
-                    self.refresh(ts, Cause::Unshelved, by.clone(), None);
+                    self.refresh(ts, Cause::Unshelved, by.as_deref(), None);
                 }
             }
         }
@@ -379,9 +385,9 @@ impl AlarmHistory {
         }
     }
 
-    fn fold_until(&self, t: i64) -> Option<Fold> {
+    fn fold_until(&self, t: i64, record: bool) -> Option<Fold> {
         let first = self.inputs.first().filter(|k| k.ts <= t)?;
-        let mut f = Fold::new(first.ts);
+        let mut f = Fold::new(first.ts, record);
         for k in self.inputs.iter().take_while(|k| k.ts <= t) {
             f.apply(k.ts, &k.input);
         }
@@ -391,12 +397,14 @@ impl AlarmHistory {
 
     /// Exact state as of T: the fold of every input with ts <= T in (ts, seq) order, including automatic unshelve when shelved_until <= T. None if no input has ts <= T.
     pub fn status_at(&self, t: i64) -> Option<AlarmStatus> {
-        self.fold_until(t).map(|f| f.st)
+        self.fold_until(t, false).map(|f| f.st)
     }
 
     /// Every transition up to T (journal), in order, including ShelveExpired transitions at the shelve's `until` time.
     pub fn journal_until(&self, t: i64) -> Vec<Transition> {
-        self.fold_until(t).map(|f| f.journal).unwrap_or_default()
+        self.fold_until(t, true)
+            .map(|f| f.journal)
+            .unwrap_or_default()
     }
 
     /// Walks the underlying `active` flag, which only Activate/Clear change, calling `edge(ts, now_active)` on each change.
