@@ -504,8 +504,10 @@ impl TwinApp {
             &self.opts.config,
             &self.limits,
         );
+        let alarms_now = store.alarms_at(query_at);
         let view = View {
             store,
+            alarms: &alarms_now,
             at: if self.timeline.is_live() {
                 head.max(at)
             } else {

@@ -57,7 +57,7 @@ pub fn flood(view: &View<'_>) -> (usize, bool) {
 pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Command> {
     let mut cmds = Vec::new();
     let store = view.store;
-    let all = store.alarms_at(view.at);
+    let all = view.alarms;
     let scope = if filter.selected_only {
         view.selected
     } else {

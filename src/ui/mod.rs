@@ -22,7 +22,7 @@ use crate::config::{CommandDef, UiConfig};
 use crate::kafka::writeback::AlarmAction;
 use crate::timeline::TimelineCommand;
 use crate::twin::Store;
-use crate::twin::store::AssetIdx;
+use crate::twin::store::{AlarmView, AssetIdx};
 
 /// A plotted series: one property of one asset.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +104,9 @@ pub struct View<'a> {
     /// Selected asset id or group path.
     pub selected: Option<&'a str>,
     pub selected_asset: Option<AssetIdx>,
+    /// Alarms not in normal state at the query time, worst first: computed once per frame,
+    /// as the status bar and the alarm list both need them and each costs a fold per alarm.
+    pub alarms: &'a [AlarmView],
     pub ui: &'a UiConfig,
     pub units: &'a HashMap<String, String>,
     /// Topic names per role, for provenance and kcat commands.

@@ -102,7 +102,7 @@ fn priority_counts(view: &View<'_>) -> [(Priority, usize); 4] {
         (Priority::Medium, 0),
         (Priority::Low, 0),
     ];
-    for a in view.store.alarms_at(view.at) {
+    for a in view.alarms {
         if let Some(slot) = c.iter_mut().find(|(p, _)| *p == a.priority) {
             slot.1 += 1;
         }
