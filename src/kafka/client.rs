@@ -39,7 +39,7 @@ impl ClientSettings {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", "20")
             .set("fetch.min.bytes", "1")
             .set("queued.min.messages", "200000")
             .set("queued.max.messages.kbytes", "262144")

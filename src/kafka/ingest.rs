@@ -35,7 +35,7 @@ const CHANNEL_CAPACITY: usize = 16;
 /// Most records per batch.
 const BATCH_MAX: usize = 8192;
 /// Longest a batch is held before it is sent.
-const BATCH_LINGER: Duration = Duration::from_millis(25);
+const BATCH_LINGER: Duration = Duration::from_millis(10);
 /// The most `receive.message.max.bytes` is raised to when a fetch response does not fit
 /// (librdkafka's own maximum is 2 GiB).
 const RECEIVE_MAX_CAP: usize = 1 << 30;
