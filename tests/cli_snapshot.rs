@@ -5,48 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
+
+mod common;
+
+use common::{free_port, start_broker_process};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
 const BASE_S: i64 = 1_700_000_000;
 const VINS: i64 = 24;
 const STEPS: i64 = 30;
-
-/// Kills the broker process when the test ends, pass or fail.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_broker() -> (Broker, String) {
-    let port = free_port().to_string();
-    let mut child = Command::new(BIN)
-        .args(["demo", "broker", "--no-sim", "--port", &port])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Broker(child), line.trim().to_owned())
-}
 
 fn kcat_produce(bootstrap: &str, topic: &str, lines: &[String]) {
     let mut kcat = Command::new("kcat")
@@ -115,7 +86,7 @@ fn snapshot(bootstrap: &str, config: &std::path::Path, at: &str) -> std::process
 
 #[test]
 fn snapshot_of_a_kcat_filled_broker_equals_an_independent_fold() {
-    let (_broker, bootstrap) = start_broker();
+    let (_broker, bootstrap) = start_broker_process(&[]);
     let recs = records();
     let lines: Vec<String> = recs
         .iter()

@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestProducer;
+use common::{TestProducer, start_broker_process};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
@@ -21,36 +21,6 @@ const T0: i64 = 1_700_000_000_000;
 const PARTITIONS: i32 = 64;
 const BUDGET_MB: u64 = 128;
 const PROPS: usize = 20;
-
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_broker() -> (Broker, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let mut child = Command::new(BIN)
-        .args(["demo", "broker", "--no-sim", "--port", &port])
-        .args(["--partitions", &PARTITIONS.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Broker(child), line.trim().to_owned())
-}
 
 /// `n` records of `assets` assets with PROPS numeric properties each, round-robin over the
 /// partitions; returns the last value written per asset (the `seq` property).
@@ -135,7 +105,7 @@ fn snapshot_peak_rss(bootstrap: &str, topic: &str) -> (u64, Value) {
 
 #[test]
 fn a_flood_far_above_the_budget_stays_within_budget_plus_20_percent() {
-    let (_broker, bootstrap) = start_broker();
+    let (_broker, bootstrap) = start_broker_process(&["--partitions", &PARTITIONS.to_string()]);
     const ASSETS: usize = 2_000;
     const RECORDS: usize = 500_000;
     // Each record holds PROPS samples: RECORDS * PROPS * 32 B of history, over twice the budget.

@@ -4,6 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -204,4 +206,41 @@ pub fn read_bounded(
     let mut spec = spec(config, bootstrap);
     spec.stop_at = Some((at, lateness_ms));
     read_to_store(spec, 0, connect_timeout, Duration::from_secs(60))
+}
+
+/// A `twinscope demo broker --no-sim` process, killed when dropped, pass or fail.
+pub struct BrokerProcess(Child);
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `twinscope demo broker --no-sim` on a free port, with `extra` arguments, as a
+/// separate process; returns it with the bootstrap address it prints first.
+pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
+    let port = free_port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twinscope"))
+        .args(["demo", "broker", "--no-sim", "--port", &port])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (BrokerProcess(child), line.trim().to_owned())
 }
