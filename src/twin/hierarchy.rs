@@ -60,15 +60,21 @@ impl Tree {
 
     /// The tree at `t` without alarms: what [`TreeCache`] keeps.
     fn shape(store: &Store, t: i64) -> Tree {
+        let mut shape = Vec::new();
+        store.shape_at(t, &mut shape);
+        Self::shape_from(store, t, &shape)
+    }
+
+    /// [`Self::shape`] given [`Store::shape_at`]`(t)`, which says which assets exist.
+    fn shape_from(store: &Store, t: i64, shape: &[u32]) -> Tree {
         let mut tree = Builder::default();
-        let existing: HashMap<&str, AssetIdx> = (0..store.assets().len() as AssetIdx)
-            .filter(|&a| store.exists_at(a, t))
-            .map(|a| (store.assets()[a as usize].id.as_ref(), a))
-            .collect();
-        let mut ids: Vec<AssetIdx> = existing.values().copied().collect();
-        ids.sort_unstable();
-        for a in ids {
-            tree.node_for(store, t, &existing, &store.assets()[a as usize].id, 0);
+        let exists = |path: &str| {
+            store
+                .asset_by_id(path)
+                .filter(|&a| shape.get(a as usize).is_some_and(|&s| s != 0))
+        };
+        for (a, _) in shape.iter().enumerate().filter(|(_, s)| **s != 0) {
+            tree.node_for(store, t, &exists, &store.assets()[a].id, 0);
         }
         tree.sort_and_depth();
         Tree {
@@ -81,20 +87,23 @@ impl Tree {
 }
 
 impl Builder {
-    fn node_for(
+    /// The node of `path`, created with its ancestors if new. Parent paths are borrowed from
+    /// the store (and asset nodes share the store's id), so a build allocates little more
+    /// than the nodes themselves.
+    fn node_for<'s>(
         &mut self,
-        store: &Store,
+        store: &'s Store,
         t: i64,
-        existing: &HashMap<&str, AssetIdx>,
-        path: &str,
+        exists: &impl Fn(&str) -> Option<AssetIdx>,
+        path: &'s str,
         depth: usize,
     ) -> u32 {
         if let Some(&n) = self.by_path.get(path) {
             return n;
         }
-        let asset = existing.get(path).copied();
+        let asset = exists(path);
         let sep = store.separator();
-        let (parent_path, label, kind) = match asset {
+        let (parent_path, label, kind, shared) = match asset {
             Some(a) => {
                 let asset = &store.assets()[a as usize];
                 let def = asset.def_at(t).flatten();
@@ -102,21 +111,21 @@ impl Builder {
                     .and_then(|d| d.name.clone())
                     .unwrap_or_else(|| last_segment(path, sep).to_owned());
                 (
-                    asset.parent_at(t).map(str::to_owned),
+                    asset.parent_at(t),
                     label,
                     def.and_then(|d| d.kind.clone()),
+                    asset.id.clone(),
                 )
             }
             None => (
-                path.rfind(sep)
-                    .filter(|&i| i > 0)
-                    .map(|i| path[..i].to_owned()),
+                path.rfind(sep).filter(|&i| i > 0).map(|i| &path[..i]),
                 last_segment(path, sep).to_owned(),
                 None,
+                Arc::from(path),
             ),
         };
         let idx = self.nodes.len() as u32;
-        let path: Arc<str> = Arc::from(path);
+        let path = shared;
         self.nodes.push(Node {
             path: path.clone(),
             label,
@@ -128,8 +137,8 @@ impl Builder {
         });
         self.by_path.insert(path.clone(), idx);
         let parent = parent_path
-            .filter(|p| depth < MAX_DEPTH && p.as_str() != path.as_ref())
-            .map(|p| self.node_for(store, t, existing, &p, depth + 1));
+            .filter(|p| depth < MAX_DEPTH && *p != path.as_ref())
+            .map(|p| self.node_for(store, t, exists, p, depth + 1));
         match parent {
             Some(p) if !self.is_ancestor(idx, p) => {
                 self.nodes[idx as usize].parent = Some(p);
@@ -314,7 +323,7 @@ impl TreeCache {
     pub fn tree_at(&mut self, store: &Store, t: i64, generation: u64) -> Tree {
         store.shape_at(t, &mut self.scratch);
         if self.key != Some(generation) || self.scratch != self.shape {
-            self.tree = Tree::shape(store, t);
+            self.tree = Tree::shape_from(store, t, &self.scratch);
             self.key = Some(generation);
             std::mem::swap(&mut self.shape, &mut self.scratch);
         }
