@@ -1,13 +1,14 @@
 //! The asset tree as it was at a time T, with each subtree's worst alarm rolled up.
 //!
-//! Built from the store on demand (and cached by the UI per store generation and cursor), so
-//! that the tree always matches the cursor: assets added later are absent, removed ones gone.
+//! Built from the store on demand, so that the tree always matches the cursor: assets added
+//! later are absent, removed ones gone. [`TreeCache`] keeps the shape while scrubbing through
+//! times where it does not change.
 
 use std::collections::HashSet;
-
-// Building hashes every asset id; foldhash is several times cheaper than SipHash for that.
-use foldhash::HashMap;
 use std::sync::Arc;
+
+// Building hashes every node's path; foldhash is several times cheaper than SipHash for that.
+use foldhash::HashMap;
 
 use super::alarms::{AlarmState, Priority};
 use super::store::{AssetIdx, Store};

@@ -928,13 +928,9 @@ impl Store {
     /// a tombstone, or, without such a record, it had sent telemetry or events by `t`.
     #[must_use]
     pub fn exists_at(&self, a: AssetIdx, t: i64) -> bool {
-        let Some(asset) = self.assets.get(a as usize) else {
-            return false;
-        };
-        match asset.def_at(t) {
-            Some(def) => def.is_some(),
-            None => asset.first_seen.is_some_and(|f| f <= t),
-        }
+        self.assets
+            .get(a as usize)
+            .is_some_and(|x| x.shape_at(t) != 0)
     }
 
     /// The shape of the asset tree at `t`, exactly, into `out`: per asset, 0 when it does not
@@ -944,14 +940,7 @@ impl Store {
     /// against hashing, allocating and sorting every node).
     pub fn shape_at(&self, t: i64, out: &mut Vec<u32>) {
         out.clear();
-        out.extend(self.assets.iter().map(|a| {
-            let defs = a.defs.partition_point(|(ts, _, _)| *ts <= t);
-            let exists = match defs.checked_sub(1) {
-                Some(i) => a.defs[i].2.is_some(),
-                None => a.first_seen.is_some_and(|f| f <= t),
-            };
-            if exists { defs as u32 + 1 } else { 0 }
-        }));
+        out.extend(self.assets.iter().map(|a| a.shape_at(t)));
     }
 
     /// Every property of an asset as of `t`, sorted by name.
@@ -1140,6 +1129,18 @@ impl Asset {
             .partition_point(|(ts, _, _)| *ts <= t)
             .checked_sub(1)?;
         Some(self.defs[i].2.as_ref())
+    }
+
+    /// This asset's entry in [`Store::shape_at`]: 0 when it does not exist at `t` (its latest
+    /// definition is a tombstone, or it has none and was not seen yet), else 1 + the number
+    /// of its definitions in force.
+    fn shape_at(&self, t: i64) -> u32 {
+        let defs = self.defs.partition_point(|(ts, _, _)| *ts <= t);
+        let exists = match defs.checked_sub(1) {
+            Some(i) => self.defs[i].2.is_some(),
+            None => self.first_seen.is_some_and(|f| f <= t),
+        };
+        if exists { defs as u32 + 1 } else { 0 }
     }
 
     /// The parent as of `t`: a `parent` field in `twin.assets` overrides the implied one.
