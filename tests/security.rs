@@ -8,16 +8,18 @@
 //! plaintext run reads real data with the secrets set and checks every output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use egui_kittest::Harness;
+use common::app_harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
-use twinscope::app::{AppOptions, Export, Persisted, TwinApp};
+use twinscope::app::{AppOptions, Export, Persisted};
 use twinscope::config::{ClientProps, Config};
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::demo::DemoOptions;
@@ -137,11 +139,7 @@ fn secrets_reach_the_client_and_never_leak() {
         allow_write: false,
         demo: DemoOptions::default(),
     };
-    let app = TwinApp::new(&egui::Context::default(), opts, Persisted::default());
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_context_setup(twinscope::app::install_fonts)
-        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app);
+    let mut harness = app_harness(opts, Persisted::default());
     let start = Instant::now();
     while harness.state().store().stats().records < 2 {
         assert!(start.elapsed() < Duration::from_secs(30), "no data");

@@ -6,12 +6,14 @@
 //! This file holds one test so that no other test's threads are in the process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use egui_kittest::Harness;
-use twinscope::app::{AppOptions, Persisted, TwinApp};
+use common::app_harness;
+use twinscope::app::{AppOptions, Persisted};
 use twinscope::config::{ClientProps, Config};
 use twinscope::kafka::demo::DemoOptions;
 
@@ -44,11 +46,7 @@ fn closing_the_app_ends_every_thread_within_2_s_without_panic() {
         allow_write: false,
         demo: DemoOptions::default(),
     };
-    let app = TwinApp::new(&egui::Context::default(), opts, Persisted::default());
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_context_setup(twinscope::app::install_fonts)
-        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app);
+    let mut harness = app_harness(opts, Persisted::default());
     // Mid-stream: the simulator is backfilling and the ingest is catching up.
     let start = Instant::now();
     while harness.state().store().stats().records < 5_000 {

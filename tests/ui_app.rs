@@ -2,8 +2,11 @@
 //! through egui_kittest and queried by accessible label.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::app_harness;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use rdkafka::mocking::MockCluster;
@@ -130,11 +133,7 @@ fn fixture_full(
     };
     let mut opts = opts;
     adjust(&mut opts);
-    let app = TwinApp::new(&egui::Context::default(), opts, persisted);
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_context_setup(twinscope::app::install_fonts)
-        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app);
+    let mut harness = app_harness(opts, persisted);
     let start = Instant::now();
     while !(harness.state().caught_up() && harness.state().store().stats().records >= 4) {
         assert!(
@@ -424,18 +423,13 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
         allow_write: false,
         demo: DemoOptions::default(),
     };
-    let app = TwinApp::new(
-        &egui::Context::default(),
+    let mut h = app_harness(
         opts,
         Persisted {
             selected: Some("m/x".into()),
             ..Persisted::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_context_setup(twinscope::app::install_fonts)
-        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app);
     let start = Instant::now();
     while !(h.state().caught_up() && h.state().store().stats().records == 60_000) {
         assert!(

@@ -9,9 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use egui_kittest::Harness;
 use rdkafka::ClientContext;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use twinscope::app::{AppOptions, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{HeadlessError, read_to_store, spec_for};
 use twinscope::kafka::client::ClientSettings;
@@ -243,4 +245,13 @@ pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
         .read_line(&mut line)
         .unwrap();
     (BrokerProcess(child), line.trim().to_owned())
+}
+
+/// The real app in an egui_kittest harness, at the size and with the fonts the UI tests use.
+pub fn app_harness(opts: AppOptions, persisted: Persisted) -> Harness<'static, TwinApp> {
+    let app = TwinApp::new(&egui::Context::default(), opts, persisted);
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_context_setup(twinscope::app::install_fonts)
+        .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app)
 }
