@@ -79,6 +79,9 @@ struct Replay {
     from: i64,
     /// ... up to this one.
     until: i64,
+    /// How late records were allowed to be (ms past `until`) when it stopped reading; see
+    /// [`TwinApp::replay_lateness`].
+    lateness: i64,
     progress: crate::kafka::ingest::Progress,
     done: bool,
 }
@@ -358,9 +361,21 @@ impl TwinApp {
         let start = Instant::now();
         while start.elapsed() < budget {
             match ingest.try_recv() {
-                Some(IngestEvent::Batch { recs, bad }) => self.store.apply_batch(recs, bad),
+                Some(IngestEvent::Batch { recs, bad }) => {
+                    // Late records inside a re-read's range change what it answers: drop it,
+                    // the next frame reads that range again.
+                    if let Some(r) = &self.replay
+                        && recs.iter().any(|x| x.body.event_time() <= r.until)
+                    {
+                        self.replay = None;
+                    }
+                    self.store.apply_batch(recs, bad);
+                }
                 Some(IngestEvent::Status(c)) => self.status.conn = Some(c),
-                Some(IngestEvent::Progress(p)) => self.status.progress = p,
+                Some(IngestEvent::Progress(p)) => {
+                    crate::headless::note_coverage(&mut self.store, &p);
+                    self.status.progress = p;
+                }
                 Some(IngestEvent::Finished) => {}
                 Some(IngestEvent::Notice(n)) => {
                     self.toast = Some((n.clone(), Instant::now()));
@@ -380,10 +395,16 @@ impl TwinApp {
             .map_or(now, |(_, max)| max.min(now + 60_000))
     }
 
+    /// Oldest time the timeline reaches: the oldest record held, but never before what Kafka's
+    /// retention has deleted (that state can no longer be proven from the log).
     fn earliest(&self, head: i64) -> i64 {
-        self.store
+        let oldest = self
+            .store
             .time_range()
-            .map_or(head - 60_000, |(min, _)| min.min(head))
+            .map_or(head - 60_000, |(min, _)| min.min(head));
+        self.store
+            .retained_from()
+            .map_or(oldest, |r| oldest.max(r).min(head))
     }
 
     /// One frame: drain, keyboard, panels, commands.
@@ -800,6 +821,7 @@ impl TwinApp {
             && r.from <= at
             && at <= r.until
             && r.store.history_start().is_none_or(|s| at >= s)
+            && r.lateness >= self.replay_lateness()
         {
             return;
         }
@@ -807,7 +829,7 @@ impl TwinApp {
             return;
         };
         let until = (at + REPLAY_AHEAD_MS).min(hs);
-        let lateness = self.opts.config.kafka.max_lateness_s as i64 * 1000;
+        let lateness = self.replay_lateness();
         let mut spec = spec_for(
             &self.opts.config,
             &self.brokers,
@@ -838,12 +860,30 @@ impl TwinApp {
                     store,
                     from,
                     until,
+                    lateness,
                     progress: crate::kafka::ingest::Progress::default(),
                     done: false,
                 });
             }
             Err(e) => self.toast = Some((format!("Cannot re-read history: {e}"), Instant::now())),
         }
+    }
+
+    /// How far past its end a re-read of evicted telemetry reads, in event time: the most any
+    /// telemetry record has been behind its partition's newest so far (as the live read saw
+    /// every record once), plus a second. A re-read bounded by it sees every record the live
+    /// read applied for its range; when later data turns out later than that, the re-read is
+    /// redone (see `ensure_replay`), so a late upload never leaves it silently short.
+    fn replay_lateness(&self) -> i64 {
+        self.status
+            .progress
+            .topics
+            .iter()
+            .filter(|t| t.role == crate::twin::decode::Role::Telemetry)
+            .map(|t| t.max_lateness)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1_000)
     }
 
     /// Applies the re-read's batches under a budget. Returns true if more are waiting.

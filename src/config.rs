@@ -39,9 +39,11 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
     /// Look-back such as `"2h"`; by default everything retained is read.
     pub since: Option<String>,
-    /// How far out of event-time order records may be within a partition. A bounded read such
-    /// as `snapshot --at T` stops a partition at the first record later than `T` plus this.
-    pub max_lateness_s: u64,
+    /// An assumption, off by default: how far out of event-time order records may be within a
+    /// partition. With it, `snapshot --at T` stops a partition at the first record later than
+    /// `T` plus this (and says so in its output); without it, every partition is read to its
+    /// end as of the start, which is exact however late records arrive.
+    pub max_lateness_s: Option<u64>,
 }
 
 /// Topic names per role.
@@ -61,7 +63,7 @@ impl Default for KafkaConfig {
             brokers: None,
             properties: BTreeMap::new(),
             since: None,
-            max_lateness_s: 60,
+            max_lateness_s: None,
         }
     }
 }

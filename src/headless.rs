@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use crate::config::{ClientProps, Config};
 use crate::kafka::KafkaLayerError;
 use crate::kafka::client::ClientSettings;
-use crate::kafka::ingest::{Conn, Ingest, IngestEvent, IngestSpec, StartAt, in_flight_bytes};
+use crate::kafka::ingest::{
+    Conn, Ingest, IngestEvent, IngestSpec, Progress, StartAt, in_flight_bytes,
+};
 use crate::twin::Store;
 use crate::twin::decode::Role;
 use crate::twin::rules::RuleDef;
@@ -19,12 +21,22 @@ pub enum HeadlessError {
     Kafka(#[from] KafkaLayerError),
     #[error("cannot connect: {0}")]
     Unreachable(String),
+    #[error("the cluster refused the connection: {0}")]
+    Rejected(String),
     #[error("topics missing on the cluster: {0}")]
     MissingTopics(String),
     #[error("timed out after {0} s")]
     Timeout(u64),
     #[error("the ingest thread ended unexpectedly")]
     Ended,
+}
+
+/// Tells the store what the ingest thread found missing from each topic in Kafka (deleted by
+/// retention, removed by compaction), so that answers for those times say so.
+pub fn note_coverage(store: &mut Store, progress: &Progress) {
+    for t in &progress.topics {
+        store.note_incomplete(t.role, t.incomplete_through);
+    }
 }
 
 /// The topic name per role, in [`Role::ALL`] order, for the store's own diagnostics.
@@ -143,7 +155,12 @@ pub fn read_to_store_with_rules(
                 last_problem = reason;
             }
             Ok(IngestEvent::Status(Conn::Connecting)) => {}
+            // A refusal does not go away by waiting: say so now, not at the timeout.
+            Ok(IngestEvent::Status(Conn::Rejected { reason, .. })) => {
+                return Err(HeadlessError::Rejected(reason));
+            }
             Ok(IngestEvent::Progress(p)) => {
+                note_coverage(&mut store, &p);
                 if !bounded && p.reached_start_head && connected {
                     // Drain what was sent before this progress report.
                     while let Some(ev) = ingest.try_recv() {

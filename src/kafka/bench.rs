@@ -698,7 +698,7 @@ fn run_twinscope(bootstrap: &str, end: i64) -> Result<(Duration, Store), BenchEr
         ClientProps::default(),
         StartAt::Beginning,
     );
-    spec.stop_at = Some((end, config.kafka.max_lateness_s as i64 * 1000));
+    spec.stop_at = Some((end, i64::MAX));
     let store = read_to_store_with_rules(
         spec,
         config.rules.clone(),

@@ -95,6 +95,13 @@ pub enum Conn {
     },
     /// Connected, but some topics do not exist (yet); they are picked up when created.
     WaitingForTopics(Vec<String>),
+    /// The brokers answered but refused us: wrong credentials, or a TLS certificate that does
+    /// not verify. Retried like a disconnect (the operator may fix it on the cluster side), but
+    /// told apart so nobody waits for a network problem that is not there.
+    Rejected {
+        reason: String,
+        retry_in_s: u64,
+    },
 }
 
 /// Lag and progress of one topic.
@@ -107,6 +114,16 @@ pub struct TopicProgress {
     pub lag: i64,
     /// Records deleted by retention while we were behind (the log start moved past us).
     pub skipped: i64,
+    /// Offsets missing inside the log (removed by compaction, or transaction markers).
+    pub compacted: i64,
+    /// The latest event time up to which this topic's history may be incomplete in Kafka:
+    /// records at or before it were deleted by retention or removed by compaction, so an
+    /// answer "as of T" for T at or before it cannot be proven exact from the log.
+    pub incomplete_through: Option<i64>,
+    /// The most any record read so far was behind the newest event time before it in its
+    /// partition (ms): how late data has actually been. A re-read bounded by this much past
+    /// its end misses nothing the live read has seen.
+    pub max_lateness: i64,
 }
 
 /// Progress of the read.
@@ -166,10 +183,12 @@ impl Ingest {
     pub fn spawn(spec: IngestSpec, waker: Waker) -> Result<Self, KafkaLayerError> {
         let ctx = IngestContext {
             last_error: Arc::new(Mutex::new(None)),
+            rejected: Arc::new(Mutex::new(None)),
             view: Arc::new(Mutex::new(None)),
             response_too_large: Arc::new(AtomicUsize::new(0)),
         };
         let errors = ctx.last_error.clone();
+        let rejected = ctx.rejected.clone();
         let view = ctx.view.clone();
         let response_too_large = ctx.response_too_large.clone();
         let consumer = create_consumer(&spec.client, ctx, spec.in_flight_bytes, None)?;
@@ -180,6 +199,7 @@ impl Ingest {
             spec,
             consumer,
             errors,
+            rejected,
             view,
             tx,
             waker,
@@ -311,10 +331,29 @@ fn oversized_response(reason: &str) -> Option<usize> {
         .ok()
 }
 
+/// The operator's wording of a refusal by the cluster, if `error` is one: librdkafka reports
+/// a failed SASL handshake as `Authentication` and a certificate that does not verify as
+/// `SSL`, then keeps retrying, which from the outside looks like an unreachable cluster.
+fn refusal(error: &KafkaError, reason: &str) -> Option<String> {
+    let code = error.rdkafka_error_code()?;
+    let reason = reason.trim();
+    match code {
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => Some(
+            format!("authentication failed (check sasl.username and sasl.password): {reason}"),
+        ),
+        RDKafkaErrorCode::SSL => Some(format!(
+            "TLS handshake failed (check ssl.ca.location and the broker's certificate): {reason}"
+        )),
+        _ => None,
+    }
+}
+
 /// Receives librdkafka's global errors (all brokers down, authentication failures, ...) and
 /// its statistics.
 struct IngestContext {
     last_error: Arc<Mutex<Option<(Instant, String)>>>,
+    /// The latest refusal by the cluster (authentication, TLS), worded for the operator.
+    rejected: Arc<Mutex<Option<String>>>,
     view: Arc<Mutex<Option<ClusterView>>>,
     /// The largest fetch response that did not fit, in bytes (0: none).
     response_too_large: Arc<AtomicUsize>,
@@ -343,6 +382,11 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(why) = refusal(&error, reason)
+            && let Ok(mut r) = self.rejected.lock()
+        {
+            *r = Some(why);
+        }
         if let Some(n) = oversized_response(reason) {
             self.response_too_large.fetch_max(n, Ordering::Relaxed);
         }
@@ -392,9 +436,62 @@ struct Part {
     /// Latest known head.
     high: i64,
     skipped: i64,
+    /// Offsets missing inside the log (compaction, transaction markers).
+    compacted: i64,
+    /// Log start as last known; records before it are gone from Kafka.
+    low: i64,
+    /// Set once records of this partition are known to be missing (deleted before we read
+    /// them, or removed from inside the log): from then on nothing proves that a later
+    /// record's key was not also in a missing one.
+    gapped: bool,
+    /// History at or before this event time may be incomplete in Kafka (see
+    /// [`TopicProgress::incomplete_through`]).
+    lost_through: Option<i64>,
+    /// See [`TopicProgress::max_lateness`].
+    lateness: i64,
     done: bool,
     index: TimeIndex,
+    events: EventTimeIndex,
 }
+
+impl Part {
+    fn lose_through(&mut self, t: i64) {
+        self.lost_through = Some(self.lost_through.map_or(t, |l| l.max(t)));
+    }
+}
+
+/// Sparse offset → latest event time so far, so that when retention deletes records we have
+/// already read, the latest event time among them is known (from above) without keeping them.
+#[derive(Debug, Default)]
+struct EventTimeIndex {
+    /// `(offset, max event time of all records up to and including it)`, increasing.
+    entries: Vec<(i64, i64)>,
+    max: Option<i64>,
+}
+
+impl EventTimeIndex {
+    fn observe(&mut self, offset: i64, event_time: i64) {
+        let max = self.max.map_or(event_time, |m| m.max(event_time));
+        self.max = Some(max);
+        if self
+            .entries
+            .last()
+            .is_none_or(|&(o, _)| offset >= o + EVENT_INDEX_STRIDE)
+        {
+            self.entries.push((offset, max));
+        }
+    }
+
+    /// An upper bound of the event times of the records before `offset`: the running maximum
+    /// at the first entry at or past it, or the maximum of everything read.
+    fn max_before(&self, offset: i64) -> Option<i64> {
+        let i = self.entries.partition_point(|&(o, _)| o < offset - 1);
+        self.entries.get(i).map(|&(_, m)| m).or(self.max)
+    }
+}
+
+/// Records between event-time index entries.
+const EVENT_INDEX_STRIDE: i64 = 256;
 
 #[derive(Default)]
 struct RateMeter {
@@ -421,6 +518,7 @@ struct Worker {
     spec: IngestSpec,
     consumer: BaseConsumer<IngestContext>,
     errors: Arc<Mutex<Option<(Instant, String)>>>,
+    rejected: Arc<Mutex<Option<String>>>,
     view: Arc<Mutex<Option<ClusterView>>>,
     tx: Sender<IngestEvent>,
     waker: Waker,
@@ -443,6 +541,15 @@ enum Flow {
 impl Worker {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The status for a failed connection: a refusal by the cluster when librdkafka reported
+    /// one since the last success, else a disconnect with `reason`.
+    fn down(&self, reason: String, retry_in_s: u64) -> Conn {
+        match self.rejected.lock().ok().and_then(|r| r.clone()) {
+            Some(reason) => Conn::Rejected { reason, retry_in_s },
+            None => Conn::Disconnected { reason, retry_in_s },
+        }
     }
 
     /// Sends an event, blocking while the UI is behind, but never past a stop request.
@@ -504,10 +611,7 @@ impl Worker {
                     }
                 }
                 Err(reason) => {
-                    let ev = IngestEvent::Status(Conn::Disconnected {
-                        reason,
-                        retry_in_s: backoff,
-                    });
+                    let ev = IngestEvent::Status(self.down(reason, backoff));
                     if let Flow::Stop = self.send(ev) {
                         return;
                     }
@@ -581,8 +685,16 @@ impl Worker {
                     target: high,
                     high,
                     skipped: 0,
+                    compacted: 0,
+                    low,
+                    // Reading from the log start of a log that once began earlier: whatever
+                    // was before it is gone.
+                    gapped: start == low && low > 0,
+                    lost_through: None,
+                    lateness: 0,
                     done: self.spec.stop_at.is_some() && start >= high,
                     index: TimeIndex::default(),
+                    events: EventTimeIndex::default(),
                 });
                 added = true;
             }
@@ -664,8 +776,16 @@ impl Worker {
                             continue;
                         }
                         if m.offset() > part.next {
-                            // Retention deleted records we had not read yet.
-                            part.skipped += m.offset() - part.next;
+                            let missing = m.offset() - part.next;
+                            if m.offset() <= part.low {
+                                // Retention deleted records we had not read yet.
+                                part.skipped += missing;
+                            } else {
+                                // Missing inside the log: compaction removed superseded
+                                // records (or they were transaction markers).
+                                part.compacted += missing;
+                            }
+                            part.gapped = true;
                         }
                         part.next = m.offset() + 1;
                         batch_bytes += decoded_size(m.payload_len());
@@ -682,13 +802,23 @@ impl Worker {
                         };
                         match decode(&self.spec.mapping, origin, m.key(), m.payload()) {
                             Ok(body) => {
+                                let et = body.event_time();
+                                if let Some(newest) = part.events.max {
+                                    part.lateness = part.lateness.max(newest - et);
+                                }
+                                part.events.observe(m.offset(), et);
+                                if part.gapped {
+                                    // The missing records may have held this key's earlier
+                                    // values: history is provably complete only from here on.
+                                    part.lose_through(et.saturating_sub(1));
+                                }
                                 // A bounded read stops a partition at its event-time watermark:
                                 // once a record is later than T by more than the allowed
                                 // lateness, nothing at or before T is expected after it. The
                                 // assets topic defines the tree and is always read whole.
                                 if let Some((t, late)) = self.spec.stop_at
                                     && part.role != Role::Assets
-                                    && body.event_time() > t.saturating_add(late)
+                                    && et > t.saturating_add(late)
                                 {
                                     part.done = true;
                                 }
@@ -754,10 +884,7 @@ impl Worker {
                         .ok()
                         .and_then(|e| e.as_ref().map(|(_, r)| r.clone()))
                         .unwrap_or_else(|| "brokers are not answering".into());
-                    let ev = Conn::Disconnected {
-                        reason,
-                        retry_in_s: 2,
-                    };
+                    let ev = self.down(reason, 2);
                     if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                         return;
                     }
@@ -787,10 +914,7 @@ impl Worker {
                         }
                         Err(reason) => {
                             connected = false;
-                            let ev = Conn::Disconnected {
-                                reason,
-                                retry_in_s: 2,
-                            };
+                            let ev = self.down(reason, 2);
                             if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                                 return;
                             }
@@ -839,6 +963,7 @@ impl Worker {
             .clamp(current, RECEIVE_MAX_CAP);
         let ctx = IngestContext {
             last_error: self.errors.clone(),
+            rejected: self.rejected.clone(),
             view: self.view.clone(),
             response_too_large: self.response_too_large.clone(),
         };
@@ -898,17 +1023,31 @@ impl Worker {
         for p in &mut self.parts {
             if let Some(&(low, high)) = view.heads.get(&(p.topic.to_string(), p.partition)) {
                 p.high = p.high.max(high);
+                if low > p.low {
+                    if let Some(t) = p.events.max_before(low.min(p.next)) {
+                        // Retention deleted records we had read: what they said is no
+                        // longer in Kafka.
+                        p.lose_through(t);
+                    }
+                    p.low = low;
+                }
                 if low >= 0 && p.next < low {
                     // We will be moved to the new log start; count what retention removed.
                     p.skipped += low - p.next;
                     p.next = low;
+                    p.gapped = true;
                 }
             }
         }
         let up = view.brokers_up > 0;
         drop(guard);
-        if up && let Ok(mut e) = self.errors.lock() {
-            *e = None;
+        if up {
+            if let Ok(mut e) = self.errors.lock() {
+                *e = None;
+            }
+            if let Ok(mut r) = self.rejected.lock() {
+                *r = None;
+            }
         }
         up
     }
@@ -945,6 +1084,9 @@ impl Worker {
                     t.partitions += 1;
                     t.lag += lag;
                     t.skipped += p.skipped;
+                    t.compacted += p.compacted;
+                    t.incomplete_through = t.incomplete_through.max(p.lost_through);
+                    t.max_lateness = t.max_lateness.max(p.lateness);
                 }
                 None => topics.push(TopicProgress {
                     role: p.role,
@@ -952,6 +1094,9 @@ impl Worker {
                     partitions: 1,
                     lag,
                     skipped: p.skipped,
+                    compacted: p.compacted,
+                    incomplete_through: p.lost_through,
+                    max_lateness: p.lateness,
                 }),
             }
         }

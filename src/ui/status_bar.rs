@@ -8,6 +8,7 @@ use super::style::{self, HISTORY, LIVE};
 use super::{Command, View};
 use crate::kafka::ingest::{Conn, Progress};
 use crate::twin::alarms::Priority;
+use crate::twin::store::NotExact;
 
 /// Ingest state as last reported.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +32,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool
             (_, Some(Conn::Connected)) => ("●", "Connected", LIVE),
             (_, Some(Conn::WaitingForTopics(_))) => ("●", "Waiting for topics", HISTORY),
             (_, Some(Conn::Disconnected { .. })) => ("●", "Disconnected", Color32::from_rgb(235, 64, 52)),
+            (_, Some(Conn::Rejected { .. })) => ("●", "Refused by the cluster", Color32::from_rgb(235, 64, 52)),
             _ => ("●", "Connecting", Color32::GRAY),
         };
         ui.label(RichText::new(dot).color(color));
@@ -59,6 +61,9 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool
             if t.skipped > 0 {
                 hover.push_str(&format!("\n{} records were deleted by retention before they could be read", t.skipped));
             }
+            if t.compacted > 0 {
+                hover.push_str(&format!("\n{} offsets missing inside the log (compaction)", t.compacted));
+            }
             r.on_hover_text(hover);
         }
         ui.separator();
@@ -85,6 +90,10 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool
             } else {
                 ui.label(RichText::new("read-only").weak())
                     .on_hover_text("Write-back is off: twinscope produces nothing to Kafka. Enable with --allow-write.");
+            }
+            if let Some(from) = view.store.retained_from() {
+                ui.label(RichText::new(format!("retained from {}", style::datetime(from))).small().color(HISTORY))
+                    .on_hover_text("Kafka's retention has deleted older records: earlier times are not retained and cannot be shown exactly.");
             }
             if let Some(start) = view.store.history_start() {
                 ui.label(RichText::new(format!("history before {} evicted", style::time(start))).small().color(HISTORY))
@@ -125,6 +134,15 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
                 st.source
             ),
         );
+    } else if let Some(Conn::Rejected { reason, retry_in_s }) = &st.conn {
+        banner(
+            ui,
+            red,
+            &format!(
+                "⛔ {} refused the connection: {reason}. Retrying every {retry_in_s} s; showing the last received state.",
+                st.source
+            ),
+        );
     } else if let Some(Conn::WaitingForTopics(t)) = &st.conn {
         banner(
             ui,
@@ -134,6 +152,24 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
                 t.join(", ")
             ),
         );
+    }
+    if let Err(why) = view.store.exact_at(view.at) {
+        // Said outright instead of showing a fleet that may differ from what it was.
+        let text = match why {
+            NotExact::NotRetained { topic, through } => format!(
+                "⚠ Not retained: Kafka has deleted {topic} records up to {}. The state shown at {} may be incomplete; the earliest exact time is {}.",
+                style::datetime(through),
+                style::datetime(view.at),
+                style::datetime(through + 1)
+            ),
+            NotExact::Compacted { topic, through } => format!(
+                "⚠ Asset history incomplete: compaction removed definitions from {topic} that were in force up to {}. The tree at {} may differ from what it was; it is exact from {} on.",
+                style::datetime(through),
+                style::datetime(view.at),
+                style::datetime(through + 1)
+            ),
+        };
+        banner(ui, red, &text);
     }
     if !view.live {
         egui::Frame::new()

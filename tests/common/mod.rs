@@ -255,3 +255,6 @@ pub fn app_harness(opts: AppOptions, persisted: Persisted) -> Harness<'static, T
         .with_context_setup(twinscope::app::install_fonts)
         .build_ui_state(|ui, app: &mut TwinApp| app.frame(ui), app)
 }
+
+pub mod fold;
+pub mod real_kafka;
