@@ -791,6 +791,7 @@ impl TwinApp {
                     Err(e) => self.toast = Some((e.to_string(), Instant::now())),
                 }
             }
+            ui::dialogs::Dialog::ConfigError { .. } => {}
         }
     }
 
@@ -1036,7 +1037,7 @@ impl TwinApp {
                 match ClientProps::resolve(&c.kafka.properties, &[]) {
                     Ok(props) => self.opts.props = props,
                     Err(e) => {
-                        self.toast = Some((e.to_string(), Instant::now()));
+                        self.dialog = Some(ui::dialogs::Dialog::config_error(&path, &e));
                         return;
                     }
                 }
@@ -1053,7 +1054,8 @@ impl TwinApp {
                 self.connect();
                 self.toast = Some(("Config loaded; reconnecting".into(), Instant::now()));
             }
-            Err(e) => self.toast = Some((e.to_string(), Instant::now())),
+            // Refused: said in a dialog, and the config in force stays.
+            Err(e) => self.dialog = Some(ui::dialogs::Dialog::config_error(&path, &e)),
         }
     }
 

@@ -70,9 +70,10 @@ enum Cmd {
     /// Run the demo plant.
     #[command(subcommand)]
     Demo(DemoCmd),
-    /// Benchmarks (issue #5) on an embedded mock cluster: ingest vs kcat and a bare consumer,
-    /// scrub vs a naive replay, memory per sample, live latency. Prints figures and ratios;
-    /// never fails on timing. Build with --release for meaningful figures.
+    /// Benchmarks: ingest vs kcat and a bare consumer, scrub vs a naive replay, memory per
+    /// sample, live latency. On an embedded mock cluster, or with --brokers on that cluster
+    /// (the workload topic is created there, or reused when already complete). Prints figures
+    /// and ratios; never fails on timing. Build with --release for meaningful figures.
     Bench(BenchArgs),
 }
 
@@ -220,7 +221,7 @@ fn run(cli: Cli) -> Result<()> {
             no_sim,
             partitions,
         })) => demo_broker(&config, port, no_sim, partitions),
-        Some(Cmd::Bench(b)) => bench(&b),
+        Some(Cmd::Bench(b)) => bench(&b, cli.conn.brokers.clone()),
         Some(Cmd::Demo(DemoCmd::Produce { backfill_s })) => {
             let Some(b) = brokers else {
                 bail!("demo produce needs --brokers")
@@ -315,7 +316,8 @@ fn snapshot(
     Ok(())
 }
 
-fn bench(b: &BenchArgs) -> Result<()> {
+/// Runs the benchmarks; with `brokers` (the global --brokers), on that cluster.
+fn bench(b: &BenchArgs, brokers: Option<String>) -> Result<()> {
     use twinscope::kafka::bench::{BenchOptions, Which, run};
     let opts = BenchOptions {
         records: b.records,
@@ -328,6 +330,7 @@ fn bench(b: &BenchArgs) -> Result<()> {
         samples: b.samples,
         rate: b.rate,
         seconds: b.seconds,
+        brokers,
     };
     let which = match b.which {
         BenchWhich::All => Which::All,

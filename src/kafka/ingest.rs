@@ -546,6 +546,17 @@ impl Worker {
     /// The status for a failed connection: a refusal by the cluster when librdkafka reported
     /// one since the last success, else a disconnect with `reason`.
     fn down(&self, reason: String, retry_in_s: u64) -> Conn {
+        // librdkafka hands its errors to the client context only from `poll`; before
+        // partitions are assigned nothing else polls, so a refused handshake would go unheard.
+        // No partition is assigned here, so no record can be taken by this poll.
+        // One poll dispatches at most one error, and logs and statistics share the queue
+        // (thousands of events at `debug=all`), so it polls for a moment or until a refusal.
+        if self.parts.is_empty() {
+            let until = Instant::now() + Duration::from_millis(250);
+            while Instant::now() < until && self.rejected.lock().is_ok_and(|r| r.is_none()) {
+                let _ = self.consumer.poll(Duration::from_millis(5));
+            }
+        }
         match self.rejected.lock().ok().and_then(|r| r.clone()) {
             Some(reason) => Conn::Rejected { reason, retry_in_s },
             None => Conn::Disconnected { reason, retry_in_s },
