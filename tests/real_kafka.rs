@@ -10,8 +10,18 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use egui_kittest::kittest::Queryable as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value as Json, json};
-use twinscope::config::Config;
+use twinscope::app::{AppOptions, Persisted};
+use twinscope::config::{ClientProps, Config};
+use twinscope::headless::{read_to_store, spec_for};
+use twinscope::kafka::client::ClientSettings;
+use twinscope::kafka::demo::DemoOptions;
+use twinscope::kafka::ingest::StartAt;
+use twinscope::kafka::seek::{SeekMethod, TimeIndex, offset_by_bisection, offset_for_time};
 
 use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
@@ -114,4 +124,204 @@ fn snapshot_and_store_equal_the_fold_on_a_real_broker() {
         );
         assert_eq!(out["read"]["exact"], json!(true));
     }
+}
+
+/// A plain consumer for checks: watermarks, the log as it is, group lists.
+fn checker(bootstrap: &str) -> BaseConsumer {
+    ClientSettings::plain(bootstrap)
+        .consumer_config("check")
+        .create()
+        .unwrap()
+}
+
+/// Every record of `topic`/`partition` as it is in the log now: `(offset, kafka ts)`.
+fn log_of(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, i64)> {
+    let c = checker(bootstrap);
+    let (low, high) = c
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(low))
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while out.last().map_or(low, |&(o, _)| o + 1) < high {
+        assert!(started.elapsed() < Duration::from_secs(30), "log read-back");
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.unwrap();
+            out.push((m.offset(), m.timestamp().to_millis().unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn seek_by_time_uses_the_broker_and_agrees_with_the_index_and_bisection() {
+    let kafka = RealKafka::start(KafkaOptions::default());
+    kafka.create_topic("seek.t", 1, 1, &[]);
+    let bootstrap = kafka.bootstrap();
+    let mut p = TestProducer::new(&bootstrap);
+    // Non-decreasing Kafka times with runs of equal ones, as batching producers write them.
+    let mut rng = fastrand::Rng::with_seed(17);
+    let mut ts = T0;
+    for i in 0..4_000 {
+        ts += rng.i64(0..3) * 250;
+        p.send_str("seek.t", 0, "k", &format!(r#"{{"i": {i}}}"#), ts);
+    }
+    p.flush();
+    let log = log_of(&bootstrap, "seek.t", 0);
+    assert_eq!(log.len(), 4_000);
+    let scan = |t: i64| {
+        log.iter()
+            .find(|&&(_, ts)| ts >= t)
+            .map_or(4_000, |&(o, _)| o)
+    };
+    let mut index = TimeIndex::default();
+    for &(o, ts) in &log {
+        index.observe(o, ts);
+    }
+    let settings = ClientSettings::plain(&bootstrap);
+    let wait = Duration::from_secs(10);
+    let mut times: Vec<i64> = (0..40).map(|_| log[rng.usize(0..log.len())].1).collect();
+    times.extend((0..20).map(|_| rng.i64(T0 - 1_000..ts + 1_000)));
+    times.extend([T0 - 1, log[0].1, ts, ts + 1]);
+    for t in times {
+        let want = scan(t);
+        // No own index: the broker answers ListOffsets by time, exactly.
+        let (o, how) = offset_for_time(&settings, "seek.t", 0, t, (0, 4_000), None, wait).unwrap();
+        assert_eq!(
+            (o, how),
+            (want, SeekMethod::Broker),
+            "broker at T0{:+}",
+            t - T0
+        );
+        // The fallback for clusters that cannot: the same offset.
+        let (o, how) = offset_by_bisection(&settings, "seek.t", 0, t, (0, 4_000), wait).unwrap();
+        assert_eq!(o, want, "bisection at T0{:+}", t - T0);
+        assert!(
+            matches!(how, SeekMethod::Bisection { probes } if probes <= 14),
+            "{how:?}"
+        );
+        // The own index (sparse): at or before it, with nothing at or after T in between, so
+        // a read from there holds the same records from T on.
+        let (o, how) =
+            offset_for_time(&settings, "seek.t", 0, t, (0, 4_000), Some(&index), wait).unwrap();
+        if t <= ts {
+            assert_eq!(how, SeekMethod::OwnIndex);
+            assert!(o <= want, "index past the answer at T0{:+}", t - T0);
+            assert!(log[o as usize..want as usize].iter().all(|&(_, x)| x < t));
+        }
+    }
+    // Through the ingest: `--since T` starts exactly where the broker says.
+    let t = log[1_234].1;
+    let config =
+        Config::parse("[topics]\ntelemetry = \"seek.t\"\nevents = \"\"\nassets = \"\"\n").unwrap();
+    let spec = spec_for(
+        &config,
+        &bootstrap,
+        ClientProps::default(),
+        StartAt::Since(t),
+    );
+    let store = read_to_store(spec, 0, wait, Duration::from_secs(60)).unwrap();
+    assert_eq!(store.stats().records, (4_000 - scan(t)) as u64);
+}
+
+#[test]
+fn a_read_only_session_creates_no_group_commits_nothing_and_writes_nothing() {
+    let kafka = RealKafka::start(KafkaOptions::default());
+    create_twin_topics(&kafka, 2, 1);
+    kafka.create_topic("twin.commands", 1, 1, &[]);
+    let bootstrap = kafka.bootstrap();
+    let mut p = TestProducer::new(&bootstrap);
+    let mut rng = fastrand::Rng::with_seed(99);
+    let fleet = Fleet {
+        cars: 10,
+        records: 400,
+        partitions: 2,
+        t0: T0,
+        span_ms: 600_000,
+        jitter_ms: 5_000,
+    };
+    produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    p.flush();
+    let topics = [
+        ("twin.telemetry", 2),
+        ("twin.events", 1),
+        ("twin.assets", 1),
+        ("twin.commands", 1),
+    ];
+    let c = checker(&bootstrap);
+    let ends = || -> Vec<(i64, i64)> {
+        topics
+            .iter()
+            .flat_map(|&(t, n)| (0..n).map(move |p| (t, p)))
+            .map(|(t, p)| c.fetch_watermarks(t, p, Duration::from_secs(10)).unwrap())
+            .collect()
+    };
+    let groups = || -> Vec<String> {
+        let list = c.fetch_group_list(None, Duration::from_secs(10)).unwrap();
+        let mut names: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let (ends_before, groups_before) = (ends(), groups());
+
+    // Everything twinscope reads with: the window (read-only, as it starts by default), the
+    // headless read, `snapshot` in its own process, and a seek by time.
+    let opts = AppOptions {
+        config: Config::default(),
+        config_path: None,
+        brokers: Some(bootstrap.clone()),
+        props: ClientProps::default(),
+        since: Some(T0 + 60_000),
+        allow_write: false,
+        demo: DemoOptions::default(),
+    };
+    let mut h = common::app_harness(opts, Persisted::default());
+    let started = Instant::now();
+    while !h.state().caught_up() || started.elapsed() < Duration::from_secs(5) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the window did not catch up"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label("read-only");
+    drop(h);
+    common::read_all(&Config::default(), &bootstrap);
+    stdout_json(&snapshot_cli(&bootstrap, T0 + 300_000, &[]));
+    offset_for_time(
+        &ClientSettings::plain(&bootstrap),
+        "twin.telemetry",
+        0,
+        T0 + 1,
+        (0, 200),
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+
+    assert_eq!(
+        ends(),
+        ends_before,
+        "end offsets moved: something was written"
+    );
+    assert_eq!(groups(), groups_before, "a consumer group appeared");
+
+    // The check can fail: a consumer that subscribes and commits is listed.
+    let control: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "control-group")
+        .create()
+        .unwrap();
+    control.subscribe(&["twin.events"]).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("twin.events", 0, Offset::Offset(0))
+        .unwrap();
+    control
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    assert!(groups().contains(&"control-group".to_owned()));
 }

@@ -118,11 +118,47 @@ pub fn offset_for_time(
     if last_ts.is_none_or(|ts| ts < t) {
         return Ok((high, SeekMethod::Broker));
     }
+    bisect(&probe, topic, partition, t, (low, high), timeout)
+}
+
+/// The bisection alone, for clusters that cannot answer by time (and for tests that check it
+/// against the broker's own answer): the first offset in `[low, high)` whose timestamp is
+/// ≥ `t`, assuming timestamps do not decrease along the log, found with O(log n) single-record
+/// fetches.
+///
+/// # Errors
+/// When the brokers cannot be reached.
+pub fn offset_by_bisection(
+    settings: &ClientSettings,
+    topic: &str,
+    partition: i32,
+    t: i64,
+    (low, high): (i64, i64),
+    timeout: Duration,
+) -> Result<(i64, SeekMethod), KafkaError> {
+    if high <= low {
+        return Ok((low, SeekMethod::Trivial));
+    }
+    let probe: BaseConsumer = settings.consumer_config("probe").create()?;
+    if record_ts(&probe, topic, partition, high - 1, timeout)?.is_none_or(|ts| ts < t) {
+        return Ok((high, SeekMethod::Bisection { probes: 1 }));
+    }
+    bisect(&probe, topic, partition, t, (low, high), timeout)
+}
+
+fn bisect(
+    probe: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    t: i64,
+    (low, high): (i64, i64),
+    timeout: Duration,
+) -> Result<(i64, SeekMethod), KafkaError> {
     let (mut lo, mut hi, mut probes) = (low, high - 1, 1u32);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         probes += 1;
-        match record_ts(&probe, topic, partition, mid, timeout)? {
+        match record_ts(probe, topic, partition, mid, timeout)? {
             Some(ts) if ts >= t => hi = mid,
             Some(_) => lo = mid + 1,
             // The range was deleted by retention meanwhile: start at what is left.

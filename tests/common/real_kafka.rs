@@ -17,7 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
@@ -213,6 +215,58 @@ impl RealKafka {
             );
             thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Replaces a topic's configuration (AlterConfigs resets what it does not name, so pass
+    /// every setting the topic should keep).
+    pub fn alter_topic(&self, name: &str, config: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.live_bootstrap())
+            .create()
+            .expect("admin client");
+        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(name));
+        for &(k, v) in config {
+            alter = alter.set(k, v);
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for r in rt
+            .block_on(admin.alter_configs([&alter], &opts))
+            .expect("AlterConfigs")
+        {
+            if let Err((_, code)) = r {
+                panic!("altering topic {name}: {code}");
+            }
+        }
+    }
+
+    /// A topic's configuration as the broker describes it: `name -> value`.
+    pub fn topic_config(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.live_bootstrap())
+            .create()
+            .expect("admin client");
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let results = rt
+            .block_on(admin.describe_configs([&ResourceSpecifier::Topic(name)], &opts))
+            .expect("DescribeConfigs");
+        let resource = results
+            .into_iter()
+            .next()
+            .expect("one result")
+            .expect("topic config");
+        resource
+            .entries
+            .into_iter()
+            .filter_map(|e| Some((e.name, e.value?)))
+            .collect()
     }
 
     /// SIGKILLs node `node` (1-based) and reaps it; its data dir stays for [`Self::restart`].
