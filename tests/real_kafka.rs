@@ -22,6 +22,7 @@ use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::demo::DemoOptions;
 use twinscope::kafka::ingest::StartAt;
 use twinscope::kafka::seek::{SeekMethod, TimeIndex, offset_by_bisection, offset_for_time};
+use twinscope::twin::store::NotExact;
 
 use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
@@ -324,4 +325,247 @@ fn a_read_only_session_creates_no_group_commits_nothing_and_writes_nothing() {
         .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
         .unwrap();
     assert!(groups().contains(&"control-group".to_owned()));
+}
+
+#[test]
+fn compaction_keeps_the_head_exact_and_flags_the_history_it_removed() {
+    // The cleaner looks every 200 ms, and segments roll every 300 ms so it has work.
+    let kafka = RealKafka::start(KafkaOptions {
+        extra: vec![("log.cleaner.backoff.ms".into(), "200".into())],
+        ..KafkaOptions::default()
+    });
+    kafka.create_topic("twin.telemetry", 2, 1, &[]);
+    kafka.create_topic("twin.events", 1, 1, &[]);
+    let compacted = [
+        ("cleanup.policy", "compact"),
+        ("segment.ms", "300"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+        ("min.compaction.lag.ms", "0"),
+    ];
+    kafka.create_topic("twin.assets", 1, 1, &compacted);
+    let bootstrap = kafka.bootstrap();
+    let mut p = TestProducer::new(&bootstrap);
+    let mut rng = fastrand::Rng::with_seed(0xc0);
+    let fleet = Fleet {
+        cars: 20,
+        records: 600,
+        partitions: 2,
+        t0: T0,
+        span_ms: 30 * 60_000,
+        jitter_ms: 10_000,
+    };
+    let mut produced = produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    p.flush();
+    // Later versions of some definitions, one segment roll apart, so the earlier ones are
+    // superseded in closed segments the cleaner may remove.
+    for round in 1..=3 {
+        std::thread::sleep(Duration::from_millis(700));
+        for car in (0..fleet.cars).filter(|c| c % 5 == 0 || c % 5 == 4) {
+            let ts = T0 + fleet.span_ms + round * 60_000;
+            produced.send_def(
+                &mut p,
+                "twin.assets",
+                0,
+                &common::fold::car_id(car),
+                ts,
+                car % 3 != 0 || round < 3,
+            );
+        }
+        p.flush();
+    }
+    let produced_defs = produced.defs.len();
+    let started = Instant::now();
+    let left = loop {
+        let n = log_of(&bootstrap, "twin.assets", 0).len();
+        if n < produced_defs {
+            break n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the cleaner did not run"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        // Another append rolls the active segment, so the cleaner gets a closed one.
+        produced.send_def(
+            &mut p,
+            "twin.assets",
+            0,
+            "eu/roll",
+            T0 + fleet.span_ms + 300_000,
+            true,
+        );
+        p.flush();
+    };
+    eprintln!(
+        "compaction left {left} of {} asset records",
+        produced.defs.len()
+    );
+
+    let store = common::read_all(&Config::default(), &bootstrap);
+    let head = i64::MAX;
+    // The tree at the live head is the one before compaction.
+    assert_eq!(
+        store.snapshot(head)["assets"],
+        produced.state_at(head),
+        "state at the head"
+    );
+    assert!(store.exact_at(head).is_ok());
+    let through = store
+        .incomplete_through(twinscope::twin::Role::Assets)
+        .expect("compaction was noticed");
+    // Never a wrong tree: at every time, either the store says the asset history is
+    // incomplete there, or its answer is the one from before compaction.
+    let (mut flagged, mut exact) = (0, 0);
+    for t in produced.probe_times(&mut rng, 150) {
+        match store.exact_at(t) {
+            Err(e) => {
+                assert!(matches!(e, NotExact::Compacted { .. }), "{e}");
+                flagged += 1;
+            }
+            Ok(()) => {
+                assert_eq!(
+                    store.snapshot(t)["assets"],
+                    produced.state_at(t),
+                    "at T0{:+}",
+                    t - T0
+                );
+                exact += 1;
+            }
+        }
+    }
+    eprintln!(
+        "incomplete through T0{:+}: {flagged} times flagged, {exact} exact",
+        through - T0
+    );
+    assert!(
+        flagged > 50 && exact > 0,
+        "flagged {flagged}, exact {exact}"
+    );
+    // The command line refuses the same times and answers the others.
+    let early = snapshot_cli(&bootstrap, T0 + 60_000, &[]);
+    assert!(!early.status.success());
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(err.contains("asset history incomplete"), "{err}");
+    let late = stdout_json(&snapshot_cli(&bootstrap, through + 1, &[]));
+    assert_eq!(late["assets"], produced.state_at(through + 1));
+}
+
+#[test]
+fn retention_moves_the_earliest_time_forward_and_older_times_are_not_retained() {
+    let kafka = RealKafka::start(KafkaOptions {
+        extra: vec![("log.retention.check.interval.ms".into(), "500".into())],
+        ..KafkaOptions::default()
+    });
+    // Kafka's smallest segment; old records are padded so they fill three of them.
+    let small_segments = [("segment.bytes", "1048576"), ("retention.ms", "-1")];
+    kafka.create_topic("twin.telemetry", 1, 1, &small_segments);
+    kafka.create_topic("twin.events", 1, 1, &[]);
+    kafka.create_topic("twin.assets", 1, 1, &[]);
+    let bootstrap = kafka.bootstrap();
+    let now = twinscope::timeline::now_ms();
+    let old = now - 3 * 3_600_000;
+    let recent = now - 60_000;
+    let mut produced = common::fold::Produced::default();
+    let mut p = TestProducer::new(&bootstrap);
+    // Three hours ago: 1,000 records of ten cars. A minute ago: every car, every property.
+    for i in 0..1_000 {
+        let car = common::fold::car_id(i % 10);
+        let props = vec![
+            ("speed".into(), json!(i as f64)),
+            ("pad".into(), json!("x".repeat(3_000))),
+        ];
+        produced.send_tele(
+            &mut p,
+            "twin.telemetry",
+            0,
+            &car,
+            old + i as i64 * 1_000,
+            props,
+        );
+    }
+    for i in 0..10 {
+        let car = common::fold::car_id(i);
+        produced.send_tele(
+            &mut p,
+            "twin.telemetry",
+            0,
+            &car,
+            recent + i as i64,
+            vec![
+                ("speed".into(), json!(-(i as f64))),
+                ("pad".into(), json!("")),
+            ],
+        );
+    }
+    p.flush();
+
+    let opts = AppOptions {
+        config: Config::default(),
+        config_path: None,
+        brokers: Some(bootstrap.clone()),
+        props: ClientProps::default(),
+        since: None,
+        allow_write: false,
+        demo: DemoOptions::default(),
+    };
+    let mut h = common::app_harness(opts, Persisted::default());
+    let started = Instant::now();
+    while h.state().store().stats().records < 1_010 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the window did not read it all"
+        );
+        h.step();
+    }
+    assert_eq!(h.state().store().retained_from(), None);
+
+    // Retention of one hour, while the window runs: the old segments go.
+    kafka.alter_topic(
+        "twin.telemetry",
+        &[("segment.bytes", "1048576"), ("retention.ms", "3600000")],
+    );
+    let c = checker(&bootstrap);
+    let started = Instant::now();
+    let retained_from = loop {
+        h.step();
+        if let Some(r) = h.state().store().retained_from() {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "retention was not noticed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (low, _) = c
+        .fetch_watermarks("twin.telemetry", 0, Duration::from_secs(10))
+        .unwrap();
+    assert!(low > 0, "records were deleted");
+    let deleted_max = produced.tele[..low as usize]
+        .iter()
+        .map(|r| r.ts)
+        .max()
+        .unwrap();
+    eprintln!(
+        "log start {low}; retained from {} s after the last deleted record",
+        (retained_from - deleted_max) / 1000
+    );
+    // Nothing deleted is claimed as exact, and the bound is not far past the log start.
+    assert!(retained_from > deleted_max);
+    assert!(retained_from <= produced.tele[(low as usize + 300).min(1_009)].ts + 1);
+    // The status bar says so, and Home stops there.
+    h.run_steps(2);
+    h.get_by_label_contains("retained from");
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    assert!(h.state().timeline().at(i64::MAX) >= retained_from);
+    drop(h);
+
+    // A fresh `snapshot` before it says "not retained"; after it, answers.
+    let before = snapshot_cli(&bootstrap, deleted_max, &[]);
+    assert!(!before.status.success());
+    let err = String::from_utf8_lossy(&before.stderr);
+    assert!(err.contains("not retained"), "{err}");
+    let after = stdout_json(&snapshot_cli(&bootstrap, recent + 100, &[]));
+    assert_eq!(after["assets"], produced.state_at(recent + 100));
 }

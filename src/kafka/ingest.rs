@@ -461,11 +461,15 @@ impl Part {
 }
 
 /// Sparse offset → latest event time so far, so that when retention deletes records we have
-/// already read, the latest event time among them is known (from above) without keeping them.
+/// already read, the latest event time among them is known (from above, to within a stride of
+/// records) without keeping them.
 #[derive(Debug, Default)]
 struct EventTimeIndex {
-    /// `(offset, max event time of all records up to and including it)`, increasing.
+    /// `(offset, max event time of all records up to and including it)`, one per stride.
     entries: Vec<(i64, i64)>,
+    /// The same, for every record since the last entry: the log start usually lands among the
+    /// newest records of a partition read to its head, where a stride would be the whole tail.
+    recent: Vec<(i64, i64)>,
     max: Option<i64>,
 }
 
@@ -479,19 +483,26 @@ impl EventTimeIndex {
             .is_none_or(|&(o, _)| offset >= o + EVENT_INDEX_STRIDE)
         {
             self.entries.push((offset, max));
+            self.recent.clear();
+        } else {
+            self.recent.push((offset, max));
         }
     }
 
     /// An upper bound of the event times of the records before `offset`: the running maximum
-    /// at the first entry at or past it, or the maximum of everything read.
+    /// at the first entry at or past `offset - 1`.
     fn max_before(&self, offset: i64) -> Option<i64> {
         let i = self.entries.partition_point(|&(o, _)| o < offset - 1);
-        self.entries.get(i).map(|&(_, m)| m).or(self.max)
+        if let Some(&(_, m)) = self.entries.get(i) {
+            return Some(m);
+        }
+        let i = self.recent.partition_point(|&(o, _)| o < offset - 1);
+        self.recent.get(i).map(|&(_, m)| m).or(self.max)
     }
 }
 
 /// Records between event-time index entries.
-const EVENT_INDEX_STRIDE: i64 = 256;
+const EVENT_INDEX_STRIDE: i64 = 64;
 
 #[derive(Default)]
 struct RateMeter {
@@ -1130,6 +1141,26 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_time_bound_covers_every_deleted_record_and_stays_within_a_stride() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let times: Vec<i64> = (0..1_000).map(|i| i * 100 - rng.i64(0..5_000)).collect();
+        let mut ix = EventTimeIndex::default();
+        for (o, &t) in times.iter().enumerate() {
+            ix.observe(o as i64, t);
+        }
+        for low in 1..=1_000usize {
+            let bound = ix.max_before(low as i64).unwrap();
+            let exact = *times[..low].iter().max().unwrap();
+            assert!(bound >= exact, "log start {low}: {bound} < {exact}");
+            let slack = *times[..(low + EVENT_INDEX_STRIDE as usize).min(1_000)]
+                .iter()
+                .max()
+                .unwrap();
+            assert!(bound <= slack, "log start {low}: {bound} > {slack}");
+        }
+    }
 
     #[test]
     fn oversized_response_size_is_read_from_librdkafkas_message() {
