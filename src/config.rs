@@ -5,6 +5,7 @@
 //! `file:/path` and are resolved here, so they never need to appear in the file itself.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,12 +17,16 @@ use crate::twin::rules::{Limit, RuleDef, RuleKind, glob_match};
 /// Errors loading or resolving a config.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    // The reason is in the message rather than the error's source, which a `{:#}` print (as
+    // the CLI's) would repeat after it.
+    #[error("cannot read config {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("invalid config {path}: {message}")]
+    /// The message names the place itself (file, line, table and key), e.g. `unknown key
+    /// "brokerz" in [kafka] at plant.toml line 3, did you mean "brokers"?`.
+    #[error("{message}")]
     Parse { path: PathBuf, message: String },
     #[error("client property {key}: {message}")]
     Secret { key: String, message: String },
@@ -31,7 +36,7 @@ pub enum ConfigError {
 
 /// Kafka connection settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers; none means the embedded demo.
     pub brokers: Option<String>,
@@ -48,7 +53,7 @@ pub struct KafkaConfig {
 
 /// Topic names per role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Topics {
     pub telemetry: String,
     pub events: String,
@@ -81,7 +86,7 @@ impl Default for Topics {
 
 /// In-memory history limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
     /// Property history kept in memory; older history is evicted and re-read from Kafka.
     pub budget_mb: usize,
@@ -95,7 +100,7 @@ impl Default for HistoryConfig {
 
 /// UI settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UiConfig {
     /// A value older than this is shown as stale.
     pub stale_after_s: u64,
@@ -114,20 +119,21 @@ impl Default for UiConfig {
 
 /// Write-back (acks, commands). Off unless enabled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WriteConfig {
     pub enabled: bool,
 }
 
 /// Who the operator is, for acknowledgements and commands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OperatorConfig {
     pub name: Option<String>,
 }
 
 /// An operator command that can be sent to assets (`[[commands]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommandDef {
     /// The command name sent in the payload, e.g. `reset_fault`.
     pub name: String,
@@ -182,8 +188,13 @@ pub fn default_commands() -> Vec<CommandDef> {
 }
 
 /// The whole config.
+///
+/// Every table refuses keys it does not know (`deny_unknown_fields` here, on the mapping's
+/// types and on the rule and limit shapes), so a typo is an error that names the
+/// key and its line instead of a setting silently left at its default. Only the free-form maps
+/// (`[kafka.properties]`, `units`, `severity_map`, `state_map`, a command's `args`) take any key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub kafka: KafkaConfig,
     pub topics: Topics,
@@ -360,22 +371,30 @@ impl Config {
     /// # Errors
     /// When the file cannot be read or is not a valid config.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
+        Self::parse_named(&text, Some(&path.display().to_string())).map_err(|message| {
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            }
         })
     }
 
     /// Parses config text.
     ///
     /// # Errors
-    /// Returns the parser's message.
+    /// A message that names the line, the table and the key at fault, and for an unknown key
+    /// the nearest known one.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.message().to_owned())
+        Self::parse_named(text, None)
+    }
+
+    /// Parses config text read from `file` (named in errors).
+    fn parse_named(text: &str, file: Option<&str>) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| describe_error(text, file, e.message(), e.span()))
     }
 
     /// The operator name: from the config, else the OS user.
@@ -388,6 +407,232 @@ impl Config {
             .or_else(|| std::env::var("USERNAME").ok())
             .unwrap_or_else(|| "operator".into())
     }
+}
+
+/// Turns a TOML/serde error into a message that says where: the file and line, the table
+/// (`[kafka]`, `[[rules]] #2`, ...) and the key, with the nearest known key for a typo.
+fn describe_error(
+    text: &str,
+    file: Option<&str>,
+    message: &str,
+    span: Option<Range<usize>>,
+) -> String {
+    let Some(span) = span else {
+        return match file {
+            Some(f) => format!("invalid config {f}: {message}"),
+            None => format!("invalid config: {message}"),
+        };
+    };
+    let line = text
+        .as_bytes()
+        .get(..span.start.min(text.len()))
+        .map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count() + 1);
+    let at = match file {
+        Some(f) => format!("at {f} line {line}"),
+        None => format!("at line {line}"),
+    };
+    let place = locate(text, &span);
+    let table = place
+        .as_ref()
+        .map_or_else(|| "the config".to_owned(), |p| table_name(&p.table));
+    if let Some((named, expected)) = unknown_name(message, "unknown field `") {
+        // The document's own key when found (exact even with a backtick in it), else serde's.
+        let key = place
+            .as_ref()
+            .and_then(|p| p.key.as_deref())
+            .unwrap_or(named);
+        let hint = match nearest(key, &expected) {
+            Some(n) => format!(", did you mean \"{n}\"?"),
+            None if expected.is_empty() => ", which takes no keys".to_owned(),
+            None => format!("; known keys: {}", expected.join(", ")),
+        };
+        // `{:?}` quotes the key and escapes what would break the line (a key may be "a\nb").
+        return format!("unknown key {key:?} in {table} {at}{hint}");
+    }
+    // A wrong value names its variant list; suggest the nearest one, as for keys.
+    let hint = unknown_name(message, "unknown variant `")
+        .and_then(|(v, expected)| nearest(v, &expected))
+        .map(|n| format!(", did you mean \"{n}\"?"))
+        .unwrap_or_default();
+    match place {
+        Some(Place { key: Some(key), .. }) => {
+            format!("invalid value for {key:?} in {table} {at}: {message}{hint}")
+        }
+        Some(Place { key: None, .. }) => format!("invalid {table} {at}: {message}{hint}"),
+        None => format!("invalid config {at}: {message}{hint}"),
+    }
+}
+
+/// Where in the document an error span lies: the table it is in and, unless the error is about
+/// the table itself (such as a missing key), the key.
+#[derive(Debug, PartialEq)]
+struct Place {
+    table: Vec<Seg>,
+    key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Finds the table and key an error span belongs to, by walking the spanned document. `None`
+/// when the text does not parse as TOML (a syntax error has only its line).
+fn locate(text: &str, span: &Range<usize>) -> Option<Place> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    locate_in(text, doc.get_ref(), span, &mut path, 0)
+}
+
+fn locate_in(
+    text: &str,
+    table: &toml::de::DeTable<'_>,
+    span: &Range<usize>,
+    path: &mut Vec<Seg>,
+    depth: usize,
+) -> Option<Place> {
+    // Configs are shallow; a hostile document nested deeper is not worth the stack.
+    if depth > 32 {
+        return None;
+    }
+    for (k, v) in table.iter() {
+        let key = k.get_ref().to_string();
+        path.push(Seg::Key(key.clone()));
+        let found = match v.get_ref() {
+            toml::de::DeValue::Table(t) => locate_in(text, t, span, path, depth + 1),
+            toml::de::DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let toml::de::DeValue::Table(t) = item.get_ref() else {
+                    return None;
+                };
+                path.push(Seg::Index(i));
+                // The span of a `[[x]]` entry is its header: an error there is about the entry.
+                let found = if item.span() == *span {
+                    Some(Place {
+                        table: path.clone(),
+                        key: None,
+                    })
+                } else {
+                    locate_in(text, t, span, path, depth + 1)
+                };
+                path.pop();
+                found
+            }),
+            _ => None,
+        };
+        path.pop();
+        if found.is_some() {
+            return found;
+        }
+        // A `[table]` header's span is the header: an error there is about the table (an
+        // inline `{ ... }` table is a value like any other).
+        if v.get_ref().is_table()
+            && v.span() == *span
+            && text.get(span.clone()).is_some_and(|t| t.starts_with('['))
+        {
+            let mut table = path.clone();
+            table.push(Seg::Key(key));
+            return Some(Place { table, key: None });
+        }
+        if k.span().contains(&span.start) || v.span().contains(&span.start) {
+            return Some(Place {
+                table: path.clone(),
+                key: Some(key),
+            });
+        }
+    }
+    None
+}
+
+/// `[kafka]`, `[mapping.events]`, `[[rules]] #2`, or `the top-level table`.
+fn table_name(path: &[Seg]) -> String {
+    if path.is_empty() {
+        return "the top-level table".to_owned();
+    }
+    let mut name = String::new();
+    let mut index = None;
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    name.push_str(k);
+                } else {
+                    name.push_str(&format!("{k:?}"));
+                }
+                index = None;
+            }
+            Seg::Index(i) => index = Some(*i),
+        }
+    }
+    match index {
+        Some(i) => format!("[[{name}]] #{}", i + 1),
+        None => format!("[{name}]"),
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant ...") into
+/// the name and the expected names.
+fn unknown_name<'m>(message: &'m str, prefix: &str) -> Option<(&'m str, Vec<&'m str>)> {
+    let rest = message.strip_prefix(prefix)?;
+    let (name, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).collect();
+    Some((name, expected))
+}
+
+/// The known name nearest to `name`, if it is near enough to be a typo of it: a few edits
+/// away (about one in three characters), or a prefix or extension of it (`asset` for
+/// `asset_id`).
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let near = |k: &str| {
+        let d = edit_distance(name, k);
+        let (short, long) = if name.len() <= k.len() {
+            (name, k)
+        } else {
+            (k, name)
+        };
+        let longer = long.chars().count();
+        let prefix = short.chars().count() >= 3
+            && long
+                .to_ascii_lowercase()
+                .starts_with(&short.to_ascii_lowercase());
+        (d <= 1 || d <= longer / 3 || prefix).then_some(d)
+    };
+    known
+        .iter()
+        .filter_map(|k| near(k).map(|d| (*k, d)))
+        .min_by_key(|&(_, d)| d)
+        .map(|(k, _)| k)
+}
+
+/// Edit distance (optimal string alignment: insertions, deletions, substitutions and swaps of
+/// adjacent characters), ignoring ASCII case.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    // Rows i-2, i-1 and i of the distance table.
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
 }
 
 /// librdkafka client properties with secrets resolved. `Debug` redacts secret values, so the
@@ -611,13 +856,254 @@ priority = "low"
         assert_eq!(Config::parse(&text).unwrap().limits, c.limits);
     }
 
+    /// Asserts `text` is refused with a message containing every one of `parts`.
+    fn refused(text: &str, parts: &[&str]) -> String {
+        let e = match Config::parse(text) {
+            Ok(c) => panic!("accepted {text:?} as {c:?}"),
+            Err(e) => e,
+        };
+        for p in parts {
+            assert!(e.contains(p), "{e:?} lacks {p:?}");
+        }
+        e
+    }
+
     #[test]
-    fn unknown_fields_are_reported() {
-        assert!(
-            Config::parse("[kafka]\nbrokerz = 1").is_ok()
-                || Config::parse("[kafka]\nbrokers = 1").is_err()
+    fn unknown_key_at_the_top_level_is_refused_with_line_and_suggestion() {
+        let e = refused(
+            "[kafka]\nbrokers = \"k:9092\"\n\n[histroy]\nbudget_mb = 64\n",
+            &[
+                "\"histroy\"",
+                "top-level",
+                "line 4",
+                "did you mean \"history\"?",
+            ],
         );
-        assert!(Config::parse("[history]\nbudget_mb = \"lots\"").is_err());
+        assert_eq!(
+            e,
+            "unknown key \"histroy\" in the top-level table at line 4, did you mean \"history\"?"
+        );
+        refused("brokers = \"k:9092\"", &["\"brokers\"", "line 1"]);
+    }
+
+    #[test]
+    fn unknown_key_in_a_table_is_refused_with_line_and_suggestion() {
+        let e = refused(
+            "[kafka]\nsince = \"2h\"\nbrokerz = \"k:9092\"\n",
+            &[
+                "\"brokerz\"",
+                "[kafka]",
+                "line 3",
+                "did you mean \"brokers\"?",
+            ],
+        );
+        assert_eq!(
+            e,
+            "unknown key \"brokerz\" in [kafka] at line 3, did you mean \"brokers\"?"
+        );
+        // The same through a dotted key and an inline table.
+        refused(
+            "kafka.brokerz = 1",
+            &["\"brokerz\"", "[kafka]", "line 1", "\"brokers\""],
+        );
+        refused(
+            "\n\nkafka = { brokerz = 1 }",
+            &["\"brokerz\"", "[kafka]", "line 3", "\"brokers\""],
+        );
+        // Every table of the config, with the key it should have been.
+        for (text, table, want) in [
+            ("[topics]\ntelemetri = 'x'", "[topics]", "telemetry"),
+            ("[mapping]\nasset = '/vin'", "[mapping]", "asset_id"),
+            (
+                "[mapping]\n[mapping.events]\nseverty = 'sev'",
+                "[mapping.events]",
+                "severity",
+            ),
+            (
+                "[mapping.limits]\nmax_dept = 3",
+                "[mapping.limits]",
+                "max_depth",
+            ),
+            ("[history]\nbudget = 64", "[history]", "budget_mb"),
+            ("[ui]\nstale_after = 5", "[ui]", "stale_after_s"),
+            ("[write]\nenable = true", "[write]", "enabled"),
+            ("[operator]\nnmae = 'a'", "[operator]", "name"),
+        ] {
+            let line = format!("line {}", text.lines().count());
+            refused(text, &[table, &line, &format!("did you mean \"{want}\"?")]);
+        }
+        // A quoted key is named as written, its control characters escaped.
+        refused(
+            "[write]\n\"en`abled\\n\" = true",
+            &["unknown key \"en`abled\\n\" in [write] at line 2"],
+        );
+        // Far from every known key: the known keys are listed instead.
+        refused(
+            "[write]\ncolour = 'red'",
+            &["\"colour\"", "[write]", "line 2", "known keys: enabled"],
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_an_array_of_tables_is_refused_with_line_and_suggestion() {
+        let e = refused(
+            "[[rules]]\ncode = 'A'\nproperty = 'p'\nequals = 'F'\npriority = 'low'\n\
+             [[rules]]\ncode = 'B'\npropery = 'p'\nequals = 'F'\npriority = 'low'\n",
+            &[
+                "\"propery\"",
+                "[[rules]] #2",
+                "line 8",
+                "did you mean \"property\"?",
+            ],
+        );
+        assert_eq!(
+            e,
+            "unknown key \"propery\" in [[rules]] #2 at line 8, did you mean \"property\"?"
+        );
+        refused(
+            "[[commands]]\nname = 'stop'\nlable = 'Stop'",
+            &[
+                "\"lable\"",
+                "[[commands]] #1",
+                "line 3",
+                "did you mean \"label\"?",
+            ],
+        );
+        refused(
+            "[[limits]]\nproperty = 'p'\nabov = 7.0",
+            &[
+                "\"abov\"",
+                "[[limits]] #1",
+                "line 3",
+                "did you mean \"above\"?",
+            ],
+        );
+    }
+
+    #[test]
+    fn free_form_maps_take_any_key() {
+        let c = Config::parse(
+            r#"
+[kafka.properties]
+"anything.librdkafka.knows" = "1"
+[mapping]
+units = { brokerz = "mm" }
+[mapping.events]
+severity_map = { whatever = "high" }
+state_map = { RAISED = "active" }
+[[commands]]
+name = "jog"
+args = { anything = 1 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.kafka.properties["anything.librdkafka.knows"], "1");
+        assert_eq!(c.mapping.units["brokerz"], "mm");
+        assert_eq!(c.commands[0].args["anything"], 1);
+    }
+
+    #[test]
+    fn wrong_types_and_out_of_range_values_name_key_and_line() {
+        let e = refused(
+            "[history]\nbudget_mb = \"lots\"",
+            &["\"budget_mb\"", "[history]", "line 2", "invalid type"],
+        );
+        assert_eq!(
+            e,
+            "invalid value for \"budget_mb\" in [history] at line 2: invalid type: string \"lots\", expected usize"
+        );
+        refused(
+            "[kafka]\nbrokers = 1",
+            &["\"brokers\"", "[kafka]", "line 2"],
+        );
+        refused(
+            "[ui]\nplot_window_s = 600\nstale_after_s = -5",
+            &["\"stale_after_s\"", "[ui]", "line 3", "-5"],
+        );
+        refused(
+            "[[limits]]\nproperty = 'p'\nkinds = ['machine', 3]",
+            &["\"kinds\"", "[[limits]] #1", "line 3"],
+        );
+        refused(
+            "[[rules]]\ncode = 'A'\nproperty = 'p'\nlimit = 'hihj'\nvalue = 1.0\npriority = 'low'",
+            &[
+                "\"limit\"",
+                "[[rules]] #1",
+                "line 4",
+                "did you mean \"hihi\"?",
+            ],
+        );
+        // A refused entry as a whole (a missing key) is named by its header line.
+        refused(
+            "[[rules]]\ncode = 'A'\nproperty = 'p'\nequals = 'F'\npriority = 'low'\n[[rules]]\ncode = 'B'",
+            &["[[rules]] #2", "line 6", "missing field"],
+        );
+        // A syntax error has its line.
+        refused("[kafka]\nbrokers = \"k:9092\n", &["line 2"]);
+    }
+
+    #[test]
+    fn load_names_the_file_in_errors() {
+        let path = std::env::temp_dir().join(format!("ts-plant-{}.toml", std::process::id()));
+        std::fs::write(&path, "# plant\n[kafka]\nbrokerz = \"k:9092\"\n").unwrap();
+        let loaded = Config::load(&path);
+        std::fs::remove_file(&path).ok();
+        let e = loaded.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "unknown key \"brokerz\" in [kafka] at {} line 3, did you mean \"brokers\"?",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn every_toml_example_in_the_readme_parses() {
+        let readme = include_str!("../README.md");
+        let mut blocks = 0;
+        let mut rest = readme;
+        while let Some(start) = rest.find("```toml\n") {
+            let body = &rest[start + "```toml\n".len()..];
+            let end = body
+                .find("```")
+                .expect("unclosed ```toml block in README.md");
+            let block = &body[..end];
+            if let Err(e) = Config::parse(block) {
+                panic!("README.md example does not parse: {e}\n{block}");
+            }
+            blocks += 1;
+            rest = &body[end + 3..];
+        }
+        // The config reference, commands, rules, limits and the cars mapping at least.
+        assert!(
+            blocks >= 5,
+            "only {blocks} ```toml blocks found in README.md"
+        );
+        // The reference example sets every table; a typo in it would now be caught above.
+        let reference = readme
+            .split("## Config reference")
+            .nth(1)
+            .and_then(|s| s.split("```toml\n").nth(1))
+            .and_then(|s| s.split("```").next())
+            .expect("README.md has a config reference example");
+        let c = Config::parse(reference).unwrap();
+        assert_eq!(c.mapping.events.severity, "sev");
+        assert_eq!(c.kafka.max_lateness_s, Some(60));
+    }
+
+    #[test]
+    fn nearest_key_by_edit_distance() {
+        assert_eq!(edit_distance("brokerz", "brokers"), 1);
+        assert_eq!(edit_distance("evnets", "events"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("Brokers", "brokers"), 0);
+        assert_eq!(nearest("brokerz", &["since", "brokers"]), Some("brokers"));
+        assert_eq!(nearest("budget", &["budget_mb"]), Some("budget_mb"));
+        assert_eq!(nearest("id", &["by", "kind"]), None);
+        assert_eq!(nearest("asset", &["time", "asset_id"]), Some("asset_id"));
+        assert_eq!(nearest("colour", &["enabled"]), None);
+        assert_eq!(nearest("x", &[]), None);
     }
 
     #[test]

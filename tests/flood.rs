@@ -21,6 +21,9 @@ const T0: i64 = 1_700_000_000_000;
 const PARTITIONS: i32 = 64;
 const BUDGET_MB: u64 = 128;
 const PROPS: usize = 20;
+/// Fewest `/proc/<pid>/status` readings that count as a measurement. Even the small snapshot
+/// runs for hundreds of ms (process start, metadata, reading), i.e. dozens of 10 ms polls.
+const MIN_SAMPLES: usize = 5;
 
 /// `n` records of `assets` assets with PROPS numeric properties each, round-robin over the
 /// partitions; returns the last value written per asset (the `seq` property).
@@ -70,18 +73,20 @@ fn snapshot_peak_rss(bootstrap: &str, topic: &str) -> (u64, Value) {
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
+    let proc_status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
+    let mut samples = 0;
     let started = Instant::now();
     // VmHWM is the kernel's own peak; the last read before exit is the process's peak up to
     // then, and reading every 10 ms leaves only the final JSON output unobserved.
-    while let Ok(text) = std::fs::read_to_string(&status) {
+    while let Ok(text) = std::fs::read_to_string(&proc_status) {
         if let Some(kb) = text
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         {
             peak = peak.max(kb);
+            samples += 1;
         }
         if text.contains("State:\tZ") || started.elapsed() > Duration::from_secs(180) {
             break;
@@ -97,6 +102,12 @@ fn snapshot_peak_rss(bootstrap: &str, topic: &str) -> (u64, Value) {
         status.success(),
         "snapshot failed: {}",
         std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    // Without readings the peak stays 0 and every bound below holds: that is no measurement.
+    assert!(
+        samples >= MIN_SAMPLES && peak > 0,
+        "peak RSS of the {topic} snapshot not measured: {samples} VmHWM readings from {proc_status} \
+         (at least {MIN_SAMPLES} needed), peak {peak} kB"
     );
     let snap: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

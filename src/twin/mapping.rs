@@ -52,7 +52,7 @@ impl Default for Hierarchy {
 
 /// Field names of the events topic, for producers that use other names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EventFields {
     pub kind: String,
     pub code: String,
@@ -85,7 +85,7 @@ impl Default for EventFields {
 
 /// Parsing limits: hostile input is rejected per record, never allowed to stall ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Records with a larger value are counted as bad instead of parsed.
     pub max_value_bytes: usize,
@@ -115,7 +115,7 @@ impl Default for Limits {
 
 /// The whole mapping from Kafka records to twin records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mapping {
     pub asset_id: IdSource,
     /// `"kafka"` for the record timestamp, or a JSON pointer such as `/ts`.

@@ -1,5 +1,6 @@
-//! Modal dialogs for write-back: every command is confirmed with its asset and payload, and
-//! an acknowledgement can carry a comment.
+//! Modal dialogs: for write-back, every command is confirmed with its asset and payload, and
+//! an acknowledgement can carry a comment; a config that cannot be loaded is reported until the
+//! operator dismisses it.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,13 @@ pub enum Dialog {
         /// Argument values as typed; parsed as JSON when possible, else sent as strings.
         args: BTreeMap<String, String>,
     },
+    /// A config the operator opened was refused; the app goes on with the one it had.
+    ConfigError {
+        /// The file, as chosen.
+        path: String,
+        /// What is wrong, with its line (see `ConfigError`).
+        message: String,
+    },
 }
 
 /// What the operator chose.
@@ -44,6 +52,15 @@ impl Dialog {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_string()))
                 .collect(),
+        }
+    }
+
+    /// Reports that the config at `path` was not loaded, and why.
+    #[must_use]
+    pub fn config_error(path: &std::path::Path, error: &impl std::fmt::Display) -> Self {
+        Dialog::ConfigError {
+            path: path.display().to_string(),
+            message: error.to_string(),
         }
     }
 
@@ -84,6 +101,15 @@ pub fn show(ctx: &egui::Context, dialog: &mut Dialog, operator: &str) -> Option<
                     }
                 });
             }
+            Dialog::ConfigError { path, message } => {
+                ui.heading("Config not loaded");
+                ui.label(RichText::new(path.as_str()).weak());
+                ui.label(RichText::new(message.as_str()).monospace());
+                ui.label("twinscope goes on with the config it had.");
+                if ui.button("OK").clicked() || ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    outcome = Some(Outcome::Confirm);
+                }
+            }
             Dialog::Command { asset, def, args } => {
                 ui.heading(format!("Send \"{}\"?", def.label()));
                 ui.label(RichText::new(format!("to asset {asset}")).strong());
@@ -112,4 +138,37 @@ pub fn show(ctx: &egui::Context, dialog: &mut Dialog, operator: &str) -> Option<
         }
     });
     outcome
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+
+    #[test]
+    fn a_refused_config_is_shown_until_ok() {
+        let message =
+            "unknown key \"brokerz\" in [kafka] at plant.toml line 3, did you mean \"brokers\"?";
+        let dialog = Dialog::config_error(std::path::Path::new("plant.toml"), &message);
+        let mut h = Harness::new_ui_state(
+            |ui, (dialog, outcome): &mut (Dialog, Option<Outcome>)| {
+                if outcome.is_none() {
+                    *outcome = show(ui.ctx(), dialog, "op");
+                }
+            },
+            (dialog, None),
+        );
+        h.run();
+        h.get_by_label("Config not loaded");
+        h.get_by_label("plant.toml");
+        h.get_by_label(message);
+        h.get_by_label_contains("goes on with the config it had");
+        assert_eq!(h.state().1, None, "closed before OK");
+        h.get_by_label("OK").click();
+        h.run();
+        assert_eq!(h.state().1, Some(Outcome::Confirm));
+    }
 }

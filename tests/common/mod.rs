@@ -258,3 +258,4 @@ pub fn app_harness(opts: AppOptions, persisted: Persisted) -> Harness<'static, T
 
 pub mod fold;
 pub mod real_kafka;
+pub mod stream;

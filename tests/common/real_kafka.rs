@@ -288,6 +288,18 @@ impl RealKafka {
         }
     }
 
+    /// Kills node `node` if it runs and starts it again, without waiting: for tests that keep
+    /// driving the app meanwhile. [`Self::is_ready`] tells when it serves again.
+    pub fn restart_nowait(&mut self, node: usize) {
+        self.kill(node);
+        self.spawn(node);
+    }
+
+    /// Whether node `node` serves metadata listing every running node.
+    pub fn is_ready(&self, node: usize) -> bool {
+        self.sees_live_nodes(node)
+    }
+
     /// The node id of the current leader of `topic`/`partition`, as the metadata says (right
     /// after a kill it may still name the dead node until the controller fences it, ~4 s).
     pub fn node_id_of_leader(&self, topic: &str, partition: i32) -> usize {
