@@ -12,7 +12,7 @@ use twinscope::app::{AppOptions, PERSIST_KEY, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{read_to_store_with_rules, spec_for};
 use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::{DemoBroker, DemoOptions, simulate_with_commands};
+use twinscope::kafka::demo::{DemoBroker, DemoOptions, ensure_topics, simulate_with_commands};
 use twinscope::kafka::ingest::StartAt;
 use twinscope::timeline::{now_ms, parse_duration, parse_time_input};
 
@@ -141,6 +141,9 @@ enum DemoCmd {
         /// Seconds of backfilled history to produce first.
         #[arg(long, default_value_t = 7200)]
         backfill_s: i64,
+        /// Partitions of the telemetry topic, when it has to be created.
+        #[arg(long, default_value_t = 16)]
+        partitions: i32,
     },
 }
 
@@ -222,11 +225,14 @@ fn run(cli: Cli) -> Result<()> {
             partitions,
         })) => demo_broker(&config, port, no_sim, partitions),
         Some(Cmd::Bench(b)) => bench(&b, cli.conn.brokers.clone()),
-        Some(Cmd::Demo(DemoCmd::Produce { backfill_s })) => {
+        Some(Cmd::Demo(DemoCmd::Produce {
+            backfill_s,
+            partitions,
+        })) => {
             let Some(b) = brokers else {
                 bail!("demo produce needs --brokers")
             };
-            demo_produce(&config, &b, props, backfill_s)
+            demo_produce(&config, &b, props, backfill_s, partitions)
         }
     }
 }
@@ -369,11 +375,21 @@ fn demo_broker(config: &Config, port: Option<u16>, no_sim: bool, partitions: i32
     Ok(())
 }
 
-fn demo_produce(config: &Config, brokers: &str, props: ClientProps, backfill_s: i64) -> Result<()> {
+fn demo_produce(
+    config: &Config,
+    brokers: &str,
+    props: ClientProps,
+    backfill_s: i64,
+    partitions: i32,
+) -> Result<()> {
     let settings = ClientSettings {
         brokers: brokers.to_owned(),
         props,
     };
+    let created = ensure_topics(&settings, &config.topics, partitions)?;
+    if !created.is_empty() {
+        eprintln!("created topics: {}", created.join(", "));
+    }
     let producer: rdkafka::producer::BaseProducer =
         settings.producer_config("demo-produce").create()?;
     let commands: rdkafka::consumer::BaseConsumer =

@@ -569,3 +569,103 @@ fn retention_moves_the_earliest_time_forward_and_older_times_are_not_retained() 
     let after = stdout_json(&snapshot_cli(&bootstrap, recent + 100, &[]));
     assert_eq!(after["assets"], produced.state_at(recent + 100));
 }
+
+#[test]
+fn demo_produce_creates_its_topics_on_a_real_cluster() {
+    let kafka = RealKafka::start(KafkaOptions::default());
+    let bootstrap = kafka.bootstrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "produce",
+            "--brokers",
+            &bootstrap,
+            "--backfill-s",
+            "600",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let c = checker(&bootstrap);
+    let started = Instant::now();
+    // The backfill: 10 minutes of the plant's 36 machines, at least one record a second each.
+    let ready = loop {
+        let md = c.fetch_metadata(None, Duration::from_secs(5)).unwrap();
+        let records: i64 = md
+            .topics()
+            .iter()
+            .filter(|t| t.name() == "twin.telemetry")
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+            .map(|p| {
+                c.fetch_watermarks("twin.telemetry", p, Duration::from_secs(5))
+                    .unwrap()
+                    .1
+            })
+            .sum();
+        if records >= 36 * 600 {
+            break md;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "demo produce wrote {records} records"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("created topics: twin.telemetry, twin.events, twin.assets, twin.commands"),
+        "{stderr}"
+    );
+    let partitions = |name: &str| {
+        ready
+            .topics()
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.partitions().len())
+    };
+    assert_eq!(partitions("twin.telemetry"), Some(16));
+    assert_eq!(partitions("twin.events"), Some(4));
+    assert_eq!(partitions("twin.assets"), Some(1));
+    assert_eq!(partitions("twin.commands"), Some(2));
+    assert_eq!(
+        kafka
+            .topic_config("twin.assets")
+            .get("cleanup.policy")
+            .map(String::as_str),
+        Some("compact")
+    );
+    assert_eq!(
+        kafka
+            .topic_config("twin.telemetry")
+            .get("cleanup.policy")
+            .map(String::as_str),
+        Some("delete")
+    );
+    // What it wrote is the demo plant.
+    let snap = stdout_json(&snapshot_cli(
+        &bootstrap,
+        twinscope::timeline::now_ms(),
+        &[],
+    ));
+    // 2 sites and 6 lines defined in twin.assets, and their 36 machines.
+    let assets = snap["assets"].as_object().unwrap();
+    let machines: Vec<&Json> = assets
+        .iter()
+        .filter(|(id, _)| id.matches('/').count() == 2)
+        .map(|(_, props)| props)
+        .collect();
+    assert_eq!(
+        (assets.len(), machines.len()),
+        (44, 36),
+        "{:?}",
+        assets.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        machines
+            .iter()
+            .all(|m| m.get("temperature").is_some_and(Json::is_number))
+    );
+}

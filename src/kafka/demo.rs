@@ -22,6 +22,87 @@ use super::simulator::{OutRecord, PlantSim, Role as SimRole};
 use crate::config::Topics;
 use crate::timeline::now_ms;
 
+/// Creates the twin topics that do not exist yet on a real cluster, for `demo produce`: the
+/// telemetry topic with `telemetry_partitions`, events with 4, commands with 2, and
+/// `twin.assets` compacted (it holds the latest definition per asset, like a table). The
+/// replication factor is 3, or the number of brokers when fewer. Returns the topics created.
+///
+/// # Errors
+/// When the cluster cannot be reached or refuses to create a topic.
+pub fn ensure_topics(
+    settings: &ClientSettings,
+    topics: &Topics,
+    telemetry_partitions: i32,
+) -> Result<Vec<String>, KafkaLayerError> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let probe: BaseConsumer = settings.consumer_config("demo-topics").create()?;
+    let md = probe
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|e| KafkaLayerError::Unreachable {
+            brokers: settings.brokers.clone(),
+            reason: e.to_string(),
+        })?;
+    let replication = i32::try_from(md.brokers().len().clamp(1, 3)).unwrap_or(1);
+    let exists = |name: &str| {
+        md.topics()
+            .iter()
+            .any(|t| t.name() == name && t.error().is_none())
+    };
+    let wanted = [
+        (
+            topics.telemetry.as_str(),
+            telemetry_partitions.max(1),
+            false,
+        ),
+        (topics.events.as_str(), 4, false),
+        (topics.assets.as_str(), 1, true),
+        (topics.commands.as_str(), 2, false),
+    ];
+    let new: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .filter(|(name, _, _)| !name.is_empty() && !exists(name))
+        .map(|&(name, partitions, compacted)| {
+            let t = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+            if compacted {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
+        })
+        .collect();
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut admin_config = rdkafka::ClientConfig::new();
+    admin_config.set("bootstrap.servers", &settings.brokers);
+    for (k, v) in settings.props.iter() {
+        admin_config.set(k, v);
+    }
+    let admin: AdminClient<DefaultClientContext> = admin_config.create()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| KafkaLayerError::Demo(format!("cannot start the admin runtime: {e}")))?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = rt.block_on(admin.create_topics(&new, &opts))?;
+    let mut created = Vec::new();
+    for r in results {
+        match r {
+            Ok(name) => created.push(name),
+            // Another producer created it meanwhile: as good.
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaLayerError::Demo(format!(
+                    "cannot create topic {name}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(created)
+}
+
 /// The demo asset a first run selects: a press whose bearing slowly degrades.
 pub const SHOWCASE_ASSET: &str = "plant-a/line-1/press-01";
 
