@@ -669,3 +669,60 @@ fn demo_produce_creates_its_topics_on_a_real_cluster() {
             .all(|m| m.get("temperature").is_some_and(Json::is_number))
     );
 }
+
+#[test]
+fn late_uploads_are_exact_on_a_real_broker() {
+    use common::fold::{Outage, Upload, outage_times, produce_with_outages};
+    const MIN: i64 = 60_000;
+    let outages = [
+        Outage {
+            car: 1,
+            from: 60 * MIN,
+            to: 61 * MIN,
+        },
+        Outage {
+            car: 2,
+            from: 120 * MIN,
+            to: 150 * MIN,
+        },
+        Outage {
+            car: 3,
+            from: 30 * MIN,
+            to: 390 * MIN,
+        },
+    ];
+    let kafka = RealKafka::start(KafkaOptions::default());
+    create_twin_topics(&kafka, 4, 1);
+    let bootstrap = kafka.bootstrap();
+    let mut p = TestProducer::new(&bootstrap);
+    let mut rng = fastrand::Rng::with_seed(0x1a7e);
+    let produced = produce_with_outages(
+        &mut p,
+        &mut rng,
+        "twin.telemetry",
+        (10, 4),
+        (T0, 420 * MIN, 30_000),
+        &outages,
+        Upload::AtOnce,
+    );
+    p.flush();
+    let store = common::read_all(&Config::default(), &bootstrap);
+    for t in outage_times(&produced, &mut rng, T0, &outages) {
+        assert_eq!(
+            store.snapshot(t)["assets"],
+            produced.state_at(t),
+            "store at T0{:+} ms",
+            t - T0
+        );
+    }
+    for o in &outages {
+        let t = T0 + (o.from + o.to) / 2;
+        let out = stdout_json(&snapshot_cli(&bootstrap, t, &[]));
+        assert_eq!(
+            out["assets"],
+            produced.state_at(t),
+            "snapshot at T0{:+} ms",
+            t - T0
+        );
+    }
+}

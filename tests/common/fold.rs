@@ -90,6 +90,20 @@ impl Produced {
     /// The ids of the assets that exist at `t`.
     #[must_use]
     pub fn assets_at(&self, t: i64) -> BTreeSet<String> {
+        let mut latest_def: BTreeMap<&str, (i64, i32, i64, bool)> = BTreeMap::new();
+        for d in self.defs.iter().filter(|d| d.ts <= t) {
+            let key = (d.ts, d.partition, d.offset, d.alive);
+            let slot = latest_def.entry(d.key.as_str()).or_insert(key);
+            if (key.0, key.1, key.2) > (slot.0, slot.1, slot.2) {
+                *slot = key;
+            }
+        }
+        let sent: BTreeSet<&str> = self
+            .tele
+            .iter()
+            .filter(|r| r.ts <= t)
+            .map(|r| r.key.as_str())
+            .collect();
         let keys: BTreeSet<&str> = self
             .tele
             .iter()
@@ -97,16 +111,9 @@ impl Produced {
             .chain(self.defs.iter().map(|d| d.key.as_str()))
             .collect();
         keys.into_iter()
-            .filter(|k| {
-                let latest = self
-                    .defs
-                    .iter()
-                    .filter(|d| d.key == *k && d.ts <= t)
-                    .max_by_key(|d| (d.ts, d.partition, d.offset));
-                match latest {
-                    Some(d) => d.alive,
-                    None => self.tele.iter().any(|r| r.key == *k && r.ts <= t),
-                }
+            .filter(|k| match latest_def.get(k) {
+                Some(&(_, _, _, alive)) => alive,
+                None => sent.contains(k),
             })
             .map(str::to_owned)
             .collect()
@@ -298,4 +305,98 @@ pub fn produce_fleet(
         }
     }
     out
+}
+
+/// A car that drops off the network for `[from, to)` (ms after `t0`) and uploads what it
+/// buffered when it reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    pub car: usize,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// How a reconnecting car uploads its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// The whole buffer at once, right at reconnect, before its live records.
+    AtOnce,
+    /// One buffered record after each live record of the fleet, from reconnect on, so late and
+    /// live records interleave in the log.
+    Interleaved,
+}
+
+/// A fleet reporting every `every_ms` over `span_ms`, with `outages`: the records a car takes
+/// while offline reach Kafka only after it reconnects, with their original event time and
+/// Kafka time (CreateTime), so a partition holds records minutes to hours behind their
+/// neighbours. Cars are keyed to `car % partitions`. Returns what was produced, in log order.
+#[allow(clippy::too_many_arguments)]
+pub fn produce_with_outages(
+    p: &mut TestProducer,
+    rng: &mut fastrand::Rng,
+    topic: &str,
+    (cars, partitions): (usize, i32),
+    (t0, span_ms, every_ms): (i64, i64, i64),
+    outages: &[Outage],
+    upload: Upload,
+) -> Produced {
+    let mut out = Produced::default();
+    let part = |car: usize| (car % partitions as usize) as i32;
+    let offline = |car: usize, t: i64| {
+        outages
+            .iter()
+            .any(|o| o.car == car && t - t0 >= o.from && t - t0 < o.to)
+    };
+    let mut buffered: Vec<(usize, i64, Vec<(String, Json)>)> = Vec::new();
+    let mut step = 0;
+    while step * every_ms < span_ms {
+        let t = t0 + step * every_ms;
+        for car in 0..cars {
+            // A little jitter inside the period, so cars do not share every time.
+            let ts = t + rng.i64(0..every_ms / 2);
+            let props = vehicle_props(rng);
+            if offline(car, ts) {
+                buffered.push((car, ts, props));
+                continue;
+            }
+            if upload == Upload::AtOnce {
+                // Reconnected: everything it buffered goes first.
+                let (mine, rest): (Vec<_>, Vec<_>) = buffered.drain(..).partition(|b| b.0 == car);
+                buffered = rest;
+                for (c, bts, bprops) in mine {
+                    out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+                }
+            }
+            out.send_tele(p, topic, part(car), &car_id(car), ts, props);
+            if upload == Upload::Interleaved
+                && let Some(i) = buffered.iter().position(|b| !offline(b.0, t))
+            {
+                let (c, bts, bprops) = buffered.remove(i);
+                out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+            }
+        }
+        step += 1;
+    }
+    // Whatever is still buffered at the end comes in last.
+    for (c, bts, bprops) in buffered {
+        out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+    }
+    out
+}
+
+/// Times inside, at the edges of and after every outage, plus `probe_times`.
+#[must_use]
+pub fn outage_times(
+    produced: &Produced,
+    rng: &mut fastrand::Rng,
+    t0: i64,
+    outages: &[Outage],
+) -> Vec<i64> {
+    let mut times = produced.probe_times(rng, 60);
+    for o in outages {
+        let (a, b) = (t0 + o.from, t0 + o.to);
+        times.extend([a - 1, a, a + 1, (a + b) / 2, b - 1, b, b + 1, b + 60_000]);
+        times.extend((0..5).map(|_| rng.i64(a..b)));
+    }
+    times
 }
