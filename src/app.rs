@@ -218,6 +218,10 @@ impl TwinApp {
             self.opts.config.history.budget_mb,
         );
         store.set_rules(self.opts.config.rules.clone());
+        store.set_late_after(
+            i64::try_from(self.opts.config.ui.late_after_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        );
         store.set_topic_names(crate::headless::topic_names(&crate::headless::topics_of(
             &self.opts.config,
         )));

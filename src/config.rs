@@ -106,6 +106,9 @@ pub struct UiConfig {
     pub stale_after_s: u64,
     /// Width of the live plot window.
     pub plot_window_s: u64,
+    /// A record this far behind the newest of its partition has arrived late: the asset panel
+    /// and the timeline mark the stretch it filled in.
+    pub late_after_s: u64,
 }
 
 impl Default for UiConfig {
@@ -113,6 +116,7 @@ impl Default for UiConfig {
         Self {
             stale_after_s: 30,
             plot_window_s: 600,
+            late_after_s: 60,
         }
     }
 }

@@ -143,3 +143,80 @@ fn late_uploads_on_one_partition_at_once() {
 fn late_uploads_on_many_partitions_interleaved_with_live_records() {
     check(6, Upload::Interleaved, 2);
 }
+
+#[test]
+fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
+    use egui_kittest::kittest::Queryable as _;
+    use twinscope::app::{AppOptions, Persisted};
+    use twinscope::config::ClientProps;
+    use twinscope::kafka::demo::DemoOptions;
+
+    let cluster = MockCluster::new(1).unwrap();
+    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let bootstrap = cluster.bootstrap_servers();
+    let mut p = TestProducer::new(&bootstrap);
+    let mut rng = fastrand::Rng::with_seed(3);
+    // Car 2 is offline for 30 minutes, 2 h in, and uploads its buffer on reconnect.
+    let produced = produce_with_outages(
+        &mut p,
+        &mut rng,
+        "twin.telemetry",
+        (6, 1),
+        (T0, 3 * HOUR, 30_000),
+        &OUTAGES[1..2],
+        Upload::AtOnce,
+    );
+    p.flush();
+    let opts = AppOptions {
+        config: Config::default(),
+        config_path: None,
+        brokers: Some(bootstrap),
+        props: ClientProps::default(),
+        since: None,
+        allow_write: false,
+        demo: DemoOptions::default(),
+    };
+    let mut h = common::app_harness(opts, Persisted::default());
+    let started = std::time::Instant::now();
+    while h.state().store().stats().records < produced.tele.len() as u64 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not read"
+        );
+        h.step();
+    }
+    h.run_steps(2);
+    // The timeline marks the stretch that was filled in late.
+    h.get_by_label_contains("late data 02:0");
+    // The asset panel of the car says what arrived late and when.
+    h.get_by_label("Expand eu").click();
+    h.run_steps(2);
+    h.get_by_label("Expand f2").click();
+    h.run_steps(2);
+    h.get_by_label("car-002").click();
+    h.run_steps(3);
+    // Its first and last buffered records are 28 min apart (02:00:03–02:28:33 UTC).
+    let label = h.get_by_label_contains("⏳ late data: 28 min (02:00:03–02:28:33)");
+    let text = format!("{label:?}");
+    assert!(text.contains("arrived at 02:30:"), "{text}");
+    // Scrubbed into the window: what is shown changed when the upload arrived.
+    assert!(
+        h.query_by_label_contains("History at this time changed")
+            .is_none()
+    );
+    let t = T0 + 2 * HOUR + 10 * MIN;
+    h.get_by_label("Go to time").click();
+    h.run_steps(1);
+    h.get_by_label("Go to time").type_text(&t.to_string());
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(3);
+    h.get_by_label_contains("History at this time changed at");
+    // And the values at that time are the car's buffered ones, exact.
+    assert_eq!(
+        h.state().snapshot_at_cursor()["assets"],
+        produced.state_at(t)
+    );
+}

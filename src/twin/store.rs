@@ -188,7 +188,34 @@ pub struct Store {
     /// the topic's records (retention deleted some, or compaction removed superseded ones),
     /// as the ingest thread found while reading. See [`Store::exact_at`].
     incomplete_through: [Option<i64>; 3],
+    /// Newest event time seen per `(role, partition)`: where the log was when a record was
+    /// written, so a record far behind it is known to have arrived late, and roughly when.
+    partition_newest: HashMap<(usize, i32), i64>,
+    /// Stretches of history that arrived late, oldest arrival first.
+    late: Vec<LateSpan>,
+    /// Per asset, its newest entry in `late`, which the next late record may extend.
+    late_open: HashMap<AssetIdx, usize>,
+    /// How far behind its partition a record must be to count as late.
+    late_after_ms: i64,
 }
+
+/// A stretch of an asset's history that reached Kafka late: records with event times in
+/// `from..=to`, written when their partition's newest event time was already `arrived` (from
+/// `first_arrived` on, for uploads that trickle in). An operator sees it as "30 min of data
+/// (10:10–10:40) arrived at 10:41", and anything shown for those times before then was
+/// missing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateSpan {
+    pub asset: AssetIdx,
+    pub from: i64,
+    pub to: i64,
+    pub first_arrived: i64,
+    pub arrived: i64,
+    pub records: u32,
+}
+
+/// Records at least this far behind their partition's newest count as late, by default.
+pub const LATE_AFTER_MS: i64 = 60_000;
 
 /// Why an answer "as of T" cannot be proven exact from the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,6 +274,10 @@ impl Store {
             scratch_pids: Vec::new(),
             topic_names: Role::ALL.map(|r| Arc::from(r.name())),
             incomplete_through: [None; 3],
+            partition_newest: HashMap::new(),
+            late: Vec::new(),
+            late_open: HashMap::new(),
+            late_after_ms: LATE_AFTER_MS,
             keep_from: i64::MAX,
         }
     }
@@ -490,6 +521,7 @@ impl Store {
             } => {
                 self.see_time(ts);
                 let a = self.asset_idx(&asset, parent.as_deref());
+                self.see_arrival(a, o.role, o.partition, ts);
                 // Each name is hashed once per record, here; the duplicate check and the
                 // inserts below work on the ids.
                 let mut pids = std::mem::take(&mut self.scratch_pids);
@@ -738,6 +770,59 @@ impl Store {
         }
     }
 
+    /// Notes where `ts` stands against its partition's newest event time, and records the
+    /// asset's history as late when it is far behind.
+    fn see_arrival(&mut self, a: AssetIdx, role: Role, partition: i32, ts: i64) {
+        let newest = self
+            .partition_newest
+            .entry((role.index(), partition))
+            .or_insert(ts);
+        let arrived = *newest;
+        *newest = arrived.max(ts);
+        if arrived - ts <= self.late_after_ms {
+            return;
+        }
+        // The same upload: close to where the asset's last late stretch arrived.
+        if let Some(&i) = self.late_open.get(&a)
+            && let Some(span) = self.late.get_mut(i)
+            && arrived - span.arrived <= self.late_after_ms
+        {
+            span.from = span.from.min(ts);
+            span.to = span.to.max(ts);
+            span.arrived = span.arrived.max(arrived);
+            span.records += 1;
+            return;
+        }
+        self.late_open.insert(a, self.late.len());
+        self.late.push(LateSpan {
+            asset: a,
+            from: ts,
+            to: ts,
+            first_arrived: arrived,
+            arrived,
+            records: 1,
+        });
+    }
+
+    /// Sets how far behind its partition a record must be to count as late (`ui.late_after_s`).
+    pub fn set_late_after(&mut self, ms: i64) {
+        self.late_after_ms = ms.max(0);
+    }
+
+    /// Every stretch of history that arrived late, oldest arrival first.
+    #[must_use]
+    pub fn late_spans(&self) -> &[LateSpan] {
+        &self.late
+    }
+
+    /// The late stretches that changed the answer for `t`, as seen from before they arrived:
+    /// those that begin at or before `t` and arrived after it.
+    pub fn late_changes_at(&self, t: i64) -> impl Iterator<Item = &LateSpan> {
+        self.late
+            .iter()
+            .filter(move |s| s.from <= t && t < s.arrived)
+    }
+
     fn see_time(&mut self, ts: i64) {
         if self.replay {
             return;
@@ -898,6 +983,10 @@ impl Store {
             structure_gen: self.structure_gen,
             topic_names: self.topic_names.clone(),
             incomplete_through: self.incomplete_through,
+            partition_newest: self.partition_newest.clone(),
+            late: self.late.clone(),
+            late_open: self.late_open.clone(),
+            late_after_ms: self.late_after_ms,
             ..Store::new(&self.separator, 0)
         };
         for (a, p, s) in &cp.samples {
@@ -1278,6 +1367,59 @@ mod tests {
                 props: vec![("x".into(), Value::Num(v))],
             },
         )
+    }
+
+    #[test]
+    fn a_buffered_upload_is_one_late_span_with_its_arrival() {
+        let mut s = Store::new("/", 0);
+        let mut o = 0;
+        let mut next = || {
+            o += 1;
+            o
+        };
+        // Car a reports every 10 s for 5 minutes; car b goes quiet at 60 s and uploads
+        // 60..=240 s at 300 s, on the same partition (its last record, exactly 60 s behind,
+        // is not late); car c is slightly out of order only.
+        let mut batch = Vec::new();
+        for t in (0..=300_000).step_by(10_000) {
+            batch.push(tele(0, next(), "a", t, 1.0));
+            if t < 60_000 {
+                batch.push(tele(0, next(), "b", t, 1.0));
+            }
+            batch.push(tele(1, next(), "c", t - 5_000 * (t / 10_000 % 2), 1.0));
+        }
+        for t in (60_000..=240_000).step_by(10_000) {
+            batch.push(tele(0, next(), "b", t, 2.0));
+        }
+        s.apply_batch(batch, Vec::new());
+        let b = s.asset_by_id("b").unwrap();
+        assert_eq!(
+            s.late_spans(),
+            &[LateSpan {
+                asset: b,
+                from: 60_000,
+                to: 230_000,
+                first_arrived: 300_000,
+                arrived: 300_000,
+                records: 18,
+            }]
+        );
+        assert_eq!(s.late_changes_at(100_000).count(), 1);
+        assert_eq!(s.late_changes_at(299_999).count(), 1);
+        assert_eq!(
+            s.late_changes_at(300_000).count(),
+            0,
+            "shown after it arrived"
+        );
+        assert_eq!(s.late_changes_at(59_999).count(), 0, "before the gap");
+        // Within the threshold nothing is late.
+        let mut s = Store::new("/", 0);
+        s.set_late_after(200_000);
+        s.apply_batch(
+            vec![tele(0, 1, "a", 300_000, 1.0), tele(0, 2, "b", 120_000, 1.0)],
+            Vec::new(),
+        );
+        assert!(s.late_spans().is_empty());
     }
 
     #[test]

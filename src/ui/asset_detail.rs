@@ -4,7 +4,7 @@
 use egui::{Color32, RichText, Ui};
 
 use super::at_risk::{limit_text, rul_text};
-use super::style::{self, HISTORY};
+use super::style::{self, HISTORY, LATE};
 use super::{Command, PlotKey, View};
 use crate::predictor::Predictions;
 use crate::twin::decode::Role;
@@ -55,6 +55,7 @@ pub fn show(
     if !store.exists_at(a, view.at) {
         ui.colored_label(HISTORY, "This asset did not exist at the cursor time.");
     }
+    late_data(ui, view, a);
     if let Some(d) = def
         && !d.attributes.is_empty()
     {
@@ -341,4 +342,37 @@ pub fn backtest_text(b: &Backtest, at: i64, unit: Option<&String>) -> String {
         (None, None) => "no crossing predicted, none happened".to_owned(),
     };
     format!("Backtest from {}: {mae}; {crossing}", style::time(at))
+}
+
+/// The stretches of this asset's history that reached Kafka late (a device that was offline
+/// and uploaded its buffer), newest three: what was shown for those times before they arrived
+/// was missing them.
+fn late_data(ui: &mut Ui, view: &View<'_>, a: crate::twin::store::AssetIdx) {
+    let spans: Vec<_> = view
+        .store
+        .late_spans()
+        .iter()
+        .filter(|s| s.asset == a && s.first_arrived <= view.at.max(view.head))
+        .collect();
+    for s in spans.iter().rev().take(3) {
+        let text = format!(
+            "⏳ late data: {} ({}–{}) arrived at {}",
+            style::duration(s.to - s.from),
+            style::time(s.from),
+            style::time(s.to),
+            style::time(s.arrived)
+        );
+        ui.colored_label(LATE, text).on_hover_text(format!(
+            "{} records with event times {} – {} were written to Kafka when their partition was \
+             already at {}: the device was offline and uploaded its buffer. Anything shown for \
+             those times before then was missing them.",
+            s.records,
+            style::datetime(s.from),
+            style::datetime(s.to),
+            style::datetime(s.arrived)
+        ));
+    }
+    if spans.len() > 3 {
+        ui.label(RichText::new(format!("… and {} earlier late uploads", spans.len() - 3)).weak());
+    }
 }

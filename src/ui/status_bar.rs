@@ -172,6 +172,7 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
         banner(ui, red, &text);
     }
     if !view.live {
+        late_notice(ui, view);
         egui::Frame::new()
             .fill(Color32::from_rgb(110, 60, 0))
             .inner_margin(6.0)
@@ -207,6 +208,40 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
             });
     }
     cmds
+}
+
+/// With the cursor in the past: whether data that arrived late changed what this time shows,
+/// so an operator comparing with an earlier look knows why it differs.
+fn late_notice(ui: &mut Ui, view: &View<'_>) {
+    let (mut arrived, mut assets) = (i64::MIN, Vec::new());
+    for s in view.store.late_changes_at(view.at) {
+        arrived = arrived.max(s.arrived);
+        if !assets.contains(&s.asset) {
+            assets.push(s.asset);
+        }
+    }
+    if assets.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = assets
+        .iter()
+        .take(3)
+        .filter_map(|&a| view.store.asset(a).map(|x| x.id.as_ref()))
+        .collect();
+    let more = if assets.len() > 3 {
+        format!(" and {} more", assets.len() - 3)
+    } else {
+        String::new()
+    };
+    banner(
+        ui,
+        Color32::from_rgb(90, 50, 130),
+        &format!(
+            "⏳ History at this time changed at {}: late data from {}{more} arrived after it.",
+            style::time(arrived),
+            names.join(", ")
+        ),
+    );
 }
 
 /// Shown while history evicted from memory is being re-read from Kafka.

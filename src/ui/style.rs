@@ -105,6 +105,8 @@ pub fn count(n: f64) -> String {
 pub const HISTORY: Color32 = Color32::from_rgb(255, 170, 40);
 /// Colour of the live indicator.
 pub const LIVE: Color32 = Color32::from_rgb(80, 200, 120);
+/// History that arrived late (a device's buffered upload): on the timeline and the asset panel.
+pub const LATE: Color32 = Color32::from_rgb(190, 120, 255);
 
 #[cfg(test)]
 mod tests {

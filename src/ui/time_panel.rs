@@ -4,7 +4,7 @@
 
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Ui, vec2};
 
-use super::style::{self, HISTORY, LIVE, priority_color};
+use super::style::{self, HISTORY, LATE, LIVE, priority_color};
 use super::{Command, View};
 use crate::timeline::{PlayState, SPEED_RANGE, TimelineCommand, parse_time_input};
 
@@ -210,6 +210,30 @@ fn bar(
             m.on_hover_text(format!("{label} — click to go there"));
         }
     }
+    // Stretches filled in late (buffered uploads), merged across assets: a band along the
+    // bottom, each part hoverable and named for screen readers and UI tests.
+    for (i, (from, to, arrived, assets)) in late_bands(view.store, earliest, head)
+        .into_iter()
+        .enumerate()
+    {
+        let r = Rect::from_min_max(
+            Pos2::new(x_of(from), rect.bottom() - 5.0),
+            Pos2::new(x_of(to).max(x_of(from) + 2.0), rect.bottom()),
+        );
+        painter.rect_filled(r, 1.0, LATE);
+        let m = ui.interact(r, ui.scope_id().with(("late_band", i)), Sense::hover());
+        let label = format!(
+            "late data {}–{} arrived at {} ({assets} uploads)",
+            style::time(from),
+            style::time(to),
+            style::time(arrived)
+        );
+        m.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
+        if m.hovered() {
+            marker_hovered = true;
+            m.on_hover_text(label);
+        }
+    }
     // A and B diff markers.
     for (name, t) in [("A", markers.0), ("B", markers.1)] {
         if let Some(t) = t {
@@ -248,4 +272,29 @@ fn bar(
     {
         cmds.push(Command::Timeline(TimelineCommand::Seek(t_of(p.x))));
     }
+}
+
+/// The late stretches in `earliest..=head`, overlapping ones merged: `(from, to, latest arrival,
+/// uploads)`, at most a few hundred so a fleet-wide reconnect stays cheap to draw.
+fn late_bands(store: &crate::twin::Store, earliest: i64, head: i64) -> Vec<(i64, i64, i64, usize)> {
+    let mut spans: Vec<_> = store
+        .late_spans()
+        .iter()
+        .filter(|s| s.to >= earliest && s.from <= head)
+        .map(|s| (s.from.max(earliest), s.to.min(head), s.arrived, 1usize))
+        .collect();
+    spans.sort_unstable();
+    let mut out: Vec<(i64, i64, i64, usize)> = Vec::new();
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if s.0 <= last.1 => {
+                last.1 = last.1.max(s.1);
+                last.2 = last.2.max(s.2);
+                last.3 += 1;
+            }
+            _ => out.push(s),
+        }
+    }
+    out.truncate(300);
+    out
 }
