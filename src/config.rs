@@ -35,7 +35,7 @@ pub enum ConfigError {
 }
 
 /// Kafka connection settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers; none means the embedded demo.
@@ -60,17 +60,6 @@ pub struct Topics {
     /// An empty name (here or for telemetry or events) leaves that role unread.
     pub assets: String,
     pub commands: String,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: None,
-            properties: BTreeMap::new(),
-            since: None,
-            max_lateness_s: None,
-        }
-    }
 }
 
 impl Default for Topics {
