@@ -168,9 +168,25 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
         &OUTAGES[1..2],
         Upload::AtOnce,
     );
+    // And, an hour after the fact, one more record from inside the window: the car's fault,
+    // which a rule turns into an alarm that happened at 02:15 and was known at the end.
+    let mut produced = produced;
+    let fault_at = T0 + 2 * HOUR + 15 * MIN;
+    produced.send_tele(
+        &mut p,
+        "twin.telemetry",
+        0,
+        "eu/f2/car-002",
+        fault_at,
+        vec![("fault".into(), json!("OVERHEAT"))],
+    );
     p.flush();
+    let config = Config::parse(
+        "[[rules]]\ncode = \"OVERHEAT\"\nproperty = \"fault\"\nequals = \"OVERHEAT\"\npriority = \"high\"\n",
+    )
+    .unwrap();
     let opts = AppOptions {
-        config: Config::default(),
+        config,
         config_path: None,
         brokers: Some(bootstrap),
         props: ClientProps::default(),
@@ -219,4 +235,18 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
         h.state().snapshot_at_cursor()["assets"],
         produced.state_at(t)
     );
+    // The journal tells when the alarm happened and when it became known.
+    let t = fault_at + 5 * MIN;
+    h.get_by_label("Go to time").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Go to time").type_text(&t.to_string());
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(3);
+    h.get_by_label("⏵ Journal").click();
+    h.run_steps(3);
+    // Known when its partition was at its newest record, 02:59:44.
+    h.get_by_label_contains("known 02:59:44 (+44 min)");
 }

@@ -698,6 +698,8 @@ impl Store {
 
     fn apply_event(&mut self, e: Event, seq: u64) {
         let a = self.asset_idx(&e.asset, e.parent.as_deref());
+        let (partition, _) = super::seq_parts(seq);
+        self.see_arrival(a, Role::Events, partition, e.ts);
         self.touch(a, e.ts);
         match (e.kind, e.severity) {
             (EventKind::Alarm { action, until }, Severity::Alarm(priority)) => {
@@ -813,6 +815,18 @@ impl Store {
     #[must_use]
     pub fn late_spans(&self) -> &[LateSpan] {
         &self.late
+    }
+
+    /// When what happened to asset `a` at `t` became known, if that was late: the arrival of
+    /// the late stretch of its history that holds `t`. For the alarm journal, which shows
+    /// "happened at" and "known at" apart.
+    #[must_use]
+    pub fn known_at(&self, a: AssetIdx, t: i64) -> Option<i64> {
+        self.late
+            .iter()
+            .filter(|s| s.asset == a && s.from <= t && t <= s.to)
+            .map(|s| s.arrived)
+            .max()
     }
 
     /// The late stretches that changed the answer for `t`, as seen from before they arrived:

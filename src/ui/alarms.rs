@@ -243,7 +243,8 @@ fn journal(ui: &mut Ui, view: &View<'_>, cmds: &mut Vec<Command>) {
         }
         for t in alarm.history.journal_until(to) {
             if t.ts >= from {
-                rows.push((t, id.clone(), alarm.code.clone(), alarm.priority));
+                let known = store.known_at(alarm.asset, t.ts);
+                rows.push((t, id.clone(), alarm.code.clone(), alarm.priority, known));
             }
         }
     }
@@ -260,9 +261,22 @@ fn journal(ui: &mut Ui, view: &View<'_>, cmds: &mut Vec<Command>) {
         .id_salt("journal")
         .max_height(180.0)
         .show(ui, |ui| {
-            for (t, id, code, p) in rows.iter().take(500) {
+            for (t, id, code, p, known) in rows.iter().take(500) {
                 ui.horizontal_wrapped(|ui| {
                     ui.label(RichText::new(style::time(t.ts)).small().monospace());
+                    // Happened at ≠ known at: the record that tells reached Kafka late.
+                    if let Some(k) = known {
+                        ui.label(
+                            RichText::new(format!(
+                                "known {} (+{})",
+                                style::time(*k),
+                                style::duration(k - t.ts)
+                            ))
+                            .small()
+                            .color(style::LATE),
+                        )
+                        .on_hover_text("It happened at the first time; the record that says so reached Kafka only at the second (a device that was offline uploaded it late).");
+                    }
                     ui.label(
                         RichText::new(code.as_ref())
                             .small()
