@@ -231,3 +231,26 @@ fn snapshot_fails_clearly_on_bad_time_and_unreachable_brokers() {
     assert!(err.contains("cannot connect"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// `--since` is a global flag (src/main.rs parses it before any subcommand, for the window's
+/// look-back; `ui_claims.rs` tests what the window does with it): a value that is not a
+/// duration is refused with a message, whatever the subcommand.
+#[test]
+fn a_bad_since_is_refused_by_every_subcommand() {
+    for args in [
+        &["snapshot", "--at", "-5m", "--brokers", "127.0.0.1:9"][..],
+        &["demo", "produce", "--brokers", "127.0.0.1:9"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--since", "2 fortnights"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid --since \"2 fortnights\""),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -96,19 +96,74 @@ impl Watcher {
     }
 }
 
+/// A producer to the commands topic, created once, before anything is timed.
+struct Commands {
+    producer: BaseProducer,
+    topic: String,
+}
+
+impl Commands {
+    fn new(bootstrap: &str) -> Self {
+        let producer: BaseProducer = ClientSettings::plain(bootstrap)
+            .producer_config("test")
+            .create()
+            .expect("producer");
+        // Connected (metadata known) before the first timed send.
+        producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .expect("metadata");
+        Self {
+            producer,
+            topic: Topics::default().commands,
+        }
+    }
+
+    /// Produces one record and waits for its delivery.
+    fn send(&self, key: Option<&str>, value: &str) {
+        let mut rec: BaseRecord<'_, str, str> = BaseRecord::to(&self.topic).payload(value);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        self.producer.send(rec).map_err(|(e, _)| e).expect("send");
+        self.producer
+            .flush(Duration::from_secs(10))
+            .expect("delivered");
+    }
+}
+
 /// Produces one record to the commands topic and waits for its delivery.
 fn send_command(bootstrap: &str, key: Option<&str>, value: &str) {
-    let producer: BaseProducer = ClientSettings::plain(bootstrap)
-        .producer_config("test")
-        .create()
-        .expect("producer");
-    let topic = Topics::default().commands;
-    let mut rec: BaseRecord<'_, str, str> = BaseRecord::to(&topic).payload(value);
-    if let Some(k) = key {
-        rec = rec.key(k);
+    Commands::new(bootstrap).send(key, value);
+}
+
+/// Drives a machine into IDLE and keeps it there: `stop` is accepted only from RUN, and a
+/// stopped machine stays IDLE until `start` (the simulator's random faults, maintenance and
+/// idle spells only begin in RUN). Machines seen in RUN are tried in turn, since any of them
+/// may have changed state since. Returns the machine, IDLE in the watcher's store.
+fn hold_idle(demo: &DemoBroker, watch: &mut Watcher, commands: &Commands) -> String {
+    let candidates = machines_in(&read_now(demo), "RUN");
+    for machine in candidates.iter().take(10) {
+        let cid = unique_id("hold");
+        commands.send(Some(machine), &command_json("stop", &cid));
+        assert!(
+            watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
+            "no command_result for {cid} within 10 s"
+        );
+        let (_, status, at, message) = result_for(&watch.store, &cid).unwrap();
+        if status != "accepted" {
+            eprintln!("{machine} could not be stopped ({message}); trying another");
+            continue;
+        }
+        assert!(
+            watch.until(COMMAND_DEADLINE, |s| state_of(s, machine)
+                .is_some_and(|(st, ts)| st == "IDLE" && ts >= at)),
+            "{machine} after stop: {:?}",
+            state_of(&watch.store, machine)
+        );
+        return machine.clone();
     }
-    producer.send(rec).map_err(|(e, _)| e).expect("send");
-    producer.flush(Duration::from_secs(10)).expect("delivered");
+    panic!("no machine could be stopped: {candidates:?}");
 }
 
 fn command_json(command: &str, correlation_id: &str) -> String {
@@ -221,14 +276,13 @@ fn reset_fault_clears_the_fault_and_the_machine_runs_again() {
         "watcher sees {machine} in FAULT"
     );
 
+    let commands = Commands::new(demo.bootstrap());
     let cid = unique_id("reset");
+    let command = command_json("reset_fault", &cid);
+    // Timed from the send itself: creating and connecting the producer is not the plant's.
     let sent_at = now_ms();
     let t0 = Instant::now();
-    send_command(
-        demo.bootstrap(),
-        Some(&machine),
-        &command_json("reset_fault", &cid),
-    );
+    commands.send(Some(&machine), &command);
     let answered = watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some());
     let seen_after = t0.elapsed();
     assert!(answered, "no command_result for {cid} within 10 s");
@@ -262,19 +316,15 @@ fn reset_fault_clears_the_fault_and_the_machine_runs_again() {
 }
 
 #[test]
-fn reset_fault_of_a_running_machine_is_rejected() {
+fn reset_fault_of_a_machine_not_in_fault_is_rejected() {
     let demo = start_demo();
-    let running = machines_in(&read_now(&demo), "RUN");
-    let machine = running.first().expect("a machine in RUN").clone();
-
     let mut watch = Watcher::start(&demo);
+    let commands = Commands::new(demo.bootstrap());
+    // IDLE, held: it cannot fault on its own meanwhile.
+    let machine = hold_idle(&demo, &mut watch, &commands);
     let cid = unique_id("not-faulted");
     let t0 = Instant::now();
-    send_command(
-        demo.bootstrap(),
-        Some(&machine),
-        &command_json("reset_fault", &cid),
-    );
+    commands.send(Some(&machine), &command_json("reset_fault", &cid));
     assert!(
         watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
         "no command_result for {cid} within 10 s"
@@ -286,16 +336,16 @@ fn reset_fault_of_a_running_machine_is_rejected() {
     );
     assert_eq!(asset, machine);
     assert_eq!(status, "rejected", "{message}");
-    assert!(message.contains("not FAULT"), "{message}");
+    assert!(message.contains("machine is IDLE, not FAULT"), "{message}");
 }
 
 #[test]
 fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
     let demo = start_demo();
-    let running = machines_in(&read_now(&demo), "RUN");
-    let machine = running.first().expect("a machine in RUN").clone();
     let mut watch = Watcher::start(&demo);
-    assert!(watch.until(COMMAND_DEADLINE, |s| state_of(s, &machine).is_some()));
+    let commands = Commands::new(demo.bootstrap());
+    // IDLE, held until `start`: whatever the random plant does meanwhile, this machine waits.
+    let machine = hold_idle(&demo, &mut watch, &commands);
 
     // Not JSON, and no correlation id to answer to: skipped.
     send_command(demo.bootstrap(), Some(&machine), "{not json");
@@ -346,24 +396,106 @@ fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
         newest_telemetry(&watch.store)
     );
     // ... and it still obeys well-formed commands.
-    let cid = unique_id("stop");
-    send_command(
-        demo.bootstrap(),
-        Some(&machine),
-        &command_json("stop", &cid),
-    );
+    let cid = unique_id("start");
+    commands.send(Some(&machine), &command_json("start", &cid));
     assert!(
         watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
         "no command_result for {cid} within 10 s"
     );
-    let (_, status, stopped_at, message) = result_for(&watch.store, &cid).unwrap();
+    let (_, status, started_at, message) = result_for(&watch.store, &cid).unwrap();
     assert_eq!(status, "accepted", "{message}");
     assert!(
         watch.until(COMMAND_DEADLINE, |s| state_of(s, &machine)
-            .is_some_and(|(st, ts)| st == "IDLE" && ts > stopped_at)),
-        "{machine} after stop: {:?}",
+            .is_some_and(|(st, ts)| st == "RUN" && ts > started_at)),
+        "{machine} after start: {:?}",
         state_of(&watch.store, &machine)
     );
     // The unattributable command was not applied to anything.
     assert!(result_for(&watch.store, "bad-2").is_none());
+}
+
+/// README: "`twinscope demo produce --brokers B`: the simulator into any cluster". A separate
+/// `twinscope demo produce` process writes into an in-process mock cluster (topics created
+/// beforehand; creating them is tested on a real broker in `real_kafka.rs`): the backfill's
+/// telemetry of all 36 machines arrives, then live records, and the plant answers a command.
+#[test]
+fn demo_produce_writes_the_simulator_into_a_cluster() {
+    use rdkafka::mocking::MockCluster;
+
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let cluster = MockCluster::new(1).unwrap();
+    let topics = Topics::default();
+    cluster.create_topic(&topics.telemetry, 4, 1).unwrap();
+    cluster.create_topic(&topics.events, 4, 1).unwrap();
+    cluster.create_topic(&topics.assets, 1, 1).unwrap();
+    cluster.create_topic(&topics.commands, 2, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let _child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_twinscope"))
+            .args([
+                "demo",
+                "produce",
+                "--brokers",
+                &bootstrap,
+                "--backfill-s",
+                "60",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let spec = spec_for(
+        &Config::default(),
+        &bootstrap,
+        ClientProps::default(),
+        StartAt::Beginning,
+    );
+    let mut watch = Watcher {
+        store: Store::new(spec.mapping.separator(), 0),
+        ingest: Ingest::spawn(spec, Arc::new(|| {})).expect("ingest starts"),
+    };
+    let started = now_ms();
+    // 36 machines with a state, telemetry from the backfill (a minute back) ...
+    assert!(
+        watch.until(Duration::from_secs(60), |s| {
+            machines_in(s, "RUN").len()
+                + machines_in(s, "IDLE").len()
+                + machines_in(s, "FAULT").len()
+                + machines_in(s, "MAINT").len()
+                == 36
+                && s.time_range().is_some_and(|(lo, _)| lo <= started - 55_000)
+        }),
+        "the backfill did not arrive: {} assets, range {:?}",
+        watch.store.assets().len(),
+        watch.store.time_range()
+    );
+    // ... then live records at 1 Hz ...
+    assert!(
+        watch.until(Duration::from_secs(30), |s| newest_telemetry(s)
+            >= started + 2_000),
+        "no live telemetry (newest {})",
+        newest_telemetry(&watch.store)
+    );
+    // ... and the plant it runs obeys commands through this cluster.
+    let commands = Commands::new(&bootstrap);
+    let machine = machines_in(&watch.store, "FAULT")
+        .first()
+        .cloned()
+        .expect("the simulator keeps a machine in FAULT");
+    let cid = unique_id("produce-reset");
+    commands.send(Some(&machine), &command_json("reset_fault", &cid));
+    assert!(
+        watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
+        "no command_result for {cid} from demo produce"
+    );
+    let (asset, _, _, _) = result_for(&watch.store, &cid).unwrap();
+    assert_eq!(asset, machine);
 }

@@ -18,7 +18,7 @@ use common::stream::{
 use rdkafka::mocking::MockCluster;
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::spec_for;
-use twinscope::kafka::ingest::{Conn, Ingest, IngestEvent, StartAt};
+use twinscope::kafka::ingest::{Conn, Ingest, IngestEvent, Progress, StartAt};
 use twinscope::twin::Store;
 
 /// How long every broker stays down in `broker_down_then_up_loses_and_duplicates_nothing`.
@@ -27,8 +27,11 @@ use twinscope::twin::Store;
 /// passed (Disconnected after 3.1 s, records flowing again 4.7 s after the brokers came back).
 const OUTAGE: Duration = Duration::from_secs(10);
 
-/// A `Conn::Disconnected` must be reported this soon after the brokers went away.
-const DISCONNECT_DETECTION_MAX: Duration = Duration::from_secs(5);
+/// A `Conn::Disconnected` must be reported this soon after the brokers went away: the ingest
+/// checks the brokers' state every 2 s (`refresh_heads`), from librdkafka statistics that are
+/// refreshed every second, so the worst case is about 3 s. The window's banner follows on the
+/// next frame (`ui_claims.rs` measures that end to end).
+const DISCONNECT_DETECTION_MAX: Duration = Duration::from_millis(3500);
 
 fn outage() -> Duration {
     std::env::var("TWINSCOPE_FAULTS_OUTAGE_S")
@@ -46,6 +49,8 @@ struct Harness {
     statuses: Vec<(Instant, Conn)>,
     /// Arrival time and size of every batch.
     batches: Vec<(Instant, usize)>,
+    /// Arrival time of every progress report.
+    progress: Vec<(Instant, Progress)>,
     started: Instant,
 }
 
@@ -65,6 +70,7 @@ impl Harness {
             store,
             statuses: Vec::new(),
             batches: Vec::new(),
+            progress: Vec::new(),
             started: Instant::now(),
         }
     }
@@ -84,7 +90,8 @@ impl Harness {
                 self.statuses.push((Instant::now(), c));
             }
             Ok(IngestEvent::Notice(n)) => eprintln!("notice: {n}"),
-            Ok(IngestEvent::Progress(_) | IngestEvent::Finished) | Err(false) => {}
+            Ok(IngestEvent::Progress(p)) => self.progress.push((Instant::now(), p)),
+            Ok(IngestEvent::Finished) | Err(false) => {}
             Err(true) => panic!("the ingest thread ended"),
         }
     }
@@ -171,8 +178,10 @@ impl Harness {
         gap.max(to.saturating_duration_since(last))
     }
 
-    /// Waits until the store has applied `total` records, then a little longer so that records
-    /// read twice would show up too.
+    /// Waits until the store has applied `total` records, then until the ingest reports every
+    /// partition at its head (no lag) and has consumed nothing more than that. Events arrive in
+    /// order, so every batch read before that report, a record read twice included, has been
+    /// applied by then: no fixed wait.
     fn settle(&mut self, total: u64, timeout: Duration) -> Duration {
         let took = self
             .pump_until(timeout, |h| h.store.stats().records >= total)
@@ -182,7 +191,26 @@ impl Harness {
                     self.store.stats().records
                 )
             });
-        self.pump(Duration::from_millis(700));
+        let reached = Instant::now();
+        let at_head = |p: &Progress| p.reached_start_head && p.topics.iter().all(|t| t.lag == 0);
+        self.pump_until(Duration::from_secs(10), |h| {
+            h.progress
+                .iter()
+                .any(|(at, p)| *at >= reached && at_head(p))
+        })
+        .expect("a progress report with every partition at its head within 10 s");
+        let consumed = self
+            .progress
+            .iter()
+            .rev()
+            .find(|(_, p)| at_head(p))
+            .map(|(_, p)| p.consumed)
+            .unwrap();
+        assert_eq!(
+            consumed,
+            self.store.stats().records + self.store.stats().bad,
+            "the ingest consumed records that were not applied once each"
+        );
         took
     }
 }
@@ -220,7 +248,9 @@ fn broker_down_then_up_loses_and_duplicates_nothing() {
     // 150 rounds (900 telemetry records, 4.5 s) before and during the outage, 60 rounds after.
     let (gate_tx, gate_rx) = mpsc::channel();
     let producer = spawn_stream(&bootstrap, stream, 150, Some(gate_rx), 60);
-    h.pump(Duration::from_millis(2500));
+    // Records are flowing before the outage begins.
+    h.pump_until(Duration::from_secs(20), |h| h.store.stats().records >= 300)
+        .expect("300 records applied before the outage");
     let before = h.store.stats().records;
 
     let down_at = Instant::now();
@@ -279,6 +309,21 @@ fn broker_down_then_up_loses_and_duplicates_nothing() {
     assert!(
         detected <= DISCONNECT_DETECTION_MAX,
         "Disconnected reported {detected:?} after the outage began"
+    );
+    // Once connected, a lost connection is checked every 2 s (librdkafka reconnects by
+    // itself): no doubling, whatever the outage's length.
+    let retries: Vec<u64> = h
+        .statuses
+        .iter()
+        .filter(|(at, _)| *at >= down_at)
+        .filter_map(|(_, c)| match c {
+            Conn::Disconnected { retry_in_s, .. } => Some(*retry_in_s),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !retries.is_empty() && retries.iter().all(|&r| r == 2),
+        "retry_in_s after a disconnect while connected: {retries:?}"
     );
     assert!(
         reconnected.is_some(),
@@ -360,10 +405,16 @@ fn topic_created_after_start_is_picked_up() {
 
     // Telemetry keeps flowing while the new topic is added to the assignment.
     let producer = spawn_stream(&bootstrap, stream, 300, None, 0);
-    h.pump(Duration::from_millis(1500));
+    let flowing = h.pump_until(Duration::from_secs(10), |h| h.store.stats().records > 0);
     assert!(
-        h.store.stats().records > 0,
+        flowing.is_some(),
         "telemetry is read while twin.events is missing"
+    );
+    assert!(
+        h.statuses
+            .last()
+            .is_some_and(|(_, c)| matches!(c, Conn::WaitingForTopics(_))),
+        "still waiting for twin.events while telemetry is read"
     );
 
     cluster.create_topic(EVENTS, 2, 1).unwrap();
@@ -461,4 +512,84 @@ fn added_rtt_keeps_ingest_correct() {
         h.disconnects()
     );
     assert_store_is_log(&h.store, &log, &stream, 0);
+}
+
+/// The `retry_in_s` of each `Disconnected` status from `from` on, with when it arrived.
+fn retries_after(h: &Harness, from: Instant) -> Vec<(Instant, u64)> {
+    h.statuses
+        .iter()
+        .filter(|(at, _)| *at >= from)
+        .filter_map(|(at, c)| match c {
+            Conn::Disconnected { retry_in_s, .. } => Some((*at, *retry_in_s)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts the ingest against a cluster whose only broker is down and checks the first
+/// `n` retries: each failed attempt says how long until the next (1 s doubling, capped at
+/// 30 s), and the next attempt indeed comes no sooner. Then the broker comes up and the ingest
+/// connects by itself within one more backoff and attempt.
+fn check_backoff_at_start(expected: &[u64]) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
+    cluster.create_topic(EVENTS, 1, 1).unwrap();
+    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    cluster.broker_down(1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let mut h = Harness::start(&bootstrap);
+    let start = h.started;
+    // Each attempt waits up to 5 s for metadata, then the backoff: 5.3 s + the sum of the
+    // backoffs so far per status.
+    let budget = Duration::from_secs(expected.iter().sum::<u64>() + 6 * expected.len() as u64 + 10);
+    h.pump_until(budget, |h| retries_after(h, start).len() >= expected.len())
+        .unwrap_or_else(|| panic!("only {:?} after {budget:?}", retries_after(&h, start)));
+    let got = retries_after(&h, start);
+    eprintln!(
+        "backoff at start: {:?}",
+        got.iter()
+            .map(|(at, r)| (at.duration_since(start).as_secs_f64(), *r))
+            .collect::<Vec<_>>()
+    );
+    let seq: Vec<u64> = got.iter().map(|(_, r)| *r).take(expected.len()).collect();
+    assert_eq!(seq, expected, "retry_in_s of the failed attempts");
+    for w in got.windows(2) {
+        let gap = w[1].0 - w[0].0;
+        assert!(
+            gap >= Duration::from_secs(w[0].1),
+            "the next attempt came {gap:?} after a status promising {} s",
+            w[0].1
+        );
+    }
+    assert!(
+        !h.statuses.iter().any(|(_, c)| *c == Conn::Connected),
+        "Connected while the broker is down"
+    );
+    cluster.broker_up(1).unwrap();
+    let up_at = Instant::now();
+    let last = got.last().map_or(1, |(_, r)| *r);
+    let connected = h.pump_until(Duration::from_secs(last * 2 + 12), |h| {
+        h.status_after(up_at, |c| *c == Conn::Connected).is_some()
+    });
+    eprintln!("connected {connected:?} after the broker came up (last backoff {last} s)");
+    assert!(
+        connected.is_some(),
+        "not connected within the backoff after the broker came up"
+    );
+}
+
+/// README: "An unreachable broker gives a red banner and retries with backoff (1 s doubling to
+/// 30 s)". True until the first connection: 1, 2, 4 s here (about 20 s); the cap is checked by
+/// the ignored test below.
+#[test]
+fn unreachable_at_start_retries_with_doubling_backoff() {
+    check_backoff_at_start(&[1, 2, 4]);
+}
+
+/// The doubling stops at 30 s. About two minutes: run with
+/// `cargo test --test faults -- --ignored backoff_caps`.
+#[test]
+#[ignore = "about two minutes; run by hand with --ignored"]
+fn unreachable_at_start_backoff_caps_at_30_s() {
+    check_backoff_at_start(&[1, 2, 4, 8, 16, 30, 30]);
 }

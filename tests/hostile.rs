@@ -267,3 +267,82 @@ fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
         )
     );
 }
+
+/// README (Reliability): "twinscope raises `receive.message.max.bytes` for the session (a
+/// notice says so, in *Bad records*)". The notice names the response size that did not fit,
+/// the old limit and the new one, and comes before the records after the oversized one.
+#[test]
+fn raising_the_fetch_limit_is_announced_with_the_sizes() {
+    use twinscope::kafka::ingest::{Ingest, IngestEvent};
+
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
+    cluster.create_topic(EVENTS, 1, 1).unwrap();
+    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let mut p = TestProducer::new(&bootstrap);
+    good(&mut p, 0, 0);
+    let huge = format!(r#"{{"ts": {T0}, "blob": "{}"}}"#, "x".repeat(300_000));
+    p.send_str(TELEMETRY, 0, GOOD, &huge, T0 + 3500);
+    good(&mut p, 0, 1);
+    p.flush();
+
+    let mut config = Config::default();
+    config.mapping.limits.max_value_bytes = 100_000;
+    let limits = [
+        "fetch.message.max.bytes=65536".to_owned(),
+        "fetch.max.bytes=65536".to_owned(),
+        "message.max.bytes=65536".to_owned(),
+        "receive.message.max.bytes=66048".to_owned(),
+    ];
+    let props = ClientProps::resolve(&Default::default(), &limits).unwrap();
+    let spec = spec_for(&config, &bootstrap, props, StartAt::Beginning);
+    let mut store = Store::new(spec.mapping.separator(), 0);
+    let ingest = Ingest::spawn(spec, std::sync::Arc::new(|| {})).unwrap();
+    let mut notices = Vec::new();
+    let start = std::time::Instant::now();
+    let values = |s: &Store| {
+        s.asset_by_id(GOOD)
+            .is_some()
+            .then(|| good_values(s))
+            .unwrap_or_default()
+    };
+    while values(&store) != [0.0, 1.0] {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "stalled at {:?}; notices {notices:?}",
+            values(&store)
+        );
+        match ingest.recv_timeout(Duration::from_millis(50)) {
+            Ok(IngestEvent::Batch { recs, bad }) => {
+                if recs.iter().any(|r| r.origin.offset == 2) {
+                    assert!(!notices.is_empty(), "records after it before the notice");
+                }
+                store.apply_batch(recs, bad);
+            }
+            Ok(IngestEvent::Notice(n)) => notices.push(n),
+            Ok(_) | Err(false) => {}
+            Err(true) => panic!("the ingest thread ended"),
+        }
+    }
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let n = &notices[0];
+    // "A fetch response of N bytes exceeded receive.message.max.bytes (66048); raised it to M
+    // for this session so no partition stalls. Records above the value limit are listed as bad."
+    let needed: usize = n
+        .strip_prefix("A fetch response of ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{n}"));
+    assert!(needed > huge.len(), "{n}");
+    assert_eq!(
+        n,
+        &format!(
+            "A fetch response of {needed} bytes exceeded receive.message.max.bytes (66048); \
+             raised it to {} for this session so no partition stalls. Records above the value \
+             limit are listed as bad.",
+            needed + needed / 4
+        )
+    );
+    assert_eq!(store.stats().bad, 1);
+}

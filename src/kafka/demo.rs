@@ -114,7 +114,8 @@ pub struct DemoOptions {
     pub partitions: i32,
     /// Run the plant simulator.
     pub simulate: bool,
-    /// Also accept bootstrap connections on this loopback port.
+    /// Also accept bootstrap connections on this loopback port (0: a free one, chosen when
+    /// binding; [`DemoBroker::bootstrap`] names it).
     pub port: Option<u16>,
     /// Seconds of history produced at start, with past timestamps.
     pub backfill_s: i64,
@@ -168,7 +169,8 @@ impl DemoBroker {
         let proxy = match opts.port {
             Some(port) => {
                 let p = Proxy::start(port, &bootstrap)?;
-                bootstrap = format!("127.0.0.1:{port}");
+                // With port 0 the system picked a free one: name the one actually bound.
+                bootstrap = p.addr.to_string();
                 Some(p)
             }
             None => None,
@@ -607,6 +609,8 @@ fn produce(producer: &BaseProducer, topics: &Topics, r: &OutRecord, stop: &Atomi
 /// at a fixed bootstrap address. Only bootstrap goes through it: metadata then points
 /// clients at the brokers' own loopback ports.
 struct Proxy {
+    /// The address it listens on (the port actually bound, also when asked for port 0).
+    addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -627,6 +631,9 @@ impl Proxy {
         })?;
         listener
             .set_nonblocking(true)
+            .map_err(|e| KafkaLayerError::Demo(e.to_string()))?;
+        let addr = listener
+            .local_addr()
             .map_err(|e| KafkaLayerError::Demo(e.to_string()))?;
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -663,6 +670,7 @@ impl Proxy {
             })
             .map_err(|e| KafkaLayerError::Demo(format!("cannot start proxy: {e}")))?;
         Ok(Self {
+            addr,
             shutdown: Some(tx),
             thread: Some(thread),
         })

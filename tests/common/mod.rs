@@ -220,7 +220,9 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// A free loopback port (bound, then released for the child to take).
+/// A loopback port nobody listens on (bound, then released): for "unreachable broker" cases
+/// only. Never hand it to a server to bind: another process may take it first; servers bind
+/// port 0 themselves and say which port they got (see [`start_broker_process`]).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -229,12 +231,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `twinscope demo broker --no-sim` on a free port, with `extra` arguments, as a
-/// separate process; returns it with the bootstrap address it prints first.
+/// Starts `twinscope demo broker --no-sim --port 0`, with `extra` arguments, as a separate
+/// process; returns it with the bootstrap address it prints first. The process binds its
+/// bootstrap port itself (port 0: the system picks a free one), so no other process can take
+/// the port between choosing and binding it.
 pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
-    let port = free_port().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_twinscope"))
-        .args(["demo", "broker", "--no-sim", "--port", &port])
+        .args(["demo", "broker", "--no-sim", "--port", "0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -244,7 +247,15 @@ pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (BrokerProcess(child), line.trim().to_owned())
+    let bootstrap = line.trim().to_owned();
+    let port = bootstrap
+        .strip_prefix("127.0.0.1:")
+        .and_then(|p| p.parse::<u16>().ok());
+    assert!(
+        port.is_some_and(|p| p != 0),
+        "demo broker printed {bootstrap:?}, not the port it bound"
+    );
+    (BrokerProcess(child), bootstrap)
 }
 
 /// The real app in an egui_kittest harness, at the size and with the fonts the UI tests use.
