@@ -440,6 +440,10 @@ struct Part {
     compacted: i64,
     /// Log start as last known; records before it are gone from Kafka.
     low: i64,
+    /// Offset ranges found missing while reading, `(from, to, when)`, not yet told apart: the
+    /// log start in the statistics lags up to a couple of seconds behind the broker, so a gap
+    /// is judged only once statistics newer than it have come in (see `refresh_heads`).
+    unjudged: Vec<(i64, i64, Instant)>,
     /// Set once records of this partition are known to be missing (deleted before we read
     /// them, or removed from inside the log): from then on nothing proves that a later
     /// record's key was not also in a missing one.
@@ -708,6 +712,7 @@ impl Worker {
                     high,
                     skipped: 0,
                     compacted: 0,
+                    unjudged: Vec::new(),
                     low,
                     // Reading from the log start of a log that once began earlier: whatever
                     // was before it is gone.
@@ -798,14 +803,13 @@ impl Worker {
                             continue;
                         }
                         if m.offset() > part.next {
-                            let missing = m.offset() - part.next;
                             if m.offset() <= part.low {
                                 // Retention deleted records we had not read yet.
-                                part.skipped += missing;
+                                part.skipped += m.offset() - part.next;
                             } else {
-                                // Missing inside the log: compaction removed superseded
-                                // records (or they were transaction markers).
-                                part.compacted += missing;
+                                // Retention (the statistics may not show the new log start
+                                // yet) or compaction: judged once they do.
+                                part.unjudged.push((part.next, m.offset(), Instant::now()));
                             }
                             part.gapped = true;
                         }
@@ -1045,6 +1049,21 @@ impl Worker {
         for p in &mut self.parts {
             if let Some(&(low, high)) = view.heads.get(&(p.topic.to_string(), p.partition)) {
                 p.high = p.high.max(high);
+                // A gap is retention's when the log now starts at or past its end, else it is
+                // inside the log: compaction removed superseded records (or they were
+                // transaction markers). Statistics refresh every second; a gap seen in the
+                // last 1.5 s waits for the next look.
+                let low_now = low.max(p.low);
+                p.unjudged.retain(|&(from, to, seen)| {
+                    if low_now >= to {
+                        p.skipped += to - from;
+                    } else if seen.elapsed() >= Duration::from_millis(1_500) {
+                        p.compacted += to - from;
+                    } else {
+                        return true;
+                    }
+                    false
+                });
                 if low > p.low {
                     if let Some(t) = p.events.max_before(low.min(p.next)) {
                         // Retention deleted records we had read: what they said is no
