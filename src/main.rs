@@ -390,8 +390,12 @@ fn demo_produce(
     if !created.is_empty() {
         eprintln!("created topics: {}", created.join(", "));
     }
-    let producer: rdkafka::producer::BaseProducer =
-        settings.producer_config("demo-produce").create()?;
+    // Idempotent: a retried batch must not land after a newer one (records out of time
+    // order, shown as late data) nor twice.
+    let producer: rdkafka::producer::BaseProducer = settings
+        .producer_config("demo-produce")
+        .set("enable.idempotence", "true")
+        .create()?;
     let commands: rdkafka::consumer::BaseConsumer =
         settings.consumer_config("demo-sim-commands").create()?;
     let opts = DemoOptions {

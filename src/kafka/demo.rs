@@ -100,6 +100,28 @@ pub fn ensure_topics(
             }
         }
     }
+    // A new topic has no leaders for a moment; records sent then are refused and retried,
+    // which is slower than waiting here.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let led = probe
+            .fetch_metadata(None, Duration::from_secs(5))
+            .is_ok_and(|md| {
+                created.iter().all(|name| {
+                    md.topics().iter().any(|t| {
+                        t.name() == name
+                            && !t.partitions().is_empty()
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.leader() >= 0 && p.error().is_none())
+                    })
+                })
+            });
+        if led {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     Ok(created)
 }
 
@@ -231,7 +253,10 @@ impl Simulator {
         topics: Topics,
         opts: DemoOptions,
     ) -> Result<Self, KafkaLayerError> {
-        let producer: BaseProducer = settings.producer_config("demo-sim").create()?;
+        let producer: BaseProducer = settings
+            .producer_config("demo-sim")
+            .set("enable.idempotence", "true")
+            .create()?;
         let commands: Option<BaseConsumer> = if topics.commands.is_empty() {
             None
         } else {
