@@ -6,7 +6,10 @@
 #   - `kcat -C -e -q -o beginning` draining the same topic to /dev/null,
 #   - a bare rdkafka BaseConsumer loop with twinscope's consumer settings,
 # then prints msg/s and the ratios, and scrub vs a naive replay on the same topic.
-# Extra arguments go to the bench, e.g. `--records 200000 --reps 1` for a quick run.
+# Extra arguments go to the bench, e.g. `--records 200000 --reps 1` for a quick run, or
+# `--brokers host:9092` to run it on a real cluster instead of the MockCluster: the workload
+# topic is created there (replication 1, retention unlimited) and kept, so a later run with the
+# same workload reuses it.
 # Timings are reported, never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,8 +5,10 @@
 //!
 //! Every figure comes from the code the app runs (the ingest thread, the decoder,
 //! [`Store::apply_batch`], [`Store::snapshot`], [`Tree::build`]) against a MockCluster started
-//! here. Peers are measured in the same process and run, interleaved, so ratios compare like
-//! with like. The workload generator is shared with the criterion benches in `benches/`.
+//! here or, with [`BenchOptions::brokers`], a real cluster: there the workload goes to a topic
+//! created for it (or reused when one with the same workload is already complete). Peers are
+//! measured in the same process and run, interleaved, so ratios compare like with like. The
+//! workload generator is shared with the criterion benches in `benches/`.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -14,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -445,6 +449,9 @@ pub struct BenchOptions {
     /// Live produce rate (records/s) and duration.
     pub rate: u64,
     pub seconds: u64,
+    /// Bootstrap servers of a real cluster for the ingest, scrub and latency benchmarks;
+    /// without, they run on an embedded MockCluster. Memory is measured in-process either way.
+    pub brokers: Option<String>,
 }
 
 impl Default for BenchOptions {
@@ -460,6 +467,7 @@ impl Default for BenchOptions {
             samples: 10_000_000,
             rate: 100_000,
             seconds: 10,
+            brokers: None,
         }
     }
 }
@@ -503,16 +511,6 @@ pub fn run(opts: &BenchOptions, which: Which) -> Result<(), BenchError> {
 
 /// Ingest vs kcat vs the bare loop, then scrub vs naive replay on the store it produced.
 fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
-    let topics = Topics::default();
-    let demo = DemoBroker::start(
-        &DemoOptions {
-            partitions: opts.partitions,
-            simulate: false,
-            ..DemoOptions::default()
-        },
-        &topics,
-    )?;
-    let bootstrap = demo.bootstrap().to_owned();
     let w = Workload {
         records: opts.records,
         assets: opts.assets,
@@ -524,7 +522,20 @@ fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
         .map(|i| w.payload(i).len() + Workload::asset_id(w.asset(i)).len())
         .sum();
     let started = Instant::now();
-    let parts = fill(&bootstrap, &topics.telemetry, &w, opts.partitions)?;
+    let (target, parts, how) = match &opts.brokers {
+        None => {
+            let target = Target::mock(opts.partitions)?;
+            let parts = fill(
+                &target.bootstrap,
+                &target.topics.telemetry,
+                &w,
+                opts.partitions,
+            )?;
+            (target, parts, "filled".to_owned())
+        }
+        Some(brokers) => ingest_topic_on(brokers, opts, &w)?,
+    };
+    let (bootstrap, topics) = (target.bootstrap.as_str(), &target.topics);
     let n = held(&parts);
     println!(
         "\n== ingest: {} records (~{} B key+value), {} assets, {} partitions; filled in {:.1} s; \
@@ -536,6 +547,11 @@ fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
         started.elapsed().as_secs_f64(),
         parts.iter().filter(|p| p.1 > 0).count(),
     );
+    println!(
+        "  cluster: {}; topic {} {how}",
+        target.describe(),
+        topics.telemetry
+    );
     let mut kcat = Vec::new();
     let mut bare = Vec::new();
     let mut twin = Vec::new();
@@ -544,7 +560,7 @@ fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
     // Interleaved, so drift (thermal, other load) hits every contender alike.
     for rep in 0..opts.reps.max(1) {
         if kcat_ok {
-            match run_kcat(&bootstrap, &topics.telemetry, rep == 0 && n <= 5_000_000)? {
+            match run_kcat(bootstrap, &topics.telemetry, rep == 0 && n <= 5_000_000)? {
                 Some((d, count)) => {
                     if let Some(c) = count
                         && c != n
@@ -561,8 +577,8 @@ fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
                 }
             }
         }
-        bare.push(run_bare(&bootstrap, &topics.telemetry, &parts)?);
-        let (d, s) = run_twinscope(&bootstrap, w.end())?;
+        bare.push(run_bare(bootstrap, &topics.telemetry, &parts)?);
+        let (d, s) = run_twinscope(bootstrap, topics, w.end())?;
         if s.stats().records != n {
             println!(
                 "  twinscope applied {} records, expected {n}",
@@ -598,7 +614,208 @@ fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
         rate(&twin) / rate(&bare)
     );
     if let Some(store) = store {
-        scrub_vs_naive(opts, &bootstrap, &topics.telemetry, &parts, &store, &w)?;
+        scrub_vs_naive(opts, bootstrap, &topics.telemetry, &parts, &store, &w)?;
+    }
+    Ok(())
+}
+
+/// Where the benchmark's topics live: an embedded MockCluster (dropped with this), or a real
+/// cluster given with `--brokers`.
+struct Target {
+    demo: Option<DemoBroker>,
+    bootstrap: String,
+    topics: Topics,
+}
+
+impl Target {
+    /// A MockCluster with the default topics, telemetry in `partitions` partitions.
+    fn mock(partitions: i32) -> Result<Self, BenchError> {
+        let topics = Topics::default();
+        let demo = DemoBroker::start(
+            &DemoOptions {
+                partitions,
+                simulate: false,
+                ..DemoOptions::default()
+            },
+            &topics,
+        )?;
+        Ok(Self {
+            bootstrap: demo.bootstrap().to_owned(),
+            demo: Some(demo),
+            topics,
+        })
+    }
+
+    /// A real cluster whose telemetry topic is `telemetry`, with empty events and assets
+    /// topics beside it (created when missing), as the mock cluster has.
+    fn real(bootstrap: &str, telemetry: &str) -> Result<Self, BenchError> {
+        let topics = Topics {
+            telemetry: telemetry.to_owned(),
+            events: BENCH_EVENTS.to_owned(),
+            assets: BENCH_ASSETS.to_owned(),
+            commands: String::new(),
+        };
+        create_topic(bootstrap, &topics.events, 4)?;
+        create_topic(bootstrap, &topics.assets, 1)?;
+        Ok(Self {
+            demo: None,
+            bootstrap: bootstrap.to_owned(),
+            topics,
+        })
+    }
+
+    /// One line on the cluster used.
+    fn describe(&self) -> String {
+        if self.demo.is_some() {
+            return format!(
+                "embedded MockCluster (3 brokers, in this process) at {}",
+                self.bootstrap
+            );
+        }
+        let brokers = ClientSettings::plain(&self.bootstrap)
+            .consumer_config("bench-meta")
+            .create::<BaseConsumer>()
+            .ok()
+            .and_then(|c| c.fetch_metadata(None, Duration::from_secs(10)).ok())
+            .map_or(0, |md| md.brokers().len());
+        format!(
+            "real Kafka cluster at {} ({brokers} broker(s), via --brokers)",
+            self.bootstrap
+        )
+    }
+}
+
+/// The empty events and assets topics twinscope's ingest reads beside the telemetry topic on
+/// a real cluster (the mock cluster has empty `twin.events` and `twin.assets`).
+const BENCH_EVENTS: &str = "twinscope-bench.events";
+const BENCH_ASSETS: &str = "twinscope-bench.assets";
+
+/// The telemetry topic for workload `w` on the real cluster at `brokers`: a complete one from
+/// an earlier run (same name stem, partitions and record count) is reused; otherwise a new
+/// topic is created, with a unique suffix if the plain name is taken, and filled.
+fn ingest_topic_on(
+    brokers: &str,
+    opts: &BenchOptions,
+    w: &Workload,
+) -> Result<(Target, Partitions, String), BenchError> {
+    let stem = format!(
+        "twinscope-bench.telemetry-{}r-{}a-{}p",
+        w.records, w.assets, opts.partitions
+    );
+    let want = w.records as u64;
+    let existing = topic_names(brokers)?;
+    for name in existing
+        .iter()
+        .filter(|t| *t == &stem || t.starts_with(&format!("{stem}-")))
+    {
+        let parts = partitions_of(brokers, name)?;
+        if parts.len() == opts.partitions.max(1) as usize && held(&parts) == want {
+            let target = Target::real(brokers, name)?;
+            return Ok((
+                target,
+                parts,
+                format!("reused (already held the {want} records; not produced again)"),
+            ));
+        }
+    }
+    let name = if existing.contains(&stem) {
+        format!("{stem}-{}", now_ms_f() as u64)
+    } else {
+        stem
+    };
+    create_topic(brokers, &name, opts.partitions)?;
+    let target = Target::real(brokers, &name)?;
+    let parts = fill(brokers, &name, w, opts.partitions)?;
+    Ok((
+        target,
+        parts,
+        "created (replication 1, retention unlimited) and filled; kept for reuse".to_owned(),
+    ))
+}
+
+/// `(partition, log start, head)` of every partition of a topic.
+type Partitions = Vec<(i32, i64, i64)>;
+
+/// Every topic name on the cluster.
+fn topic_names(bootstrap: &str) -> Result<Vec<String>, BenchError> {
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("bench-meta")
+        .create()?;
+    let md = c.fetch_metadata(None, Duration::from_secs(10))?;
+    Ok(md.topics().iter().map(|t| t.name().to_owned()).collect())
+}
+
+fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, BenchError> {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", "twinscope-bench-admin")
+        .set("log_level", "3");
+    Ok(c.create()?)
+}
+
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, BenchError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
+/// Creates `name` with `partitions` partitions, replication 1 and no retention limit (the
+/// workload's timestamps are in the past), then waits until every partition has a leader.
+/// Returns `false` when it already existed (it is used as it is).
+fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<bool, BenchError> {
+    let topic = NewTopic::new(name, partitions.max(1), TopicReplication::Fixed(1))
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let admin = admin(bootstrap)?;
+    let mut created = true;
+    for r in block_on(admin.create_topics([&topic], &opts))?? {
+        match r {
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => created = false,
+            Err((t, code)) => {
+                return Err(BenchError::Failed(format!("creating topic {t}: {code}")));
+            }
+        }
+    }
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config("bench-meta")
+        .create()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = c
+            .fetch_metadata(Some(name), Duration::from_secs(10))
+            .is_ok_and(|md| {
+                md.topics().iter().any(|t| {
+                    t.name() == name
+                        && t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.error().is_none() && p.leader() >= 0)
+                })
+            });
+        if ready {
+            return Ok(created);
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Failed(format!(
+                "topic {name}: no leader for every partition after 60 s"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Deletes `name` (a topic this run created and does not keep).
+fn delete_topic(bootstrap: &str, name: &str) -> Result<(), BenchError> {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let admin = admin(bootstrap)?;
+    for r in block_on(admin.delete_topics(&[name], &opts))?? {
+        if let Err((t, code)) = r {
+            return Err(BenchError::Failed(format!("deleting topic {t}: {code}")));
+        }
     }
     Ok(())
 }
@@ -689,8 +906,15 @@ fn run_bare(
 
 /// What `twinscope snapshot --at END` does: the headless ingest (decode, store, time index)
 /// bounded at the end of the data, then the snapshot JSON.
-fn run_twinscope(bootstrap: &str, end: i64) -> Result<(Duration, Store), BenchError> {
-    let config = Config::default();
+fn run_twinscope(
+    bootstrap: &str,
+    topics: &Topics,
+    end: i64,
+) -> Result<(Duration, Store), BenchError> {
+    let config = Config {
+        topics: topics.clone(),
+        ..Config::default()
+    };
     let start = Instant::now();
     let mut spec = spec_for(
         &config,
@@ -926,17 +1150,30 @@ fn now_ms_f() -> f64 {
 /// for each record, the time from its Kafka (create) timestamp to when the batch holding it
 /// was applied to the store, as the UI thread would.
 fn latency(opts: &BenchOptions) -> Result<(), BenchError> {
-    let topics = Topics::default();
-    let demo = DemoBroker::start(
-        &DemoOptions {
-            partitions: opts.partitions,
-            simulate: false,
-            ..DemoOptions::default()
-        },
-        &topics,
-    )?;
-    let bootstrap = demo.bootstrap().to_owned();
-    let config = Config::default();
+    let target = match &opts.brokers {
+        None => Target::mock(opts.partitions)?,
+        Some(brokers) => {
+            // A fresh topic, so that the ingest reaches the head at once; deleted afterwards.
+            let name = format!("twinscope-bench.live-{}", now_ms_f() as u64);
+            create_topic(brokers, &name, opts.partitions)?;
+            Target::real(brokers, &name)?
+        }
+    };
+    let res = latency_on(opts, &target);
+    if target.demo.is_none()
+        && let Err(e) = delete_topic(&target.bootstrap, &target.topics.telemetry)
+    {
+        println!("  could not delete {}: {e}", target.topics.telemetry);
+    }
+    res
+}
+
+fn latency_on(opts: &BenchOptions, target: &Target) -> Result<(), BenchError> {
+    let (bootstrap, topics) = (target.bootstrap.clone(), &target.topics);
+    let config = Config {
+        topics: topics.clone(),
+        ..Config::default()
+    };
     let spec = spec_for(
         &config,
         &bootstrap,
@@ -1044,11 +1281,15 @@ fn latency(opts: &BenchOptions) -> Result<(), BenchError> {
         store.stats().records - base
     );
     println!(
+        "  cluster: {}; topic {}",
+        target.describe(),
+        topics.telemetry
+    );
+    println!(
         "  produce -> applied (after 1 s warm-up): {}  (goal p99 <= 100 ms)",
         Pcts::of(lat)
     );
     drop(ingest);
-    drop(demo);
     Ok(())
 }
 
