@@ -302,10 +302,11 @@ fn raising_the_fetch_limit_is_announced_with_the_sizes() {
     let mut notices = Vec::new();
     let start = std::time::Instant::now();
     let values = |s: &Store| {
-        s.asset_by_id(GOOD)
-            .is_some()
-            .then(|| good_values(s))
-            .unwrap_or_default()
+        if s.asset_by_id(GOOD).is_some() {
+            good_values(s)
+        } else {
+            Vec::new()
+        }
     };
     while values(&store) != [0.0, 1.0] {
         assert!(

@@ -864,7 +864,7 @@ fn clicking_a_provenance_cell_copies_the_kcat_command_for_that_record() {
         .collect();
     let expected =
         format!("kcat -b {bootstrap} -C -t twin.telemetry -p 0 -o 1 -c 1 -e -f '%k %s\\n'");
-    assert_eq!(copied, [expected.clone()]);
+    assert_eq!(copied, std::slice::from_ref(&expected));
     // The toast's area is measured on its first frame and shown on the next.
     h.run_steps(2);
     h.get_by_label("Copied kcat command to the clipboard");

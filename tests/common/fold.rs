@@ -13,6 +13,11 @@ use serde_json::{Map, Value as Json, json};
 
 use super::TestProducer;
 
+/// `(event time, partition, offset)`: the order in which values win.
+type RecKey = (i64, i32, i64);
+/// Properties of one record, `a.b` for nested ones.
+type Props = Vec<(String, Json)>;
+
 /// A telemetry record as produced.
 #[derive(Debug, Clone)]
 pub struct TeleRec {
@@ -122,7 +127,8 @@ impl Produced {
     /// `{asset: {property: value}}` at `t`, the shape of `snapshot`'s `"assets"`.
     #[must_use]
     pub fn state_at(&self, t: i64) -> Json {
-        let mut latest: BTreeMap<(&str, &str), ((i64, i32, i64), &Json)> = BTreeMap::new();
+        // (asset, property) -> ((event time, partition, offset), value) of the winner so far.
+        let mut latest: BTreeMap<(&str, &str), (RecKey, &Json)> = BTreeMap::new();
         for r in self.tele.iter().filter(|r| r.ts <= t) {
             let key = (r.ts, r.partition, r.offset);
             for (name, v) in &r.props {
@@ -347,7 +353,7 @@ pub fn produce_with_outages(
             .iter()
             .any(|o| o.car == car && t - t0 >= o.from && t - t0 < o.to)
     };
-    let mut buffered: Vec<(usize, i64, Vec<(String, Json)>)> = Vec::new();
+    let mut buffered: Vec<(usize, i64, Props)> = Vec::new();
     let mut step = 0;
     while step * every_ms < span_ms {
         let t = t0 + step * every_ms;
