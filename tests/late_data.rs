@@ -250,3 +250,51 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     // Known when its partition was at its newest record, 02:59:44.
     h.get_by_label_contains("known 02:59:44 (+44 min)");
 }
+
+/// Where the assumption holds (no record more than 90 s behind its partition's newest), a
+/// bounded read is exact and reads only up to T: the opt-in is a real shortcut, not a guess.
+#[test]
+fn a_bounded_read_is_exact_when_its_lateness_assumption_holds() {
+    use common::fold::{Fleet, produce_fleet};
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("twin.telemetry", 4, 1).unwrap();
+    cluster.create_topic("twin.events", 1, 1).unwrap();
+    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let mut p = TestProducer::new(&bootstrap);
+    let mut rng = fastrand::Rng::with_seed(4);
+    let fleet = Fleet {
+        cars: 20,
+        records: 4_000,
+        partitions: 4,
+        t0: T0,
+        span_ms: 40 * MIN,
+        jitter_ms: 90_000,
+    };
+    let produced = produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    p.flush();
+    for t in produced.probe_times(&mut rng, 20) {
+        let read = common::read_bounded(
+            &Config::default(),
+            &bootstrap,
+            t,
+            90_000,
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(
+            read.snapshot(t)["assets"],
+            produced.state_at(t),
+            "at T0{:+} ms",
+            t - T0
+        );
+        if t < T0 + 10 * MIN {
+            let total = (produced.tele.len() + produced.defs.len()) as u64;
+            assert!(
+                read.stats().records < total / 2,
+                "read {} of {total}",
+                read.stats().records
+            );
+        }
+    }
+}

@@ -285,25 +285,42 @@ fn state_at_matches_reference_fold_for_random_times() {
     // Before any record nothing exists.
     assert_eq!(store.snapshot(T0 - 1)["assets"], json!({}));
 
-    // The `snapshot --at T` path: a bounded read that stops each partition at its event-time
-    // watermark. Event times here are shuffled across the whole 10-minute range, so the
-    // allowed lateness is that range; the result must equal the fold for every T.
-    let lateness = 600_000;
+    // The `snapshot --at T` path: every partition read to its end offset as of the start
+    // (exact for any lateness; event times here are shuffled across the whole range), then
+    // the state at T.
     for &t in &times {
-        let bounded = common::read_bounded(
+        let read = common::read_bounded(
             &Config::default(),
             &bootstrap,
             t,
-            lateness,
+            i64::MAX,
             Duration::from_secs(20),
         )
         .unwrap();
         let (expected, _) = reference(&tele, &defs, t);
         assert_eq!(
-            bounded.snapshot(t)["assets"],
+            read.snapshot(t)["assets"],
             expected,
-            "bounded read at T0{:+}",
+            "snapshot read at T0{:+}",
             t - T0
         );
     }
+    // With an assumed lateness (`--max-lateness`) a read stops early: far less than the log for
+    // an early T, and, as this log breaks the assumption, a different answer.
+    let t = T0 + 60_000;
+    let bounded = common::read_bounded(
+        &Config::default(),
+        &bootstrap,
+        t,
+        1_000,
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let (expected, _) = reference(&tele, &defs, t);
+    assert!(
+        bounded.stats().records < (RECORDS / 2) as u64,
+        "the bounded read stopped early: {} records",
+        bounded.stats().records
+    );
+    assert_ne!(bounded.snapshot(t)["assets"], expected);
 }
