@@ -166,14 +166,15 @@ fn hold_idle(demo: &DemoBroker, watch: &mut Watcher, commands: &Commands) -> Str
     panic!("no machine could be stopped: {candidates:?}");
 }
 
+/// The record as the app sends it (`WriteBack::command`).
 fn command_json(command: &str, correlation_id: &str) -> String {
-    json!({
-        "ts": now_ms(),
-        "command": command,
-        "args": {},
-        "by": "test-operator",
-        "correlation_id": correlation_id,
-    })
+    twinscope::kafka::writeback::command_record(
+        command,
+        &json!({}),
+        "test-operator",
+        correlation_id,
+        now_ms(),
+    )
     .to_string()
 }
 

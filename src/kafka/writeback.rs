@@ -50,6 +50,19 @@ pub enum AlarmAction {
     Unshelve,
 }
 
+/// The record an operator command is sent as (key: the asset id). One function, so the demo
+/// simulator's parser is tested against exactly what the app sends.
+#[must_use]
+pub fn command_record(
+    command: &str,
+    args: &Value,
+    by: &str,
+    correlation_id: &str,
+    now: i64,
+) -> Value {
+    json!({"ts": now, "command": command, "args": args, "by": by, "correlation_id": correlation_id})
+}
+
 impl WriteBack {
     /// Creates the producer, only when `enabled`.
     ///
@@ -125,7 +138,7 @@ impl WriteBack {
         now: i64,
     ) -> Result<String, WriteBackError> {
         let correlation_id = format!("{}-{now:x}-{:04x}", self.operator, fastrand::u16(..));
-        let v = json!({"ts": now, "command": command, "args": args, "by": self.operator, "correlation_id": correlation_id});
+        let v = command_record(command, args, &self.operator, &correlation_id, now);
         self.send(&self.topics.commands, asset, &v)?;
         Ok(correlation_id)
     }
