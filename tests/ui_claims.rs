@@ -1218,3 +1218,99 @@ fn since_reads_only_the_look_back_in_the_window() {
     h.run_steps(2);
     assert_eq!(h.state().timeline().at(i64::MAX), T0 + 5_000);
 }
+
+/// A sent command shows its outcome: the record the window sends is read back from the
+/// commands topic as a device gateway would, answered on the events topic, and the asset panel
+/// says `→ accepted` or `→ rejected`; one that nobody answers says `→ timed out` after 30 s.
+#[test]
+fn sent_commands_show_accepted_rejected_and_timed_out() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::message::Message as _;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let mut f = fixture(
+        |o| {
+            o.allow_write = true;
+            o.config.operator.name = Some("tester".into());
+            o.config.commands = vec![CommandDef {
+                name: "ping".into(),
+                label: Some("Ping".into()),
+                kinds: vec![],
+                args: Default::default(),
+            }];
+        },
+        Persisted::default(),
+        |_| {},
+    );
+    let bootstrap = f.cluster.bootstrap_servers();
+    let gateway: BaseConsumer = ClientSettings::plain(&bootstrap)
+        .consumer_config("gateway")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("twin.commands", 0, Offset::Beginning)
+        .unwrap();
+    gateway.assign(&tpl).unwrap();
+    let p = producer(&bootstrap);
+    let h = &mut f.harness;
+    h.get_by_label("OVERHEAT").click();
+    h.run_steps(2);
+    assert_eq!(h.state().selected(), Some("a/b/d"));
+
+    // Sends one ping through the confirmation dialog and returns the record as received.
+    let send = |h: &mut App| -> serde_json::Value {
+        h.get_by_label("Ping").click();
+        step_until(h, Duration::from_secs(5), "the confirmation dialog", |h| {
+            h.query_by_label("Send command").is_some()
+        });
+        h.get_by_label("Send command").click();
+        h.run_steps(2);
+        let start = Instant::now();
+        loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no command record"
+            );
+            h.step();
+            if let Some(Ok(m)) = gateway.poll(Duration::from_millis(50)) {
+                assert_eq!(m.key(), Some("a/b/d".as_bytes()));
+                return serde_json::from_slice(m.payload().unwrap()).unwrap();
+            }
+        }
+    };
+    let answer = |cid: &str, status: &str| {
+        let body = serde_json::json!({
+            "ts": twinscope::timeline::now_ms(),
+            "type": "command_result",
+            "correlation_id": cid,
+            "status": status,
+        });
+        produce(
+            &p,
+            "twin.events",
+            "a/b/d",
+            twinscope::timeline::now_ms(),
+            &body.to_string(),
+        );
+    };
+    for status in ["accepted", "rejected"] {
+        let rec = send(h);
+        assert_eq!(rec["command"], "ping");
+        assert_eq!(rec["by"], "tester");
+        let cid = rec["correlation_id"].as_str().unwrap().to_owned();
+        answer(&cid, status);
+        let want = format!("→ {status}");
+        step_until(h, Duration::from_secs(10), &want, |h| {
+            h.query_by_label(&want).is_some()
+        });
+    }
+    // Nobody answers the third.
+    send(h);
+    h.get_by_label("→ sent");
+    step_until(h, Duration::from_secs(40), "→ timed out", |h| {
+        h.query_by_label("→ timed out").is_some()
+    });
+    // The answered ones kept their outcome.
+    h.get_by_label("→ accepted");
+    h.get_by_label("→ rejected");
+}
