@@ -20,7 +20,7 @@ pub struct TreeState {
 /// Colour of the "anomalous" badge (the same as the plots' anomaly markers).
 const ANOMALY: egui::Color32 = egui::Color32::from_rgb(255, 60, 160);
 
-/// Shows the tree; returns selection commands. `anomalies` counts anomalous samples per asset
+/// Shows the tree; returns selection commands. `anomalies` counts anomaly episodes per asset
 /// id in the last minutes before the cursor; assets with any get a badge.
 pub fn show(
     ui: &mut Ui,
@@ -110,7 +110,7 @@ pub fn show(
                         let r = ui
                             .label(RichText::new(format!("⚠ {n}")).small().color(ANOMALY))
                             .on_hover_text(format!(
-                                "anomalous: {n} samples outside the EWMA control limits in the last {} min",
+                                "anomalous: {n} episodes (runs of samples outside the EWMA control limits) in the last {} min",
                                 crate::predictor::ANOMALY_WINDOW_MS / 60_000
                             ));
                         let name = format!("anomalous: {} ({n})", node.path);
