@@ -1082,7 +1082,9 @@ args = { anything = 1 }
             .expect("README.md has a config reference example");
         let c = Config::parse(reference).unwrap();
         assert_eq!(c.mapping.events.severity, "sev");
-        assert_eq!(c.kafka.max_lateness_s, Some(60));
+        // The bounded read is an opt-in assumption: the reference shows it commented out.
+        assert_eq!(c.kafka.max_lateness_s, None);
+        assert_eq!(c.ui.late_after_s, 60);
     }
 
     #[test]

@@ -249,8 +249,7 @@ fn count_range(s: &str) -> (f64, f64) {
 /// zero; once caught up the bar goes, every topic's lag is 0 and the rate falls to 0 msg/s.
 #[test]
 fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
-    // Enough that catching up takes a few seconds of frames: the rate is measured over
-    // one-second windows.
+    // Enough that catching up takes many frames: the rate is measured over 250 ms windows.
     // Spread over 4 partitions, so the mock's 5 MB per partition keeps all of it.
     const N: i64 = 150_000;
     let cluster = MockCluster::new(1).unwrap();
@@ -320,7 +319,11 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
         }
         for l in labels(&h, " msg/s") {
             let (lo, _) = count_range(l.trim_end_matches(" msg/s"));
-            assert!(lo <= total, "{l}: more than the topic holds, in a second");
+            // Measured over 250 ms windows: never more than the whole topic in one window.
+            assert!(
+                lo * 0.25 <= total,
+                "{l}: more than the topic holds, in a 250 ms window"
+            );
             rates.push(lo);
         }
         if let Some(l) = labels(&h, "twin.telemetry: lag ").into_iter().next() {

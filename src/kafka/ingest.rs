@@ -515,13 +515,18 @@ struct RateMeter {
     rate: f64,
 }
 
+/// The rate's measuring window.
+const RATE_WINDOW_S: f64 = 0.25;
+
 impl RateMeter {
     fn add(&mut self, n: u64) {
         let now = Instant::now();
         let start = *self.window_start.get_or_insert(now);
         self.count += n;
         let dt = now.duration_since(start).as_secs_f64();
-        if dt >= 1.0 {
+        // As often as progress is reported: a catch-up shorter than a second still shows
+        // its rate.
+        if dt >= RATE_WINDOW_S {
             self.rate = self.count as f64 / dt;
             self.count = 0;
             self.window_start = Some(now);

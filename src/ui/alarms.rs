@@ -48,7 +48,7 @@ const FLOOD_WINDOW_MS: i64 = 600_000;
 /// New alarms in the 10 minutes before `at`, and whether that is a flood.
 #[must_use]
 pub fn flood(view: &View<'_>) -> (usize, bool) {
-    let at = view.at.min(view.head);
+    let at = view.query_at.min(view.head);
     let n = view.store.alarm_activations(at - FLOOD_WINDOW_MS, at).len();
     (n, n > FLOOD_COUNT)
 }
@@ -156,7 +156,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                         "{} for {}",
                         v.status.state.label(),
                         style::duration(
-                            if view.live { view.now } else { view.at } - v.status.since
+                            if view.live { view.now } else { view.query_at } - v.status.since
                         )
                     ));
                     if view.write_enabled && view.live {
@@ -233,7 +233,7 @@ fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Comm
 /// subtree (the whole fleet without a selection), over the plot window before the cursor.
 fn journal(ui: &mut Ui, view: &View<'_>, cmds: &mut Vec<Command>) {
     let store = view.store;
-    let to = if view.live { view.head } else { view.at };
+    let to = if view.live { view.head } else { view.query_at };
     let from = to - view.ui.plot_window_s as i64 * 1000;
     let mut rows = Vec::new();
     for alarm in store.alarms() {

@@ -41,7 +41,7 @@ pub fn show(
     let Some(asset) = store.asset(a) else {
         return cmds;
     };
-    let def = asset.def_at(view.at).flatten();
+    let def = asset.def_at(view.query_at).flatten();
     ui.horizontal(|ui| {
         let name = def
             .and_then(|d| d.name.clone())
@@ -52,7 +52,7 @@ pub fn show(
         }
         ui.label(RichText::new(asset.id.as_ref()).monospace().weak());
     });
-    if !store.exists_at(a, view.at) {
+    if !store.exists_at(a, view.query_at) {
         ui.colored_label(HISTORY, "This asset did not exist at the cursor time.");
     }
     late_data(ui, view, a);
@@ -75,7 +75,7 @@ pub fn show(
     if pred.enabled && !limited.is_empty() {
         prediction(ui, view, &asset.id, limited, pred);
     }
-    let props = store.props_at(a, view.at);
+    let props = store.props_at(a, view.query_at);
     if props.is_empty() {
         ui.label(RichText::new("No properties at this time.").weak());
         return cmds;
@@ -142,7 +142,7 @@ fn row(
             .strong(),
     );
     ui.label(view.units.get(p.name.as_ref()).map_or("", String::as_str));
-    let reference = if view.live { view.now } else { view.at };
+    let reference = if view.live { view.now } else { view.query_at };
     let age = reference - p.sample.ts;
     let stale = age > view.ui.stale_after_s as i64 * 1000;
     let age_text = RichText::new(style::duration(age.max(0)));
@@ -352,7 +352,7 @@ fn late_data(ui: &mut Ui, view: &View<'_>, a: crate::twin::store::AssetIdx) {
         .store
         .late_spans()
         .iter()
-        .filter(|s| s.asset == a && s.first_arrived <= view.at.max(view.head))
+        .filter(|s| s.asset == a && s.first_arrived <= view.query_at.max(view.head))
         .collect();
     for s in spans.iter().rev().take(3) {
         let text = format!(

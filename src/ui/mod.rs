@@ -1,5 +1,5 @@
-//! The panels, one per file. Each reads the store at the cursor through a [`View`] and returns
-//! [`Command`]s; the app applies them at the end of the frame. Panels never touch Kafka.
+//! The panels, one per file. Each reads the store through the frame's [`View`] and returns
+//! [`Command`]s; the app resolves them at the end of the frame. Panels never touch Kafka.
 
 pub mod alarms;
 pub mod asset_detail;
@@ -41,6 +41,11 @@ pub enum Command {
     RemovePlot(PlotKey),
     ClearPlots,
     Timeline(TimelineCommand),
+    /// Move the cursor to the previous or next alarm event of the selected asset (of every
+    /// asset when none is selected). Resolved by the app against the store in use.
+    SeekEvent {
+        forward: bool,
+    },
     ShowDiagnostics(bool),
     /// Forecasts, time to threshold and anomaly markers on or off (key F).
     ToggleForecast,
@@ -75,6 +80,8 @@ pub enum Command {
     SaveSnapshot,
     Reconnect,
     Quit,
+    /// The operator closed the open dialog; confirmed ones are carried out.
+    CloseDialog(dialogs::Outcome),
 }
 
 /// A command sent by this operator, and where it stands.
@@ -90,12 +97,22 @@ pub struct SentCommand {
 /// Commands without an outcome after this long are shown as timed out.
 pub const COMMAND_TIMEOUT_MS: i64 = 30_000;
 
-/// Everything a panel may read.
+/// The per-frame context: everything a panel may read, built once per frame by the app.
+///
+/// Two times, for two purposes. Ask the store at [`Self::query_at`]; show, label and place
+/// things at [`Self::display_at`]. They differ only while live.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
+    /// The store that answers for this frame: the live one, or the re-read of evicted history
+    /// when the cursor is there.
     pub store: &'a Store,
-    /// The time every panel shows.
-    pub at: i64,
+    /// The time shown: the cursor, or while live the newest data (never before the cursor).
+    /// For labels, banners, the time bar's cursor and the plots' right edge.
+    pub display_at: i64,
+    /// The time the store is asked about: the cursor, or while live the end of time
+    /// (`i64::MAX`), so every latest value is shown even when a producer's clock runs ahead.
+    /// For the tree, property tables, alarm lists and counts.
+    pub query_at: i64,
     pub live: bool,
     /// Wall clock.
     pub now: i64,

@@ -93,8 +93,8 @@ pub fn show(
         return cmds;
     }
     let window = view.ui.plot_window_s as f64 * 1000.0;
-    let at = view.at as f64;
-    let recentre = follow || state.last_at != Some(view.at) || state.bounds.is_none();
+    let at = view.display_at as f64;
+    let recentre = follow || state.last_at != Some(view.display_at) || state.bounds.is_none();
     let (x0, x1) = if recentre {
         if follow && forecasting {
             // Room for the forecast past the head.
@@ -109,7 +109,7 @@ pub fn show(
     } else {
         state.bounds.unwrap_or((at - window, at))
     };
-    state.last_at = Some(view.at);
+    state.last_at = Some(view.display_at);
     let width_px = ui.available_width().max(100.0) as usize;
     let plot = Plot::new("main_plot")
         .legend(Legend::default())
@@ -146,7 +146,7 @@ pub fn show(
             let to = if view.live {
                 x1 as i64
             } else {
-                (x1 as i64).min(view.at)
+                (x1 as i64).min(view.display_at)
             };
             let pts = series.plot_points(x0 as i64, to, width_px);
             let name = format!("{} · {}", short(&k.asset), k.prop);
@@ -199,7 +199,7 @@ pub fn show(
                 );
                 if !view.live {
                     // Backtest: what actually happened after the cursor, beside the forecast.
-                    let actual = series.plot_points(view.at, x1 as i64, width_px);
+                    let actual = series.plot_points(view.display_at, x1 as i64, width_px);
                     plot_ui.line(
                         Line::new(name.clone(), PlotPoints::from(actual))
                             .color(color.gamma_multiply(0.45))
@@ -235,7 +235,7 @@ pub fn show(
                 let to = if view.live {
                     x1 as i64
                 } else {
-                    (x1 as i64).min(view.at)
+                    (x1 as i64).min(view.display_at)
                 };
                 for (start, end) in alarm.history.active_intervals(x0 as i64, to) {
                     let end = end.unwrap_or(to);

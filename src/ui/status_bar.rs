@@ -153,19 +153,19 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
             ),
         );
     }
-    if let Err(why) = view.store.exact_at(view.at) {
+    if let Err(why) = view.store.exact_at(view.display_at) {
         // Said outright instead of showing a fleet that may differ from what it was.
         let text = match why {
             NotExact::NotRetained { topic, through } => format!(
                 "⚠ Not retained: Kafka has deleted {topic} records up to {}. The state shown at {} may be incomplete; the earliest exact time is {}.",
                 style::datetime(through),
-                style::datetime(view.at),
+                style::datetime(view.display_at),
                 style::datetime(through + 1)
             ),
             NotExact::Compacted { topic, through } => format!(
                 "⚠ Asset history incomplete: compaction removed definitions from {topic} that were in force up to {}. The tree at {} may differ from what it was; it is exact from {} on.",
                 style::datetime(through),
-                style::datetime(view.at),
+                style::datetime(view.display_at),
                 style::datetime(through + 1)
             ),
         };
@@ -188,7 +188,7 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
                     ui.label(
                         RichText::new(format!(
                             "showing the fleet as of {}",
-                            style::datetime(view.at)
+                            style::datetime(view.display_at)
                         ))
                         .strong()
                         .color(Color32::WHITE)
@@ -197,7 +197,7 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
                     ui.label(
                         RichText::new(format!(
                             "({} behind live)",
-                            style::duration(view.head - view.at)
+                            style::duration(view.head - view.display_at)
                         ))
                         .color(Color32::WHITE),
                     );
@@ -214,7 +214,7 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
 /// so an operator comparing with an earlier look knows why it differs.
 fn late_notice(ui: &mut Ui, view: &View<'_>) {
     let (mut arrived, mut assets) = (i64::MIN, Vec::new());
-    for s in view.store.late_changes_at(view.at) {
+    for s in view.store.late_changes_at(view.display_at) {
         arrived = arrived.max(s.arrived);
         if !assets.contains(&s.asset) {
             assets.push(s.asset);

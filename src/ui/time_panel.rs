@@ -68,7 +68,7 @@ pub fn show(
             cmds.push(Command::Timeline(TimelineCommand::SetSpeed(s)));
         }
         ui.separator();
-        let cursor_text = RichText::new(style::datetime(view.at))
+        let cursor_text = RichText::new(style::datetime(view.display_at))
             .monospace()
             .size(15.0);
         ui.label(if view.live {
@@ -253,7 +253,7 @@ fn bar(
         }
     }
     // Cursor.
-    let cx = x_of(view.at.clamp(earliest, head));
+    let cx = x_of(view.display_at.clamp(earliest, head));
     let color = if view.live { LIVE } else { HISTORY };
     painter.line_segment(
         [Pos2::new(cx, rect.top()), Pos2::new(cx, rect.bottom())],

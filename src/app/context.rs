@@ -1,0 +1,140 @@
+//! The per-frame context every panel reads (a [`View`]) and the caches it is built from: the
+//! asset tree at the query time and the open A → B diff, each keyed by the store it was
+//! computed from and that store's generation.
+
+use crate::twin::Store;
+use crate::twin::diff::Diff;
+use crate::twin::hierarchy::{Tree, TreeCache};
+use crate::twin::store::AlarmView;
+use crate::ui::View;
+
+use super::TwinApp;
+use super::stores::StoreId;
+
+/// What a cached tree was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TreeKey {
+    store: StoreId,
+    structure_gen: u64,
+    at: i64,
+}
+
+/// The tree shown, rebuilt only when its store, that store's structure or the query time
+/// changed; its shape comes from a [`TreeCache`] that is never reused across stores.
+#[derive(Default)]
+pub struct TreeView {
+    current: Option<(TreeKey, Tree)>,
+    /// Which store `shapes` was filled from.
+    shapes_of: Option<StoreId>,
+    /// The tree's shape, reused while scrubbing through times where it does not change.
+    shapes: TreeCache,
+}
+
+impl TreeView {
+    /// Makes [`Self::tree`] the tree of `store` at `at`.
+    pub fn refresh(&mut self, id: StoreId, store: &Store, at: i64) {
+        let key = TreeKey {
+            store: id,
+            structure_gen: store.structure_gen(),
+            at,
+        };
+        if self.current.as_ref().is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        // Another store's generations may repeat this one's: its shapes must not be reused.
+        if self.shapes_of != Some(id) {
+            self.shapes = TreeCache::default();
+            self.shapes_of = Some(id);
+        }
+        let tree = self.shapes.tree_at(store, at, key.structure_gen);
+        self.current = Some((key, tree));
+    }
+
+    /// The tree of the last refresh.
+    #[must_use]
+    pub fn tree(&self) -> Option<&Tree> {
+        self.current.as_ref().map(|(_, t)| t)
+    }
+}
+
+/// What an open diff was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DiffKey {
+    store: StoreId,
+    data_gen: u64,
+    a: i64,
+    b: i64,
+    /// The selection it was scoped to.
+    scope: Option<String>,
+}
+
+/// The open A → B diff. A diff just opened has no key yet, so it is computed on the next
+/// refresh.
+#[derive(Debug, Default)]
+pub struct DiffCache {
+    key: Option<DiffKey>,
+    pub diff: Diff,
+}
+
+impl TwinApp {
+    /// Recomputes the open diff when its inputs (markers, scope, data) changed; closes it when
+    /// a marker is missing.
+    pub(super) fn refresh_diff(&mut self) {
+        let (Some(a), Some(b)) = (self.timeline.marker_a, self.timeline.marker_b) else {
+            self.diff = None;
+            return;
+        };
+        // Diffs are taken on the live store, whatever the cursor shows.
+        let store = self.stores.live();
+        let key = DiffKey {
+            store: self.stores.live_id(),
+            data_gen: store.data_gen(),
+            a,
+            b,
+            scope: self.selected.clone(),
+        };
+        if self.diff.as_ref().and_then(|d| d.key.as_ref()) == Some(&key) {
+            return;
+        }
+        let diff = crate::twin::diff::diff(store, a, b, key.scope.as_deref());
+        self.diff = Some(DiffCache {
+            key: Some(key),
+            diff,
+        });
+    }
+
+    /// Brings the caches behind this frame's [`View`] up to date (tree, diff), as of the
+    /// clock the logic set.
+    pub(super) fn refresh_context(&mut self) {
+        if self.diff.is_some() {
+            self.refresh_diff();
+        }
+        let (store, id) = self.stores.pick(self.clock.use_reread);
+        self.tree.refresh(id, store, self.clock.query_at());
+    }
+
+    /// The per-frame context, read by every panel. `alarms` are the store's alarms at the
+    /// query time (computed once, as the status bar and the alarm list both need them).
+    pub(super) fn view<'a>(&'a self, alarms: &'a [AlarmView]) -> View<'a> {
+        let clock = &self.clock;
+        let (store, _) = self.stores.pick(clock.use_reread);
+        View {
+            store,
+            display_at: clock.display_at(),
+            query_at: clock.query_at(),
+            live: clock.live,
+            now: clock.now,
+            head: clock.head,
+            selected: self.selected.as_deref(),
+            selected_asset: self.selected.as_deref().and_then(|s| store.asset_by_id(s)),
+            alarms,
+            ui: &self.opts.config.ui,
+            units: &self.opts.config.mapping.units,
+            topics: &self.topics,
+            brokers: &self.sources.brokers,
+            write_enabled: self.sources.write.is_some(),
+            commands: &self.opts.config.commands,
+            sent: &self.sent,
+        }
+    }
+}

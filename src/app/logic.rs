@@ -1,0 +1,424 @@
+//! The app's logic: everything a frame does that is not drawing. It drains the live ingest,
+//! the re-read of evicted history and finished predictions, ticks the timeline, starts
+//! re-reads, and asks for the predictions the panels will show. eframe runs it before every
+//! layout and also, on its own, while the window is hidden, so nothing here may draw.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::headless::spec_for;
+use crate::kafka::ingest::{Ingest, IngestEvent, Progress, StartAt};
+use crate::predictor::{FocusWant, limits_of, round_at};
+use crate::timeline::{PlayState, now_ms};
+use crate::twin::Store;
+use crate::twin::decode::Role;
+use crate::twin::forecast::Threshold;
+
+use super::TwinApp;
+use super::commands::Toast;
+use super::stores::{Reread, StoreKind};
+
+/// How long one frame may spend applying ingest batches, so the UI stays fluid while a large
+/// history is caught up.
+const DRAIN_BUDGET: Duration = Duration::from_millis(8);
+/// While catching up, frames are given more time for ingest: a software-rendered frame can
+/// take tens of ms, and 8 ms per such frame would make catch-up crawl. The UI still redraws
+/// at least ~20 times a second.
+const CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(35);
+/// While the window is hidden nothing is drawn, and eframe runs the logic at most every
+/// 100 ms: half of that goes to ingest, so a hidden window keeps up with a busy cluster.
+const HIDDEN_DRAIN_BUDGET: Duration = Duration::from_millis(50);
+/// How far past the cursor a re-read reaches, so scrubbing forward does not start another.
+const REREAD_AHEAD_MS: i64 = 10 * 60_000;
+
+/// The times and the store this frame works with, fixed by the logic so that the layout and
+/// the commands after it see exactly what the logic saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameClock {
+    /// Wall clock.
+    pub now: i64,
+    /// Newest time shown when live (see `TwinApp::head`).
+    pub head: i64,
+    /// Oldest time the timeline reaches (see `TwinApp::earliest`).
+    pub earliest: i64,
+    /// The timeline's cursor.
+    pub cursor: i64,
+    /// Whether the timeline was live.
+    pub live: bool,
+    /// Whether the finished re-read answers for the cursor instead of the live store.
+    pub use_reread: bool,
+    /// Ingest batches were left waiting after this frame's budget.
+    pub more: bool,
+    /// Re-read batches were left waiting after this frame's budget.
+    pub reread_more: bool,
+}
+
+impl FrameClock {
+    /// The time the panels show: the cursor, or when live the newest data (never before the
+    /// cursor).
+    #[must_use]
+    pub fn display_at(&self) -> i64 {
+        if self.live {
+            self.head.max(self.cursor)
+        } else {
+            self.cursor
+        }
+    }
+
+    /// The time the store is asked about: the cursor, or when live the end of time, so every
+    /// latest value is shown even when a producer's clock runs ahead.
+    #[must_use]
+    pub fn query_at(&self) -> i64 {
+        if self.live { i64::MAX } else { self.cursor }
+    }
+}
+
+/// The limits this frame's predictions look for, which the panels draw too.
+#[derive(Debug, Clone, Default)]
+pub struct FocusLimits {
+    /// One entry per plotted series, in the order of `TwinApp::plotted`.
+    pub plots: Vec<Vec<Threshold>>,
+    /// The selected asset's numeric properties that have limits, with them.
+    pub selected: Vec<(String, Vec<Threshold>)>,
+}
+
+impl TwinApp {
+    /// Everything a frame does besides drawing: drain, tick, re-read, predictions. eframe
+    /// calls it before every layout and, while the window is hidden, on its own whenever a
+    /// repaint was asked for (the ingest and prediction threads ask on every result).
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        let hidden = ctx.input(|i| i.viewport().visible() == Some(false));
+        let budget = if hidden {
+            HIDDEN_DRAIN_BUDGET
+        } else if self.status.progress.caught_up {
+            DRAIN_BUDGET
+        } else {
+            CATCH_UP_DRAIN_BUDGET
+        };
+        let more = self.drain(budget);
+        self.pred.drain();
+        if self.first_run && self.status.progress.caught_up {
+            self.open_demo_showcase();
+        }
+        let now = now_ms();
+        let head = self.head(now);
+        let earliest = self.earliest(head);
+        let dt = self.last_tick.map_or(0.0, |l| l.elapsed().as_secs_f64());
+        self.last_tick = Some(Instant::now());
+        self.timeline.tick(dt, head);
+        let cursor = self.timeline.at(head);
+        self.ensure_reread(cursor);
+        let reread_more = self.drain_reread(DRAIN_BUDGET);
+        let use_reread =
+            self.stores.reread.as_ref().is_some_and(|r| r.done) && self.in_evicted_range(cursor);
+        self.clock = FrameClock {
+            now,
+            head,
+            earliest,
+            cursor,
+            live: self.timeline.is_live(),
+            use_reread,
+            more,
+            reread_more,
+        };
+        debug_assert_eq!(
+            use_reread,
+            !std::ptr::eq(self.store_for(cursor), self.stores.live())
+        );
+        self.request_predictions();
+        self.request_repaint(ctx);
+    }
+
+    /// The clock without ticking anything: what the app shows before its first frame.
+    pub(super) fn read_clock(&self) -> FrameClock {
+        let now = now_ms();
+        let head = self.head(now);
+        FrameClock {
+            now,
+            head,
+            earliest: self.earliest(head),
+            cursor: self.timeline.at(head),
+            live: self.timeline.is_live(),
+            ..FrameClock::default()
+        }
+    }
+
+    /// Asks for the next run of logic: at once while there is work waiting or the timeline
+    /// plays, else in a while, as ages and the live window move with the clock.
+    pub(super) fn request_repaint(&self, ctx: &egui::Context) {
+        if self.clock.more
+            || self.clock.reread_more
+            || self.pred.building()
+            || matches!(self.timeline.state(), PlayState::Playing { .. })
+        {
+            ctx.request_repaint();
+        } else {
+            ctx.request_repaint_after(Duration::from_millis(500));
+        }
+    }
+
+    /// Applies waiting ingest events for at most `budget`. Returns true if more are waiting.
+    pub fn drain(&mut self, budget: Duration) -> bool {
+        let Some(ingest) = &self.sources.live else {
+            return false;
+        };
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            match ingest.try_recv() {
+                Some(IngestEvent::Batch { recs, bad }) => {
+                    // Late records inside a re-read's range change what it answers: drop it,
+                    // the next frame reads that range again.
+                    if let Some(r) = &self.stores.reread
+                        && recs.iter().any(|x| x.body.event_time() <= r.until)
+                    {
+                        self.stores.reread = None;
+                        self.sources.reread = None;
+                    }
+                    self.stores.live_mut().apply_batch(recs, bad);
+                }
+                Some(IngestEvent::Status(c)) => self.status.conn = Some(c),
+                Some(IngestEvent::Progress(p)) => {
+                    crate::headless::note_coverage(self.stores.live_mut(), &p);
+                    self.status.progress = p;
+                }
+                Some(IngestEvent::Finished) => {}
+                Some(IngestEvent::Notice(n)) => {
+                    self.toast = Some(Toast::new(n.clone()));
+                    self.status.notices.push(n);
+                }
+                None => return false,
+            }
+        }
+        ingest.backlog() > 0
+    }
+
+    /// Newest time shown when live. Records stamped far in the future must not drag the head
+    /// away from now, so it is clamped to a little past the wall clock.
+    pub(super) fn head(&self, now: i64) -> i64 {
+        self.stores
+            .live()
+            .time_range()
+            .map_or(now, |(_, max)| max.min(now + 60_000))
+    }
+
+    /// Oldest time the timeline reaches: the oldest record held, but never before what Kafka's
+    /// retention has deleted (that state can no longer be proven from the log).
+    pub(super) fn earliest(&self, head: i64) -> i64 {
+        let store = self.stores.live();
+        let oldest = store
+            .time_range()
+            .map_or(head - 60_000, |(min, _)| min.min(head));
+        store
+            .retained_from()
+            .map_or(oldest, |r| oldest.max(r).min(head))
+    }
+
+    /// Selects the demo's degrading press and plots its vibration, so a new user sees a live
+    /// plot, and its forecast toward the vibration limit, without knowing where to click.
+    fn open_demo_showcase(&mut self) {
+        let id = crate::kafka::demo::SHOWCASE_ASSET;
+        if self.stores.live().asset_by_id(id).is_none() {
+            // The simulator may still be producing its backfill; try again next frame.
+            return;
+        }
+        self.first_run = false;
+        self.plotted.push(crate::ui::PlotKey {
+            asset: id.to_owned(),
+            prop: "vibration".to_owned(),
+        });
+        self.selected = Some(id.to_owned());
+        let mut prefix = String::new();
+        for seg in id.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(seg);
+            self.panels
+                .tree_state
+                .expanded
+                .insert(Arc::from(prefix.as_str()));
+        }
+    }
+
+    /// Predictions for this frame: plotted series and the selected asset's limited properties
+    /// (focus), and the whole fleet; copied out here, computed on the "predict" thread. The
+    /// limits asked for are kept in `focus` for the panels.
+    fn request_predictions(&mut self) {
+        let clock = self.clock;
+        let (store, id) = self.stores.pick(clock.use_reread);
+        let query_at = clock.query_at();
+        let selected_asset = self.selected.as_deref().and_then(|s| store.asset_by_id(s));
+        let pred_at = round_at(
+            clock.display_at(),
+            clock.live,
+            matches!(self.timeline.state(), PlayState::Playing { .. }),
+        );
+        let window_ms = self.opts.config.ui.plot_window_s as i64 * 1000;
+        let plots: Vec<Vec<Threshold>> = self
+            .plotted
+            .iter()
+            .map(|k| {
+                store.asset_by_id(&k.asset).map_or_else(Vec::new, |a| {
+                    limits_of(&self.opts.config, &self.limits, store, a, &k.prop, query_at)
+                })
+            })
+            .collect();
+        let selected: Vec<(String, Vec<Threshold>)> = selected_asset
+            .map(|a| {
+                store
+                    .props_at(a, query_at)
+                    .into_iter()
+                    .filter(|p| p.numeric)
+                    .filter_map(|p| {
+                        let l =
+                            limits_of(&self.opts.config, &self.limits, store, a, &p.name, query_at);
+                        (!l.is_empty()).then(|| (p.name.to_string(), l))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut wants: Vec<FocusWant> = self
+            .plotted
+            .iter()
+            .zip(&plots)
+            .map(|(k, l)| FocusWant {
+                asset: k.asset.clone(),
+                prop: k.prop.clone(),
+                limits: l.clone(),
+                anomalies_from: Some(pred_at - window_ms),
+            })
+            .collect();
+        if let Some(sel) = &self.selected {
+            for (prop, l) in &selected {
+                if !wants.iter().any(|w| &w.asset == sel && &w.prop == prop) {
+                    wants.push(FocusWant {
+                        asset: sel.clone(),
+                        prop: prop.clone(),
+                        limits: l.clone(),
+                        anomalies_from: None,
+                    });
+                }
+            }
+        }
+        // The predictor tells the live store's results from a re-read's by this flag; the
+        // data generation inside each store does the rest.
+        self.pred.request(
+            store,
+            u64::from(id.is_reread()),
+            pred_at,
+            &wants,
+            !clock.live,
+            &self.opts.config,
+            &self.limits,
+        );
+        self.focus = FocusLimits { plots, selected };
+    }
+
+    /// True when `at` is older than what the live store still holds exactly.
+    pub(super) fn in_evicted_range(&self, at: i64) -> bool {
+        !self.timeline.is_live() && self.stores.live().history_start().is_some_and(|hs| at < hs)
+    }
+
+    /// The store that answers for `at`: the re-read when the cursor is in evicted history.
+    pub(super) fn store_for(&self, at: i64) -> &Store {
+        self.stores.pick(self.in_evicted_range(at)).0
+    }
+
+    /// Starts re-reading from Kafka when the cursor enters evicted history that no finished or
+    /// running re-read covers.
+    fn ensure_reread(&mut self, at: i64) {
+        if !self.in_evicted_range(at) {
+            return;
+        }
+        if let Some(r) = &self.stores.reread
+            && r.from <= at
+            && at <= r.until
+            && r.store.history_start().is_none_or(|s| at >= s)
+            && r.lateness >= self.reread_lateness()
+        {
+            return;
+        }
+        let Some(hs) = self.stores.live().history_start() else {
+            return;
+        };
+        let until = (at + REREAD_AHEAD_MS).min(hs);
+        let lateness = self.reread_lateness();
+        let mut spec = spec_for(
+            &self.opts.config,
+            &self.sources.brokers,
+            self.opts.props.clone(),
+            StartAt::Beginning,
+        );
+        spec.stop_at = Some((until, lateness));
+        // From the latest checkpoint before `at`, only telemetry needs re-reading (the rest is
+        // never evicted), starting where the own index (else the broker, else a bisection)
+        // says that time begins. Without a checkpoint, everything is read from the beginning.
+        let (store, from) = match self.stores.live().fork_at(at) {
+            Some((fork, from)) => {
+                spec.topics.retain(|(role, _)| *role == Role::Telemetry);
+                spec.start = StartAt::Since(from - lateness);
+                spec.index = self.sources.live.as_ref().map(Ingest::time_indexes);
+                (fork, from)
+            }
+            None => (self.new_store(), i64::MIN),
+        };
+        let ctx = self.waker_ctx.clone();
+        match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
+            Ok(ingest) => {
+                // A new id: caches built from an earlier re-read (whose generations this one
+                // may repeat) are not served for it.
+                let id = self.stores.next_id(StoreKind::Reread);
+                self.sources.reread = Some(ingest);
+                self.stores.reread = Some(Reread {
+                    id,
+                    store,
+                    from,
+                    until,
+                    lateness,
+                    progress: Progress::default(),
+                    done: false,
+                });
+            }
+            Err(e) => self.say(format!("Cannot re-read history: {e}")),
+        }
+    }
+
+    /// How far past its end a re-read of evicted telemetry reads, in event time: the most any
+    /// telemetry record has been behind its partition's newest so far (as the live read saw
+    /// every record once), plus a second. A re-read bounded by it sees every record the live
+    /// read applied for its range; when later data turns out later than that, the re-read is
+    /// redone (see `ensure_reread`), so a late upload never leaves it silently short.
+    fn reread_lateness(&self) -> i64 {
+        self.status
+            .progress
+            .topics
+            .iter()
+            .filter(|t| t.role == Role::Telemetry)
+            .map(|t| t.max_lateness)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1_000)
+    }
+
+    /// Applies the re-read's batches under a budget. Returns true if more are waiting.
+    fn drain_reread(&mut self, budget: Duration) -> bool {
+        let (Some(r), Some(ingest)) = (&mut self.stores.reread, &self.sources.reread) else {
+            return false;
+        };
+        let start = Instant::now();
+        while start.elapsed() < budget {
+            match ingest.try_recv() {
+                Some(IngestEvent::Batch { recs, bad }) => r.store.apply_batch(recs, bad),
+                Some(IngestEvent::Progress(p)) => r.progress = p,
+                Some(IngestEvent::Finished) => {
+                    r.done = true;
+                    self.sources.reread = None;
+                    return false;
+                }
+                Some(IngestEvent::Status(_) | IngestEvent::Notice(_)) => {}
+                None => return false,
+            }
+        }
+        true
+    }
+}
