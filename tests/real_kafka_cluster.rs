@@ -20,8 +20,8 @@ use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
 use common::real_kafka::{KafkaOptions, RealKafka};
 use common::stream::{
-    ASSETS, EVENTS, Stream, TELEMETRY, assert_log_matches_produced, assert_store_is_log, read_log,
-    spawn_stream,
+    ASSETS, EVENTS, Stream, TELEMETRY, assert_log_holds_every_produced_record, assert_store_is_log,
+    read_log, spawn_stream,
 };
 
 /// Two three-node clusters at once would starve a two-core machine: one test at a time.
@@ -214,7 +214,10 @@ fn broker_loss_loses_and_duplicates_nothing_with_the_window_open() {
     let sent = producer.join().unwrap();
     let produced_at = Instant::now();
     let log = read_log(&bootstrap, &[(TELEMETRY, 6), (EVENTS, 1)]);
-    assert_log_matches_produced(&log, &sent);
+    // Nothing the producer sent is missing from the log; it may have written a few records
+    // twice when every node died at once, which twinscope must then list as duplicates.
+    let copies = assert_log_holds_every_produced_record(&log, &sent);
+    eprintln!("the producer wrote {copies} records twice");
     let total = sent.len() as u64;
     let caught = run(&mut h, Duration::from_secs(60), &mut |h| {
         records(h) >= total
