@@ -147,9 +147,7 @@ fn late_uploads_on_many_partitions_interleaved_with_live_records() {
 #[test]
 fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     use egui_kittest::kittest::Queryable as _;
-    use twinscope::app::{AppOptions, Persisted};
     use twinscope::config::ClientProps;
-    use twinscope::kafka::demo::DemoOptions;
 
     let cluster = MockCluster::new(1).unwrap();
     for t in ["twin.telemetry", "twin.events", "twin.assets"] {
@@ -185,16 +183,7 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
         "[[rules]]\ncode = \"OVERHEAT\"\nproperty = \"fault\"\nequals = \"OVERHEAT\"\npriority = \"high\"\n",
     )
     .unwrap();
-    let opts = AppOptions {
-        config,
-        config_path: None,
-        brokers: Some(bootstrap),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut h = common::app_harness(opts, Persisted::default());
+    let mut h = common::window_on(&bootstrap, config, ClientProps::default());
     let started = std::time::Instant::now();
     while h.state().store().stats().records < produced.tele.len() as u64 {
         assert!(
@@ -223,12 +212,7 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
             .is_none()
     );
     let t = T0 + 2 * HOUR + 10 * MIN;
-    h.get_by_label("Go to time").click();
-    h.run_steps(1);
-    h.get_by_label("Go to time").type_text(&t.to_string());
-    h.run_steps(1);
-    h.get_by_label("Go").click();
-    h.run_steps(3);
+    common::go_to(&mut h, t);
     h.get_by_label_contains("History at this time changed at");
     // And the values at that time are the car's buffered ones, exact.
     assert_eq!(
@@ -237,14 +221,7 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     );
     // The journal tells when the alarm happened and when it became known.
     let t = fault_at + 5 * MIN;
-    h.get_by_label("Go to time").click();
-    h.run_steps(1);
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.run_steps(1);
-    h.get_by_label("Go to time").type_text(&t.to_string());
-    h.run_steps(1);
-    h.get_by_label("Go").click();
-    h.run_steps(3);
+    common::go_to(&mut h, t);
     h.get_by_label("⏵ Journal").click();
     h.run_steps(3);
     // Known when its partition was at its newest record, 02:59:44.

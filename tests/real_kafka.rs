@@ -19,7 +19,6 @@ use twinscope::app::{AppOptions, Persisted};
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{read_to_store, spec_for};
 use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::DemoOptions;
 use twinscope::kafka::ingest::StartAt;
 use twinscope::kafka::seek::{SeekMethod, TimeIndex, offset_by_bisection, offset_for_time};
 use twinscope::twin::store::NotExact;
@@ -271,13 +270,9 @@ fn a_read_only_session_creates_no_group_commits_nothing_and_writes_nothing() {
     // Everything twinscope reads with: the window (read-only, as it starts by default), the
     // headless read, `snapshot` in its own process, and a seek by time.
     let opts = AppOptions {
-        config: Config::default(),
-        config_path: None,
         brokers: Some(bootstrap.clone()),
-        props: ClientProps::default(),
         since: Some(T0 + 60_000),
-        allow_write: false,
-        demo: DemoOptions::default(),
+        ..AppOptions::default()
     };
     let mut h = common::app_harness(opts, Persisted::default());
     let started = Instant::now();
@@ -499,16 +494,7 @@ fn retention_moves_the_earliest_time_forward_and_older_times_are_not_retained() 
     }
     p.flush();
 
-    let opts = AppOptions {
-        config: Config::default(),
-        config_path: None,
-        brokers: Some(bootstrap.clone()),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut h = common::app_harness(opts, Persisted::default());
+    let mut h = common::window_on(&bootstrap, Config::default(), ClientProps::default());
     let started = Instant::now();
     while h.state().store().stats().records < 1_010 {
         assert!(

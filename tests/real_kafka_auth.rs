@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use serde_json::json;
-use twinscope::app::{AppOptions, Export, Persisted};
+use twinscope::app::Export;
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{HeadlessError, read_to_store, spec_for};
-use twinscope::kafka::demo::DemoOptions;
 use twinscope::kafka::ingest::StartAt;
 use twinscope::twin::Store;
 
@@ -198,16 +197,7 @@ fn wrong_password_or_ca_is_refused_promptly_and_names_the_cause() {
     let config = Config::default();
     let props =
         ClientProps::resolve(&config.kafka.properties, &sasl("SCRAM-SHA-512", wrong)).unwrap();
-    let opts = AppOptions {
-        config,
-        config_path: None,
-        brokers: Some(kafka.sasl_bootstrap()),
-        props,
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut h = common::app_harness(opts, Persisted::default());
+    let mut h = common::window_on(&kafka.sasl_bootstrap(), config, props);
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
     while h
@@ -270,16 +260,7 @@ fn secrets_never_leak_through_a_real_handshake() {
     let overrides = sasl("PLAIN", &format!("file:{}", file.display()));
     let props = ClientProps::resolve(&config.kafka.properties, &overrides).unwrap();
     assert_eq!(props.secret_values(), vec![RealKafka::PASSWORD]);
-    let opts = AppOptions {
-        config,
-        config_path: None,
-        brokers: Some(kafka.sasl_bootstrap()),
-        props,
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut h = common::app_harness(opts, Persisted::default());
+    let mut h = common::window_on(&kafka.sasl_bootstrap(), config, props);
     let started = Instant::now();
     while h.state().store().stats().records < 2 {
         assert!(

@@ -12,9 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable as _;
-use twinscope::app::{AppOptions, Persisted};
 use twinscope::config::{ClientProps, Config};
-use twinscope::kafka::demo::DemoOptions;
 
 use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
@@ -108,16 +106,7 @@ fn broker_loss_loses_and_duplicates_nothing_with_the_window_open() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut kafka = three_nodes();
     let bootstrap = kafka.bootstrap();
-    let opts = AppOptions {
-        config: Config::default(),
-        config_path: None,
-        brokers: Some(bootstrap.clone()),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut h = common::app_harness(opts, Persisted::default());
+    let mut h = common::window_on(&bootstrap, Config::default(), ClientProps::default());
     // 300 records/s over the six partitions, for the whole test (about 75 s).
     let stream = Stream {
         prefix: "car",

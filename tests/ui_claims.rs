@@ -170,20 +170,6 @@ fn watermarks(bootstrap: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Moves the cursor to `t` through the time box, as an operator types it.
-fn go_to(h: &mut App, t: i64) {
-    h.get_by_label("Go to time").click();
-    h.run_steps(1);
-    // Replace what an earlier jump left in the box.
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.run_steps(1);
-    h.get_by_label("Go to time").type_text(&t.to_string());
-    h.run_steps(1);
-    h.get_by_label("Go").click();
-    h.run_steps(3);
-    assert_eq!(h.state().timeline().at(i64::MAX), t);
-}
-
 /// Selects an asset through the tree (expanding its groups).
 fn select(h: &mut App, path: &[&str]) {
     for g in &path[..path.len() - 1] {
@@ -611,7 +597,7 @@ fn acks_and_commands_are_offered_only_while_live() {
     assert!(!h.get_by_label("Ping").accesskit_node().is_disabled());
 
     // In the past, with the alarm active and unacknowledged then.
-    go_to(h, T0 + 45_000);
+    common::go_to(h, T0 + 45_000);
     h.get_by_label_contains("HISTORY");
     h.get_by_label("OVERHEAT");
     assert!(
@@ -695,7 +681,7 @@ fn shown(h: &App) -> Vec<String> {
 fn alarm_list_filters_unacknowledged_subtree_and_shelved() {
     let mut f = alarms_fixture();
     let h = &mut f.harness;
-    go_to(h, T0 + 40_000);
+    common::go_to(h, T0 + 40_000);
     h.get_by_label("2 shown");
     assert_eq!(shown(h), ["ACKED", "OVERHEAT"], "shelved hidden by default");
 
@@ -791,9 +777,9 @@ fn plots_shade_the_alarm_periods_of_plotted_assets() {
     let h = &mut f.harness;
     h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "b/d · rpm");
     assert!(shading(h), "OVERHEAT not shaded live");
-    go_to(h, T0 + 45_000);
+    common::go_to(h, T0 + 45_000);
     assert!(shading(h), "OVERHEAT not shaded at T0 + 45 s");
-    go_to(h, T0 + 10_000);
+    common::go_to(h, T0 + 10_000);
     assert!(!shading(h), "shaded before the alarm was raised");
 
     let mut f = fixture(|_| {}, plotted("a/b/c", "temp"), |_| {});
@@ -821,7 +807,7 @@ fn property_age_is_stale_after_ui_stale_after_s() {
             |_| {},
         );
         let h = &mut f.harness;
-        go_to(h, T0 + 50_000);
+        common::go_to(h, T0 + 50_000);
         h.get_by_label("20.25");
         let tip = hover_tooltip(h, "50 s", "event time ").expect("the age's hover");
         assert_eq!(
@@ -830,7 +816,7 @@ fn property_age_is_stale_after_ui_stale_after_s() {
             "stale_after_s = {stale_after_s}: {tip}"
         );
         // 10 s later temp is only 0 s old again (set at T0 + 60 s): never stale.
-        go_to(h, T0 + 60_000);
+        common::go_to(h, T0 + 60_000);
         let tip = hover_tooltip(h, "0 s", "event time ").expect("the age's hover");
         assert!(!tip.starts_with("stale"), "{tip}");
     }
@@ -1180,7 +1166,7 @@ fn csv_export_lists_every_plotted_sample_in_the_window() {
         )
     );
     // The window ends at the cursor: in the past, later samples are left out.
-    go_to(h, T0 + 30_000);
+    common::go_to(h, T0 + 30_000);
     let csv = h.state().export_text(Export::Csv, head).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(!csv.contains(",21.5\n"), "{csv}");

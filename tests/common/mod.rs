@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 use rdkafka::ClientContext;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -256,6 +257,31 @@ pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
         "demo broker printed {bootstrap:?}, not the port it bound"
     );
     (BrokerProcess(child), bootstrap)
+}
+
+/// The real app reading `brokers` (read-only, from the start of retention) with `config` and
+/// resolved client `props`, in the harness of [`app_harness`].
+pub fn window_on(brokers: &str, config: Config, props: ClientProps) -> Harness<'static, TwinApp> {
+    let opts = AppOptions {
+        config,
+        brokers: Some(brokers.to_owned()),
+        props,
+        ..AppOptions::default()
+    };
+    app_harness(opts, Persisted::default())
+}
+
+/// Types `t` into the time box and goes there, replacing what an earlier jump left in it.
+pub fn go_to(h: &mut Harness<'static, TwinApp>, t: i64) {
+    h.get_by_label("Go to time").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("Go to time").type_text(&t.to_string());
+    h.run_steps(1);
+    h.get_by_label("Go").click();
+    h.run_steps(3);
+    assert_eq!(h.state().timeline().at(i64::MAX), t);
 }
 
 /// The real app in an egui_kittest harness, at the size and with the fonts the UI tests use.
