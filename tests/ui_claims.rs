@@ -711,13 +711,10 @@ fn alarm_list_filters_unacknowledged_subtree_and_shelved() {
     assert_eq!(shown(h), ["ACKED", "OVERHEAT"]);
 }
 
-/// A shelved alarm stays out of the live list until its shelve expires. It does not today:
-/// live, the app asks the store about `i64::MAX` (the "end of time"), where every shelve has
-/// expired, so a shelve done from the live window (Shelve 15 min / 1 h / 8 h) never hides the
-/// alarm there. Needs a fix in the app's live query time or in how `Store::alarms_at` treats
-/// expiry (src/app, src/twin); un-ignore then.
+/// A shelved alarm stays out of the live list until its shelve expires. It did not: live, the
+/// app folded alarms at `i64::MAX` (the "end of time"), where every shelve has expired; now it
+/// folds them at the newest data or the wall clock, whichever is later.
 #[test]
-#[ignore = "known bug: live, a shelved alarm is shown as unshelved (query at i64::MAX expires every shelve)"]
 fn shelved_alarm_stays_hidden_while_live() {
     let now = twinscope::timeline::now_ms();
     let mut f = fixture(

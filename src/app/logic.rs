@@ -71,6 +71,18 @@ impl FrameClock {
     pub fn query_at(&self) -> i64 {
         if self.live { i64::MAX } else { self.cursor }
     }
+
+    /// The time alarms are folded at: the cursor, or when live the newest data or the wall
+    /// clock, whichever is later. Not the end of time: a shelve runs until a time, and at the
+    /// end of time every shelve would have expired.
+    #[must_use]
+    pub fn alarms_at(&self) -> i64 {
+        if self.live {
+            self.display_at().max(self.now)
+        } else {
+            self.cursor
+        }
+    }
 }
 
 /// The limits this frame's predictions look for, which the panels draw too.

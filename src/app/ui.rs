@@ -65,7 +65,7 @@ impl TwinApp {
             .stores
             .pick(clock.use_reread)
             .0
-            .alarms_at(clock.query_at());
+            .alarms_at(clock.alarms_at());
         let view = self.view(&alarms_now);
         egui::Panel::top("menu").show(ui, |ui| {
             cmds.extend(ui::menu::show(ui, !self.plotted.is_empty()));
