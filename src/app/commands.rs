@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::{ClientProps, Config};
-use crate::kafka::writeback::AlarmAction;
+use crate::kafka::writeback::OperatorAction;
 use crate::timeline::{TimelineCommand, now_ms};
 use crate::ui::dialogs::{Dialog, Outcome};
 use crate::ui::{Command, SentCommand};
@@ -142,7 +142,7 @@ impl TwinApp {
     }
 
     /// Writes an alarm action; time travel is read-only, so only while live.
-    fn alarm_action(&mut self, asset: &str, code: &str, severity: &str, action: &AlarmAction) {
+    fn alarm_action(&mut self, asset: &str, code: &str, severity: &str, action: &OperatorAction) {
         let Some(w) = &self.sources.write else {
             self.say("Read-only: start with --allow-write to acknowledge");
             return;
@@ -171,7 +171,7 @@ impl TwinApp {
                 severity,
                 comment,
             } => {
-                let action = AlarmAction::Ack {
+                let action = OperatorAction::Ack {
                     comment: Some(comment),
                 };
                 self.alarm_action(&asset, &code, severity, &action);

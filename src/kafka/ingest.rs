@@ -24,6 +24,28 @@ use super::seek::{TimeIndex, offset_for_time};
 use crate::twin::decode::{BadRecord, Origin, Rec, Role, decode};
 use crate::twin::mapping::Mapping;
 
+/// Why finding the twin's partitions and where to start reading them failed. Each is shown
+/// as the reason the cluster is down, and discovery is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+enum DiscoverError {
+    #[error("cannot reach {brokers}: {source}")]
+    Metadata { brokers: String, source: KafkaError },
+    #[error("cannot read offsets of {topic}/{partition}: {source}")]
+    Watermarks {
+        topic: String,
+        partition: i32,
+        source: KafkaError,
+    },
+    #[error("cannot seek {topic}/{partition}: {source}")]
+    Seek {
+        topic: String,
+        partition: i32,
+        source: KafkaError,
+    },
+    #[error("cannot assign partitions: {0}")]
+    Assign(KafkaError),
+}
+
 /// Called after each send so the UI wakes up (`egui::Context::request_repaint` in the app).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
@@ -214,7 +236,10 @@ impl Ingest {
         let thread = std::thread::Builder::new()
             .name("kafka-ingest".into())
             .spawn(move || worker.run())
-            .map_err(|e| KafkaLayerError::Demo(format!("cannot start ingest thread: {e}")))?;
+            .map_err(|source| KafkaLayerError::Thread {
+                name: "kafka-ingest",
+                source,
+            })?;
         Ok(Self {
             rx,
             indexes,
@@ -641,8 +666,8 @@ impl Worker {
                         return;
                     }
                 }
-                Err(reason) => {
-                    let ev = IngestEvent::Status(self.down(reason, backoff));
+                Err(e) => {
+                    let ev = IngestEvent::Status(self.down(e.to_string(), backoff));
                     if let Flow::Stop = self.send(ev) {
                         return;
                     }
@@ -657,11 +682,14 @@ impl Worker {
     }
 
     /// Reads metadata and watermarks and (re)assigns partitions. Returns missing topics.
-    fn discover(&mut self) -> Result<Vec<String>, String> {
+    fn discover(&mut self) -> Result<Vec<String>, DiscoverError> {
         let md = self
             .consumer
             .fetch_metadata(None, Duration::from_secs(5))
-            .map_err(|e| format!("cannot reach {}: {e}", self.spec.client.brokers))?;
+            .map_err(|source| DiscoverError::Metadata {
+                brokers: self.spec.client.brokers.clone(),
+                source,
+            })?;
         let mut missing = Vec::new();
         let mut added = false;
         for (role, topic) in self.spec.topics.clone() {
@@ -686,7 +714,11 @@ impl Worker {
                 let (low, high) = self
                     .consumer
                     .fetch_watermarks(&topic, id, Duration::from_secs(5))
-                    .map_err(|e| format!("cannot read offsets of {topic}/{id}: {e}"))?;
+                    .map_err(|source| DiscoverError::Watermarks {
+                        topic: topic.clone(),
+                        partition: id,
+                        source,
+                    })?;
                 let start = match self.spec.start {
                     // The assets topic is small and defines the tree: always read it whole.
                     StartAt::Since(t) if role != Role::Assets => {
@@ -702,7 +734,11 @@ impl Worker {
                                 .and_then(|ix| ix.get(&(topic.clone(), id))),
                             Duration::from_secs(5),
                         )
-                        .map_err(|e| format!("cannot seek {topic}/{id}: {e}"))?
+                        .map_err(|source| DiscoverError::Seek {
+                            topic: topic.clone(),
+                            partition: id,
+                            source,
+                        })?
                         .0
                     }
                     _ => low,
@@ -732,8 +768,7 @@ impl Worker {
             }
         }
         if added {
-            self.assign()
-                .map_err(|e| format!("cannot assign partitions: {e}"))?;
+            self.assign().map_err(DiscoverError::Assign)?;
         }
         Ok(missing)
     }
@@ -943,9 +978,9 @@ impl Worker {
                                 return;
                             }
                         }
-                        Err(reason) => {
+                        Err(e) => {
                             connected = false;
-                            let ev = self.down(reason, 2);
+                            let ev = self.down(e.to_string(), 2);
                             if let Flow::Stop = self.send(IngestEvent::Status(ev)) {
                                 return;
                             }

@@ -16,8 +16,12 @@ pub enum KafkaLayerError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error("cannot reach the brokers at {brokers}: {reason}")]
     Unreachable { brokers: String, reason: String },
-    #[error("topics missing on the cluster: {0}")]
-    MissingTopics(String),
     #[error("demo broker: {0}")]
     Demo(String),
+    /// The OS refused a thread (out of memory or thread limit).
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        name: &'static str,
+        source: std::io::Error,
+    },
 }

@@ -44,7 +44,7 @@ impl std::fmt::Debug for WriteBack {
 
 /// What an alarm action does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AlarmAction {
+pub enum OperatorAction {
     Ack { comment: Option<String> },
     Shelve { minutes: u32 },
     Unshelve,
@@ -105,22 +105,22 @@ impl WriteBack {
         asset: &str,
         code: &str,
         severity: &str,
-        action: &AlarmAction,
+        action: &OperatorAction,
         now: i64,
     ) -> Result<(), WriteBackError> {
         let mut v = json!({"ts": now, "type": "alarm", "code": code, "severity": severity, "by": self.operator});
         match action {
-            AlarmAction::Ack { comment } => {
+            OperatorAction::Ack { comment } => {
                 v["state"] = json!("acked");
                 if let Some(c) = comment.as_ref().filter(|c| !c.trim().is_empty()) {
                     v["comment"] = json!(c);
                 }
             }
-            AlarmAction::Shelve { minutes } => {
+            OperatorAction::Shelve { minutes } => {
                 v["state"] = json!("shelved");
                 v["until"] = json!(now + i64::from(*minutes) * 60_000);
             }
-            AlarmAction::Unshelve => v["state"] = json!("unshelved"),
+            OperatorAction::Unshelve => v["state"] = json!("unshelved"),
         }
         self.send(&self.topics.events, asset, &v)
     }

@@ -186,7 +186,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
 
 /// Ack / shelve buttons of one row (write-back enabled and live only).
 fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Command>) {
-    use crate::kafka::writeback::AlarmAction;
+    use crate::kafka::writeback::OperatorAction;
     let alarm = |action| Command::Alarm {
         asset: asset_id.to_owned(),
         code: v.code.to_string(),
@@ -200,7 +200,7 @@ fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Comm
             .on_hover_text("Acknowledge (right-click for more)");
         r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
         if r.clicked() {
-            cmds.push(alarm(AlarmAction::Ack { comment: None }));
+            cmds.push(alarm(OperatorAction::Ack { comment: None }));
         }
     }
     ui.menu_button("⋯", |ui| {
@@ -218,12 +218,12 @@ fn write_buttons(ui: &mut Ui, v: &AlarmView, asset_id: &str, cmds: &mut Vec<Comm
             ("Shelve 8 h", 480),
         ] {
             if ui.button(text).clicked() {
-                cmds.push(alarm(AlarmAction::Shelve { minutes }));
+                cmds.push(alarm(OperatorAction::Shelve { minutes }));
                 ui.close();
             }
         }
         if v.status.state == AlarmState::Shelved && ui.button("Unshelve").clicked() {
-            cmds.push(alarm(AlarmAction::Unshelve));
+            cmds.push(alarm(OperatorAction::Unshelve));
             ui.close();
         }
     });

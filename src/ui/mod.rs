@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CommandDef, UiConfig};
-use crate::kafka::writeback::AlarmAction;
+use crate::kafka::writeback::OperatorAction;
 use crate::timeline::TimelineCommand;
 use crate::twin::Store;
 use crate::twin::store::{AlarmView, AssetIdx};
@@ -62,7 +62,7 @@ pub enum Command {
         asset: String,
         code: String,
         severity: &'static str,
-        action: AlarmAction,
+        action: OperatorAction,
     },
     /// Open the "acknowledge with comment" dialog.
     AckWithComment {
