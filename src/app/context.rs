@@ -132,7 +132,7 @@ impl TwinApp {
             units: &self.opts.config.mapping.units,
             topics: &self.topics,
             brokers: &self.sources.brokers,
-            write_enabled: self.sources.write.is_some(),
+            can_write: self.sources.write.is_some(),
             commands: &self.opts.config.commands,
             sent: &self.sent,
         }

@@ -250,7 +250,7 @@ impl TwinApp {
             brokers.clone()
         };
         self.sources.write = None;
-        if self.write_enabled() {
+        if self.write_requested() {
             let settings = crate::kafka::client::ClientSettings {
                 brokers: brokers.clone(),
                 props: self.opts.props.clone(),
@@ -274,8 +274,9 @@ impl TwinApp {
         }
     }
 
-    /// Write-back was asked for (on the command line or in the config).
-    fn write_enabled(&self) -> bool {
+    /// Write-back was asked for (on the command line or in the config), whether or not its
+    /// producer started; the status bar says which mode the operator chose.
+    fn write_requested(&self) -> bool {
         self.opts.allow_write || self.opts.config.write.enabled
     }
 

@@ -86,7 +86,7 @@ impl TwinApp {
                 ui,
                 &view,
                 &self.status,
-                self.write_enabled(),
+                self.write_requested(),
             ));
         });
         egui::Panel::bottom("time").resizable(false).show(ui, |ui| {

@@ -159,7 +159,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                             if view.live { view.now } else { view.query_at } - v.status.since
                         )
                     ));
-                    if view.write_enabled && view.live {
+                    if view.can_write && view.live {
                         write_buttons(ui, v, &asset_id, &mut cmds);
                     }
                 });

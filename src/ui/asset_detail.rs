@@ -210,7 +210,7 @@ fn commands(
     }
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Commands").strong());
-        if !view.write_enabled {
+        if !view.can_write {
             ui.label(RichText::new("read-only (start with --allow-write)").weak());
             return;
         }

@@ -129,8 +129,9 @@ pub struct View<'a> {
     /// Topic names per role, for provenance and kcat commands.
     pub topics: &'a [String; 3],
     pub brokers: &'a str,
-    /// Write-back enabled (acks and commands are possible while live).
-    pub write_enabled: bool,
+    /// A write-back producer is up, so acks and commands can be sent (while live). Not the
+    /// same as write-back having been asked for: the producer may have failed to start.
+    pub can_write: bool,
     pub commands: &'a [CommandDef],
     pub sent: &'a [SentCommand],
 }

@@ -24,7 +24,7 @@ pub struct IngestStatus {
 }
 
 /// The bottom status bar.
-pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool) -> Vec<Command> {
+pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_requested: bool) -> Vec<Command> {
     let mut cmds = Vec::new();
     ui.horizontal(|ui| {
         let (dot, text, color) = match (&st.fatal, &st.conn) {
@@ -85,7 +85,7 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_enabled: bool
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if write_enabled {
+            if write_requested {
                 ui.label(RichText::new("write-back ON").color(HISTORY).strong());
             } else {
                 ui.label(RichText::new("read-only").weak())
