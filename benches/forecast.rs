@@ -1,4 +1,4 @@
-//! Cost of the predictive twin (issue #7): forecasting a fleet of numeric properties at a cursor.
+//! Cost of the predictive twin: forecasting a fleet of numeric properties at a cursor.
 //!
 //! 1,000 series of 3,600 irregular samples (one hour at ~1 Hz) each, forecast 10 minutes ahead
 //! with a limit, using the default trailing window, as a fleet overview would on a cursor move.
@@ -6,33 +6,30 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use twinscope::testkit::T0;
+use twinscope::testkit::workload::NoisySeries;
 use twinscope::twin::anomaly::{EwmaParams, ewma_anomalies};
 use twinscope::twin::forecast::{ForecastParams, Threshold, predict};
 
-const T0: i64 = 1_700_000_000_000;
 const SERIES: usize = 1_000;
 const SAMPLES: usize = 3_600;
 
+/// Series around 50 with slopes from falling to rising, a 6-minute cycle and ±0.5 of noise.
 fn fleet() -> Vec<(Vec<i64>, Vec<f64>)> {
-    let mut rng = fastrand::Rng::with_seed(42);
     (0..SERIES)
         .map(|k| {
-            let slope = (k as f64 - 500.0) * 1e-5;
-            let times: Vec<i64> = (0..SAMPLES)
-                .map(|i| T0 + i as i64 * 1000 + rng.i64(-300..=300))
-                .collect();
-            let values = times
-                .iter()
-                .map(|&t| {
-                    let s = (t - T0) as f64 / 1000.0;
-                    50.0 + slope * s + (s / 60.0).sin() + rng.f64() - 0.5
-                })
-                .collect();
-            (times, values)
+            let series = NoisySeries {
+                n: SAMPLES,
+                start: T0,
+                base: 50.0,
+                slope_per_s: (k as f64 - 500.0) * 1e-5,
+                noise: 0.5,
+                season: Some((1.0, 60.0 * std::f64::consts::TAU)),
+            };
+            series.generate(42 + k as u64)
         })
         .collect()
 }
-
 fn bench(c: &mut Criterion) {
     let fleet = fleet();
     let at = T0 + (SAMPLES as i64 - 1) * 1000;

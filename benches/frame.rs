@@ -1,9 +1,9 @@
-//! Frame benchmark (issue #5): one full frame of the real [`TwinApp`] on the CPU, headless
+//! Frame benchmark: one full frame of the real [`TwinApp`] on the CPU, headless
 //! (`egui::Context::run_ui` with the app's own `frame`, then tessellation), with a 10k-asset
 //! tree, 8 plotted series of 1M samples each, 1k alarms, at zoom levels from 1 h to 10 s.
 //!
-//! The app is connected to an empty MockCluster (so its ingest thread runs as usual) and its
-//! store is loaded directly, because 8M samples through Kafka would dominate the run. The
+//! The app is connected to an empty demo broker (a MockCluster with the twin topics and no
+//! simulator, so its ingest thread runs as usual) and its store is loaded directly, because 8M samples through Kafka would dominate the run. The
 //! plot follows live, so the zoom is the configured plot window (`ui.plot_window_s`).
 //! Percentiles per zoom are printed; criterion times the 10 min zoom. Under `cargo test` (no
 //! `--bench`) sizes are tiny and nothing depends on timing.
@@ -13,14 +13,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use twinscope::app::{AppOptions, Persisted, TwinApp};
-use twinscope::config::{ClientProps, Config};
-use twinscope::kafka::bench::{BATCH, Fleet, Pcts, Workload};
-use twinscope::kafka::demo::DemoOptions;
+use twinscope::config::{Config, Topics};
+use twinscope::kafka::demo::{DemoBroker, DemoOptions};
+use twinscope::testkit::workload::load_dense_series;
+use twinscope::testkit::{Pcts, SyntheticFleet, Workload};
 use twinscope::timeline::now_ms;
-use twinscope::twin::{Decoded, Origin, Rec, Role, Store, Value};
+use twinscope::twin::Store;
 use twinscope::ui::PlotKey;
 
 /// True under `cargo bench`; false in CI's smoke run under `cargo test`.
@@ -40,40 +39,12 @@ struct Sizes {
 
 const SPAN_MS: i64 = 3_600_000;
 
-/// Adds `n` samples of `prop` to `asset`, evenly over the hour before `end`.
-fn dense_series(store: &mut Store, asset: &str, prop: &str, n: usize, end: i64, partition: i32) {
-    let start = end - SPAN_MS;
-    let mut batch = Vec::with_capacity(BATCH);
-    for i in 0..n {
-        let ts = start + (i as i128 * i128::from(SPAN_MS) / n as i128) as i64;
-        let v = 4.0 + (i as f64 / 5_000.0).sin() * 2.0 + ((i * 7919) % 100) as f64 / 200.0;
-        batch.push(Rec {
-            origin: Origin {
-                role: Role::Telemetry,
-                partition,
-                offset: i as i64,
-                kafka_ts: ts,
-            },
-            body: Decoded::Telemetry {
-                asset: asset.to_owned(),
-                parent: None,
-                ts,
-                props: vec![(prop.to_owned(), Value::Num(v))],
-            },
-        });
-        if batch.len() == BATCH {
-            store.apply_batch(std::mem::take(&mut batch), Vec::new());
-        }
-    }
-    store.apply_batch(batch, Vec::new());
-}
-
 /// The store: the fleet's tree and alarms, plus the plotted dense series. Ends now, so the
 /// live view shows its last hour.
 fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
     let end = now_ms();
     let mut store = Store::new("/", Config::default().history.budget_mb);
-    Fleet {
+    SyntheticFleet {
         assets: s.assets,
         period_ms: SPAN_MS / 2,
         start: end - SPAN_MS,
@@ -85,12 +56,11 @@ fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
     for k in 0..s.series {
         let asset = Workload::asset_id(k * s.assets / s.series.max(1) + 1);
         // Partitions beyond the fleet's, so offsets never collide with its records.
-        dense_series(
+        load_dense_series(
             &mut store,
             &asset,
             "vibration",
-            s.samples,
-            end,
+            (s.samples, SPAN_MS, end),
             100 + k as i32,
         );
         keys.push(PlotKey {
@@ -125,12 +95,8 @@ fn app_for(
     config.ui.plot_window_s = zoom_s;
     let opts = AppOptions {
         config,
-        config_path: None,
         brokers: Some(bootstrap.to_owned()),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
+        ..AppOptions::default()
     };
     let selected = keys.first().map(|k| k.asset.clone());
     let mut expanded = Vec::new();
@@ -145,6 +111,7 @@ fn app_for(
         selected,
         plotted: keys.to_vec(),
         expanded,
+        ..Persisted::default()
     };
     let mut app = TwinApp::new(ctx, opts, persisted);
     std::mem::swap(app.store_mut(), store);
@@ -164,17 +131,14 @@ fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize) -> (Duration, Duratio
     (pass, t.elapsed())
 }
 
-fn cluster() -> MockCluster<'static, DefaultProducerContext> {
-    let cluster = MockCluster::new(1).unwrap();
-    for t in [
-        "twin.telemetry",
-        "twin.events",
-        "twin.assets",
-        "twin.commands",
-    ] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
-    cluster
+/// An empty cluster with the twin topics: the demo broker without its simulator.
+fn cluster() -> DemoBroker {
+    let opts = DemoOptions {
+        partitions: 1,
+        simulate: false,
+        ..DemoOptions::default()
+    };
+    DemoBroker::start(&opts, &Topics::default()).unwrap()
 }
 
 fn frames(c: &mut Criterion) {
@@ -200,7 +164,7 @@ fn frames(c: &mut Criterion) {
         }
     };
     let cluster = cluster();
-    let bootstrap = cluster.bootstrap_servers();
+    let bootstrap = cluster.bootstrap().to_owned();
     let t = Instant::now();
     let (mut store, keys) = build_store(&s);
     println!(

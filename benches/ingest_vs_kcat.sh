@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ingest vs kcat (issue #5): installs kcat when missing, then runs `twinscope bench ingest`,
+# Ingest vs kcat: installs kcat when missing, then runs `twinscope-bench ingest`,
 # which starts its own MockCluster, fills a 64-partition telemetry topic with 2M records
 # (~110 B each, 10k assets), and times, interleaved in the same run:
 #   - twinscope's headless ingest (decode + store + time index, as `snapshot --at` the end),
@@ -20,4 +20,4 @@ if ! command -v kcat >/dev/null; then
   apt-get install -y -qq kcat >/dev/null
 fi
 
-cargo run --release --quiet -- bench ingest "$@"
+cargo run --release --quiet --features testkit --bin twinscope-bench -- ingest "$@"

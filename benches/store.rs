@@ -1,4 +1,4 @@
-//! Store benchmarks (issue #5): decoded batches applied to the store on one core, and the
+//! Store benchmarks: decoded batches applied to the store on one core, and the
 //! state at a random T as the UI reads it when scrubbing (10k and 100k assets × 10
 //! properties, 1 hour of history).
 //!
@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use twinscope::app::TreeView;
 use twinscope::config::Config;
-use twinscope::kafka::bench::{Fleet, Pcts, T0, Workload, ui_scrub};
-use twinscope::twin::hierarchy::TreeCache;
+use twinscope::testkit::{Pcts, SyntheticFleet, T0, Workload, ui_scrub};
 use twinscope::twin::{Rec, Store};
 
 /// True under `cargo bench`; false in CI's smoke run under `cargo test`.
@@ -98,7 +98,7 @@ fn store_apply(c: &mut Criterion) {
 fn scrub_case(
     c: &mut Criterion,
     name: &str,
-    fleet: Fleet,
+    fleet: SyntheticFleet,
     (times, snaps): (usize, usize),
     goal_ms: f64,
 ) {
@@ -122,8 +122,8 @@ fn scrub_case(
         .map(|_| rng.i64(fleet.start..=fleet.end()))
         .collect();
     let (mut ui, mut cold, mut snap) = (Vec::new(), Vec::new(), Vec::new());
-    // As the app does across frames: one cache for the whole scrub, in a loop of its own.
-    let mut shapes = TreeCache::default();
+    // As the app does across frames: one tree cache for the whole scrub, in a loop of its own.
+    let mut shapes = TreeView::default();
     for &t in &ts {
         let s = Instant::now();
         black_box(ui_scrub(&store, t, selected, Some(&mut shapes)));
@@ -140,7 +140,7 @@ fn scrub_case(
         }
     }
     println!(
-        "  UI path (tree via TreeCache + alarms_at + props_at): {}  (goal p99 <= {goal_ms} ms)",
+        "  UI path (the app's TreeView + alarms_at + props_at): {}  (goal p99 <= {goal_ms} ms)",
         Pcts::of(ui)
     );
     println!(
@@ -168,7 +168,7 @@ fn scrub_case(
 
 fn scrub(c: &mut Criterion) {
     let full = full();
-    let fleet = |assets: usize, period_s: i64| Fleet {
+    let fleet = |assets: usize, period_s: i64| SyntheticFleet {
         assets,
         period_ms: period_s * 1000,
         start: T0,

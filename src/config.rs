@@ -202,6 +202,71 @@ pub struct Config {
     pub rules: Vec<RuleDef>,
     /// Limits the prediction looks for (`[[limits]]`), besides the threshold rules' limits.
     pub limits: Vec<LimitDef>,
+    /// Where records in the Confluent wire format find their schemas (`[schema_registry]`).
+    pub schema_registry: SchemaRegistryConfig,
+}
+
+/// The schema registry for Avro, Protobuf and JSON Schema records (`[schema_registry]`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// Base URL of a Confluent-compatible API, e.g. `http://registry:8081` or Apicurio's
+    /// `http://apicurio:8080/apis/ccompat/v7`. None: framed records are bad records that say so.
+    pub url: Option<String>,
+    /// Basic auth user.
+    pub username: Option<String>,
+    /// Basic auth password; `env:VAR` or `file:/path` like the client secrets.
+    pub password: Option<String>,
+    /// How long a record waits for an unreachable registry before it is a bad record.
+    pub retry_s: u64,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            username: None,
+            password: None,
+            retry_s: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for SchemaRegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistryConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("retry_s", &self.retry_s)
+            .finish()
+    }
+}
+
+impl SchemaRegistryConfig {
+    /// The registry to use: `cli_url` (`--schema-registry`) wins over `url`; secrets resolved.
+    ///
+    /// # Errors
+    /// When the password names an unset variable or an unreadable file.
+    pub fn resolve(
+        &self,
+        cli_url: Option<&str>,
+    ) -> Result<Option<crate::schema::RegistrySettings>, ConfigError> {
+        let Some(url) = cli_url.or(self.url.as_deref()) else {
+            return Ok(None);
+        };
+        let password = self
+            .password
+            .as_deref()
+            .map(|p| resolve_value("schema_registry.password", p))
+            .transpose()?;
+        Ok(Some(crate::schema::RegistrySettings {
+            url: url.to_owned(),
+            username: self.username.clone(),
+            password,
+            retry_for: std::time::Duration::from_secs(self.retry_s),
+        }))
+    }
 }
 
 /// A limit on a numeric property that time-to-threshold estimates look for (`[[limits]]`).
@@ -354,6 +419,7 @@ impl Default for Config {
             commands: default_commands(),
             rules: Vec::new(),
             limits: Vec::new(),
+            schema_registry: SchemaRegistryConfig::default(),
         }
     }
 }
@@ -757,6 +823,35 @@ mod tests {
         assert!(c.write.enabled);
         let e = ClientProps::resolve(&c.kafka.properties, &[]).unwrap_err();
         assert!(e.to_string().contains("TS_TEST_PW_UNSET"));
+    }
+
+    #[test]
+    fn schema_registry_section_resolves_secrets_and_the_cli_wins() {
+        assert_eq!(
+            Config::default().schema_registry.resolve(None).unwrap(),
+            None
+        );
+        let c = Config::parse(
+            r#"
+            [schema_registry]
+            url = "http://reg:8081"
+            username = "viewer"
+            password = "env:TS_TEST_REGISTRY_PW_UNSET"
+            retry_s = 5
+            "#,
+        )
+        .unwrap();
+        let e = c.schema_registry.resolve(None).unwrap_err();
+        assert!(e.to_string().contains("TS_TEST_REGISTRY_PW_UNSET"), "{e}");
+        let mut plain = c.schema_registry.clone();
+        plain.password = Some("hunter2".into());
+        assert!(!format!("{plain:?}").contains("hunter2"));
+        let r = plain.resolve(Some("http://cli:1")).unwrap().unwrap();
+        assert_eq!(r.url, "http://cli:1");
+        assert_eq!(r.password.as_deref(), Some("hunter2"));
+        assert_eq!(r.retry_for, std::time::Duration::from_secs(5));
+        let typo = Config::parse("[schema_registry]\nurls = \"x\"").unwrap_err();
+        assert!(typo.contains("urls"), "{typo}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Headless reads: the same ingest and store as the GUI, without a window. Used by
-//! `twinscope snapshot`, the benchmarks and the integration tests.
+//! `twinscope snapshot`, `twinscope incident`, the benchmarks and the integration tests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,12 @@ pub enum HeadlessError {
     Timeout(u64),
     #[error("the ingest thread ended unexpectedly")]
     Ended,
+    #[error(transparent)]
+    Incident(#[from] crate::twin::incident::IncidentError),
+    #[error(transparent)]
+    Bundle(#[from] crate::incident_bundle::BundleError),
+    #[error("{0}")]
+    NotExact(String),
 }
 
 /// Tells the store what the ingest thread found missing from each topic in Kafka (deleted by
@@ -80,6 +86,9 @@ pub fn spec_for(config: &Config, brokers: &str, props: ClientProps, start: Start
         stop_at: None,
         mapping: config.mapping.clone(),
         in_flight_bytes: in_flight_bytes(config.history.budget_mb),
+        // An unresolvable password was refused when the config was loaded (main.rs); here
+        // it only leaves framed records undecoded, each saying why.
+        schema_registry: config.schema_registry.resolve(None).ok().flatten(),
     }
 }
 
@@ -188,4 +197,70 @@ pub fn read_to_store_with_rules(
             }));
         }
     }
+}
+
+/// What `twinscope incident` asks for.
+#[derive(Debug, Clone)]
+pub struct IncidentRequest {
+    pub asset: String,
+    pub code: String,
+    /// The onset at or before this time; without it, the newest one.
+    pub at: Option<i64>,
+    pub lookback_ms: i64,
+    pub scope: crate::twin::incident::Scope,
+}
+
+/// Reads the log as `snapshot` does, finds the alarm's onset and writes its incident bundle
+/// into `out` (the asset's numeric properties as the plotted series, no screenshot). With
+/// `at`, history from well before the window is kept whatever the budget, and every partition
+/// is read to its end as of the start, so the bundle is exact for any lateness.
+///
+/// # Errors
+/// As [`read_to_store`]; when the alarm is unknown or was not raised by `at`; when the log no
+/// longer holds the window (retention, compaction, eviction); when a file cannot be written.
+pub fn incident_bundle(
+    config: &Config,
+    brokers: &str,
+    props: ClientProps,
+    req: &IncidentRequest,
+    out: &std::path::Path,
+    connect_timeout: Duration,
+) -> Result<(crate::twin::incident::Onset, Vec<std::path::PathBuf>), HeadlessError> {
+    use crate::twin::incident::{BEFORE_MS, NORMAL_WINDOW_MS, analyse, find_onset, numeric_props};
+    let mut spec = spec_for(config, brokers, props, StartAt::Beginning);
+    let keep_from = match req.at {
+        Some(at) => {
+            spec.stop_at = Some((i64::MAX, i64::MAX));
+            at.saturating_sub(req.lookback_ms.max(BEFORE_MS) + NORMAL_WINDOW_MS)
+        }
+        None => i64::MAX,
+    };
+    let store = read_to_store_with_rules(
+        spec,
+        config.rules.clone(),
+        config.history.budget_mb,
+        keep_from,
+        connect_timeout,
+        connect_timeout.max(Duration::from_secs(600)),
+    )?;
+    let onset = find_onset(&store, &req.asset, &req.code, req.at)?;
+    let analysis = analyse(&store, &onset, req.scope, req.lookback_ms);
+    let from = analysis.from.min(onset.at - BEFORE_MS);
+    store
+        .exact_at(from)
+        .map_err(|e| HeadlessError::NotExact(format!("the window from {from}: {e}")))?;
+    let plotted: Vec<(String, String)> = numeric_props(&store, &onset.asset)
+        .into_iter()
+        .map(|p| (onset.asset.clone(), p))
+        .collect();
+    let files = crate::incident_bundle::Bundle {
+        store: &store,
+        analysis: &analysis,
+        plotted: &plotted,
+        brokers,
+        telemetry_topic: &config.topics.telemetry,
+        window_png: false,
+    }
+    .write(out, None)?;
+    Ok((onset, files))
 }

@@ -10,9 +10,14 @@ pub mod config;
 #[cfg(feature = "app")]
 pub mod headless;
 #[cfg(feature = "app")]
+pub mod incident_bundle;
+#[cfg(feature = "app")]
 pub mod kafka;
 #[cfg(feature = "app")]
-pub mod predictor;
+pub mod predict;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod schema;
 pub mod timeline;
 pub mod twin;
 #[cfg(feature = "app")]

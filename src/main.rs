@@ -1,8 +1,10 @@
-//! The `twinscope` command line: the GUI (default), `snapshot`, the `demo` subcommands and
-//! `bench`.
+//! The `twinscope` command line: the GUI (default), `snapshot`, `incident` and the `demo`
+//! subcommands.
+//! (The benchmarks are a separate tool, `twinscope-bench`, outside the product.)
 //! Loads the config once and wires the layers together.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -14,6 +16,7 @@ use twinscope::headless::{read_to_store_with_rules, spec_for};
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::demo::{DemoBroker, DemoOptions, ensure_topics, simulate_with_commands};
 use twinscope::kafka::ingest::StartAt;
+use twinscope::schema::encode::AvroPlant;
 use twinscope::timeline::{now_ms, parse_duration, parse_time_input};
 
 #[derive(Parser, Debug)]
@@ -31,6 +34,10 @@ struct Cli {
     /// Enable write-back (acknowledgements and commands). Off by default.
     #[arg(long, global = true)]
     allow_write: bool,
+    /// Schema registry for Avro, Protobuf and JSON Schema records in the Confluent wire
+    /// format (overrides `[schema_registry] url`), e.g. http://registry:8081.
+    #[arg(long, global = true, value_name = "URL")]
+    schema_registry: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -67,59 +74,35 @@ enum Cmd {
         #[arg(long)]
         max_lateness: Option<String>,
     },
+    /// Write the incident bundle of an alarm (its onset, what changed before it, the series
+    /// around it and the Kafka record of every value) into a folder, then exit.
+    Incident {
+        /// The alarm's asset id.
+        #[arg(long)]
+        asset: String,
+        /// The alarm's code.
+        #[arg(long)]
+        code: String,
+        /// The onset at or before this time (RFC 3339, epoch ms, or relative such as -5m);
+        /// default: the newest onset.
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+        /// The folder to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// How far before the onset "what changed" looks (e.g. 15m).
+        #[arg(long, default_value = "15m")]
+        lookback: String,
+        /// What "what changed" looks at: asset, parent, site or fleet.
+        #[arg(long, default_value = "asset")]
+        scope: String,
+        /// Give up connecting after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        timeout_s: u64,
+    },
     /// Run the demo plant.
     #[command(subcommand)]
     Demo(DemoCmd),
-    /// Benchmarks: ingest vs kcat and a bare consumer, scrub vs a naive replay, memory per
-    /// sample, live latency. On an embedded mock cluster, or with --brokers on that cluster
-    /// (the workload topic is created there, or reused when already complete). Prints figures
-    /// and ratios; never fails on timing. Build with --release for meaningful figures.
-    Bench(BenchArgs),
-}
-
-#[derive(Args, Debug)]
-struct BenchArgs {
-    /// Which benchmark to run.
-    #[arg(value_enum, default_value_t = BenchWhich::All)]
-    which: BenchWhich,
-    /// Telemetry records in the topic (ingest, scrub).
-    #[arg(long, default_value_t = 2_000_000)]
-    records: usize,
-    /// Distinct assets.
-    #[arg(long, default_value_t = 10_000)]
-    assets: usize,
-    /// Telemetry partitions (the mock keeps at most 5 MB each).
-    #[arg(long, default_value_t = 64)]
-    partitions: i32,
-    /// Repetitions of each ingest run; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    reps: usize,
-    /// Do not run kcat.
-    #[arg(long)]
-    no_kcat: bool,
-    /// Random times for the scrub percentiles.
-    #[arg(long, default_value_t = 1000)]
-    scrub_times: usize,
-    /// Naive replays (each reads the whole topic).
-    #[arg(long, default_value_t = 3)]
-    naive_times: usize,
-    /// Numeric samples for the memory measurement.
-    #[arg(long, default_value_t = 10_000_000)]
-    samples: usize,
-    /// Live produce rate, records/s.
-    #[arg(long, default_value_t = 100_000)]
-    rate: u64,
-    /// Live produce duration, seconds.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy)]
-enum BenchWhich {
-    All,
-    Ingest,
-    Memory,
-    Latency,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +118,10 @@ enum DemoCmd {
         /// Partitions of the telemetry topic.
         #[arg(long, default_value_t = 16)]
         partitions: i32,
+        /// Produce telemetry and events in Avro (Confluent wire format), registering the
+        /// plant's schemas at --schema-registry.
+        #[arg(long)]
+        avro: bool,
     },
     /// Run the plant simulator into any cluster (given with --brokers).
     Produce {
@@ -144,6 +131,10 @@ enum DemoCmd {
         /// Partitions of the telemetry topic, when it has to be created.
         #[arg(long, default_value_t = 16)]
         partitions: i32,
+        /// Produce telemetry and events in Avro (Confluent wire format), registering the
+        /// plant's schemas at --schema-registry.
+        #[arg(long)]
+        avro: bool,
     },
 }
 
@@ -168,10 +159,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let config = match &cli.conn.config {
+    let mut config = match &cli.conn.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(url) = &cli.schema_registry {
+        config.schema_registry.url = Some(url.clone());
+    }
+    // An unresolvable registry password is refused here, not per record.
+    config.schema_registry.resolve(None)?;
     let props = ClientProps::resolve(&config.kafka.properties, &cli.conn.props)?;
     let brokers = cli
         .conn
@@ -219,20 +215,69 @@ fn run(cli: Cli) -> Result<()> {
                 lateness,
             )
         }
+        Some(Cmd::Incident {
+            asset,
+            code,
+            at,
+            out,
+            lookback,
+            scope,
+            timeout_s,
+        }) => {
+            let Some(brokers) = brokers else {
+                bail!("incident needs --brokers (or kafka.brokers in the config)");
+            };
+            let req = twinscope::headless::IncidentRequest {
+                asset,
+                code,
+                at: at.map(|a| parse_time_input(&a, now_ms())).transpose()?,
+                lookback_ms: parse_duration(&lookback)
+                    .with_context(|| format!("invalid --lookback {lookback:?} (use e.g. 15m)"))?,
+                scope: twinscope::twin::incident::Scope::parse(&scope).with_context(|| {
+                    format!("invalid --scope {scope:?} (asset, parent, site or fleet)")
+                })?,
+            };
+            let (onset, files) = twinscope::headless::incident_bundle(
+                &config,
+                &brokers,
+                props,
+                &req,
+                &out,
+                Duration::from_secs(timeout_s),
+            )?;
+            eprintln!(
+                "{} {} on {} raised at {}: {} files in {}",
+                onset.severity,
+                onset.code,
+                onset.asset,
+                onset.at,
+                files.len(),
+                out.display()
+            );
+            Ok(())
+        }
         Some(Cmd::Demo(DemoCmd::Broker {
             port,
             no_sim,
             partitions,
-        })) => demo_broker(&config, port, no_sim, partitions),
-        Some(Cmd::Bench(b)) => bench(&b, cli.conn.brokers.clone()),
+            avro,
+        })) => demo_broker(
+            &config,
+            port,
+            no_sim,
+            partitions,
+            avro_plant(&config, avro)?,
+        ),
         Some(Cmd::Demo(DemoCmd::Produce {
             backfill_s,
             partitions,
+            avro,
         })) => {
             let Some(b) = brokers else {
                 bail!("demo produce needs --brokers")
             };
-            demo_produce(&config, &b, props, backfill_s, partitions)
+            let avro = avro_plant(&config, avro)?;
+            demo_produce(&config, &b, props, backfill_s, partitions, avro)
         }
     }
 }
@@ -322,37 +367,35 @@ fn snapshot(
     Ok(())
 }
 
-/// Runs the benchmarks; with `brokers` (the global --brokers), on that cluster.
-fn bench(b: &BenchArgs, brokers: Option<String>) -> Result<()> {
-    use twinscope::kafka::bench::{BenchOptions, Which, run};
-    let opts = BenchOptions {
-        records: b.records,
-        assets: b.assets,
-        partitions: b.partitions,
-        reps: b.reps,
-        kcat: !b.no_kcat,
-        scrub_times: b.scrub_times,
-        naive_times: b.naive_times,
-        samples: b.samples,
-        rate: b.rate,
-        seconds: b.seconds,
-        brokers,
+/// With `--avro`: the plant's Avro schemas, registered at the configured registry.
+fn avro_plant(config: &Config, avro: bool) -> Result<Option<Arc<AvroPlant>>> {
+    if !avro {
+        return Ok(None);
+    }
+    let Some(settings) = config.schema_registry.resolve(None)? else {
+        bail!("--avro needs --schema-registry URL (or [schema_registry] url)");
     };
-    let which = match b.which {
-        BenchWhich::All => Which::All,
-        BenchWhich::Ingest => Which::Ingest,
-        BenchWhich::Memory => Which::Memory,
-        BenchWhich::Latency => Which::Latency,
-    };
-    run(&opts, which)?;
-    Ok(())
+    let plant = AvroPlant::register(&settings, &config.topics.telemetry, &config.topics.events)
+        .with_context(|| format!("registering the demo's Avro schemas at {}", settings.url))?;
+    eprintln!(
+        "producing telemetry and events in Avro; schemas registered at {}",
+        settings.url
+    );
+    Ok(Some(Arc::new(plant)))
 }
 
-fn demo_broker(config: &Config, port: Option<u16>, no_sim: bool, partitions: i32) -> Result<()> {
+fn demo_broker(
+    config: &Config,
+    port: Option<u16>,
+    no_sim: bool,
+    partitions: i32,
+    avro: Option<Arc<AvroPlant>>,
+) -> Result<()> {
     let opts = DemoOptions {
         partitions,
         simulate: !no_sim,
         port,
+        avro,
         ..DemoOptions::default()
     };
     let demo = DemoBroker::start(&opts, &config.topics)?;
@@ -381,6 +424,7 @@ fn demo_produce(
     props: ClientProps,
     backfill_s: i64,
     partitions: i32,
+    avro: Option<Arc<AvroPlant>>,
 ) -> Result<()> {
     let settings = ClientSettings {
         brokers: brokers.to_owned(),
@@ -400,6 +444,7 @@ fn demo_produce(
         settings.consumer_config("demo-sim-commands").create()?;
     let opts = DemoOptions {
         backfill_s,
+        avro,
         ..DemoOptions::default()
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -9,11 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::mocking::MockCluster;
 use twinscope::config::Config;
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::ingest::{Ingest, IngestEvent};
-use twinscope::kafka::writeback::{AlarmAction, WriteBack, WriteBackError};
+use twinscope::kafka::writeback::{OperatorAction, WriteBack, WriteBackError};
 use twinscope::twin::Store;
 use twinscope::twin::alarms::{AlarmState, AlarmStatus};
 
@@ -119,11 +118,15 @@ fn wait_both(
 fn ack_by_one_instance_is_seen_by_another_with_operator_and_comment() {
     let config = Config::default();
     let topics = &config.topics;
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(&topics.telemetry, 2, 1).unwrap();
-    cluster.create_topic(&topics.events, 2, 1).unwrap();
-    cluster.create_topic(&topics.assets, 1, 1).unwrap();
-    cluster.create_topic(&topics.commands, 1, 1).unwrap();
+    let cluster = common::mock_cluster(
+        1,
+        &[
+            (&topics.telemetry, 2),
+            (&topics.events, 2),
+            (&topics.assets, 1),
+            (&topics.commands, 1),
+        ],
+    );
     let bootstrap = cluster.bootstrap_servers();
     let settings = ClientSettings::plain(&bootstrap);
 
@@ -169,7 +172,7 @@ fn ack_by_one_instance_is_seen_by_another_with_operator_and_comment() {
         ASSET,
         CODE,
         SEVERITY,
-        &AlarmAction::Ack {
+        &OperatorAction::Ack {
             comment: Some("checked on site".into()),
         },
         t_ack,
@@ -200,7 +203,7 @@ fn ack_by_one_instance_is_seen_by_another_with_operator_and_comment() {
         ASSET,
         CODE,
         SEVERITY,
-        &AlarmAction::Shelve { minutes: 15 },
+        &OperatorAction::Shelve { minutes: 15 },
         t_shelve,
     )
     .unwrap();
@@ -246,7 +249,7 @@ fn ack_by_one_instance_is_seen_by_another_with_operator_and_comment() {
     std::thread::sleep(Duration::from_millis(2));
     let t_unshelve = now_ms();
     assert!(t_unshelve > t_shelve);
-    wb_b.alarm(ASSET, CODE, SEVERITY, &AlarmAction::Unshelve, t_unshelve)
+    wb_b.alarm(ASSET, CODE, SEVERITY, &OperatorAction::Unshelve, t_unshelve)
         .unwrap();
     let latency = wait_both(
         "unshelve",

@@ -103,20 +103,7 @@ fn snapshot_of_a_kcat_filled_broker_equals_an_independent_fold() {
     let dir = std::env::temp_dir().join(format!("twinscope-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("fleet.toml");
-    std::fs::write(
-        &config,
-        r#"
-[mapping]
-asset_id = "/vin"
-time = "/t"
-time_unit = "s"
-hierarchy = ["/region", "/fleet", "/vin"]
-[mapping.events]
-severity = "sev"
-severity_map = { "1" = "critical", "2" = "high" }
-"#,
-    )
-    .unwrap();
+    std::fs::write(&config, common::CAR_MAPPING).unwrap();
 
     let first = recs.iter().map(|r| r.t_ms).min().unwrap();
     let last = recs.iter().map(|r| r.t_ms).max().unwrap();
@@ -149,26 +136,9 @@ severity_map = { "1" = "critical", "2" = "high" }
     }
     // --diff: what changed between two times, in the diff panel's JSON shape.
     let (a, b) = (first + 5_000, alarm_t);
-    let out = Command::new(BIN)
-        .args([
-            "snapshot",
-            "--at",
-            &a.to_string(),
-            "--diff",
-            &b.to_string(),
-            "--brokers",
-            &bootstrap,
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config_arg = config.to_string_lossy();
+    let diff = ["--diff", &b.to_string(), "--config", &config_arg];
+    let got = common::snapshot_json(&bootstrap, a, &diff);
     let (ea, eb) = (expected_assets(&recs, a), expected_assets(&recs, b));
     let added: Vec<&String> = eb
         .as_object()
@@ -199,35 +169,28 @@ severity_map = { "1" = "critical", "2" = "high" }
 
 #[test]
 fn snapshot_fails_clearly_on_bad_time_and_unreachable_brokers() {
-    let out = Command::new(BIN)
-        .args([
-            "snapshot",
-            "--at",
-            "yesterday-ish",
-            "--brokers",
-            "127.0.0.1:9",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let args = [
+        "snapshot",
+        "--at",
+        "yesterday-ish",
+        "--brokers",
+        "127.0.0.1:9",
+    ];
+    let err = common::failure_message(&common::twinscope(&args));
     assert!(err.contains("not a time"), "{err}");
 
-    let port = free_port().to_string();
-    let out = Command::new(BIN)
-        .args([
-            "snapshot",
-            "--at",
-            "-5m",
-            "--brokers",
-            &format!("127.0.0.1:{port}"),
-            "--timeout-s",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let unreachable = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "snapshot",
+        "--at",
+        "-5m",
+        "--brokers",
+        &unreachable,
+        "--timeout-s",
+        "3",
+    ];
+    let out = common::twinscope(&args);
+    let err = common::failure_message(&out);
     assert!(err.contains("cannot connect"), "{err}");
     assert!(out.stdout.is_empty());
 }
@@ -241,13 +204,8 @@ fn a_bad_since_is_refused_by_every_subcommand() {
         &["snapshot", "--at", "-5m", "--brokers", "127.0.0.1:9"][..],
         &["demo", "produce", "--brokers", "127.0.0.1:9"][..],
     ] {
-        let out = Command::new(BIN)
-            .args(args)
-            .args(["--since", "2 fortnights"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = common::twinscope(&[args, &["--since", "2 fortnights"]].concat());
+        let err = common::failure_message(&out);
         assert!(
             err.contains("invalid --since \"2 fortnights\""),
             "{args:?}: {err}"

@@ -4,16 +4,18 @@
 //! and the plant's telemetry and alarms follow. Everything goes through Kafka: commands are
 //! produced with a plain rdkafka producer and the outcome is read back with the real ingest.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
-use twinscope::config::{ClientProps, Config, Topics};
-use twinscope::headless::{read_to_store, spec_for};
+use twinscope::config::{Config, Topics};
+use twinscope::headless::read_to_store;
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::demo::{DemoBroker, DemoOptions};
-use twinscope::kafka::ingest::{Ingest, IngestEvent, StartAt};
+use twinscope::kafka::ingest::{Ingest, IngestEvent};
 use twinscope::timeline::now_ms;
 use twinscope::twin::alarms::AlarmState;
 use twinscope::twin::{Store, Value};
@@ -45,12 +47,7 @@ fn start_demo() -> DemoBroker {
 /// The twin as of now, read from the beginning up to the head.
 fn read_now(demo: &DemoBroker) -> Store {
     read_to_store(
-        spec_for(
-            &Config::default(),
-            demo.bootstrap(),
-            ClientProps::default(),
-            StartAt::Beginning,
-        ),
+        common::spec(&Config::default(), demo.bootstrap()),
         0,
         Duration::from_secs(10),
         Duration::from_secs(30),
@@ -66,12 +63,7 @@ struct Watcher {
 
 impl Watcher {
     fn start(demo: &DemoBroker) -> Self {
-        let spec = spec_for(
-            &Config::default(),
-            demo.bootstrap(),
-            ClientProps::default(),
-            StartAt::Beginning,
-        );
+        let spec = common::spec(&Config::default(), demo.bootstrap());
         let store = Store::new(spec.mapping.separator(), 0);
         let ingest = Ingest::spawn(spec, Arc::new(|| {})).expect("ingest starts");
         Self { ingest, store }
@@ -421,44 +413,23 @@ fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
 /// telemetry of all 36 machines arrives, then live records, and the plant answers a command.
 #[test]
 fn demo_produce_writes_the_simulator_into_a_cluster() {
-    use rdkafka::mocking::MockCluster;
-
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    let cluster = MockCluster::new(1).unwrap();
     let topics = Topics::default();
-    cluster.create_topic(&topics.telemetry, 4, 1).unwrap();
-    cluster.create_topic(&topics.events, 4, 1).unwrap();
-    cluster.create_topic(&topics.assets, 1, 1).unwrap();
-    cluster.create_topic(&topics.commands, 2, 1).unwrap();
+    let cluster = common::mock_cluster(
+        1,
+        &[
+            (&topics.telemetry, 4),
+            (&topics.events, 4),
+            (&topics.assets, 1),
+            (&topics.commands, 2),
+        ],
+    );
     let bootstrap = cluster.bootstrap_servers();
-    let _child = Kill(
-        std::process::Command::new(env!("CARGO_BIN_EXE_twinscope"))
-            .args([
-                "demo",
-                "produce",
-                "--brokers",
-                &bootstrap,
-                "--backfill-s",
-                "60",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let spec = spec_for(
-        &Config::default(),
+    let _child = common::ChildProcess(common::demo_produce(
         &bootstrap,
-        ClientProps::default(),
-        StartAt::Beginning,
-    );
+        60,
+        std::process::Stdio::null(),
+    ));
+    let spec = common::spec(&Config::default(), &bootstrap);
     let mut watch = Watcher {
         store: Store::new(spec.mapping.separator(), 0),
         ingest: Ingest::spawn(spec, Arc::new(|| {})).expect("ingest starts"),

@@ -11,14 +11,13 @@ mod common;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use common::T0;
 use common::stream::{
-    ASSETS, EVENTS, Feed, Stream, T0, TELEMETRY, assert_log_matches_produced, assert_store_is_log,
+    ASSETS, EVENTS, Feed, Stream, TELEMETRY, assert_log_matches_produced, assert_store_is_log,
     read_log, spawn_stream,
 };
-use rdkafka::mocking::MockCluster;
-use twinscope::config::{ClientProps, Config};
-use twinscope::headless::spec_for;
-use twinscope::kafka::ingest::{Conn, Ingest, IngestEvent, Progress, StartAt};
+use twinscope::config::Config;
+use twinscope::kafka::ingest::{Conn, Ingest, IngestEvent, Progress};
 use twinscope::twin::Store;
 
 /// How long every broker stays down in `broker_down_then_up_loses_and_duplicates_nothing`.
@@ -57,12 +56,7 @@ struct Harness {
 impl Harness {
     fn start(bootstrap: &str) -> Self {
         let config = Config::default();
-        let spec = spec_for(
-            &config,
-            bootstrap,
-            ClientProps::default(),
-            StartAt::Beginning,
-        );
+        let spec = common::spec(&config, bootstrap);
         let store = Store::new(spec.mapping.separator(), 0);
         let ingest = Ingest::spawn(spec, Arc::new(|| {})).expect("spawn ingest");
         Self {
@@ -222,10 +216,9 @@ fn wait_connected(h: &mut Harness) -> Duration {
     .expect("Connected within 20 s")
 }
 
-fn create_topics<C: rdkafka::ClientContext>(cluster: &MockCluster<'_, C>, tele: i32) {
-    cluster.create_topic(TELEMETRY, tele, 3).unwrap();
-    cluster.create_topic(EVENTS, 1, 3).unwrap();
-    cluster.create_topic(ASSETS, 1, 3).unwrap();
+/// Three brokers with the twin topics, every partition on all three.
+fn three_brokers(tele: i32) -> common::Cluster {
+    common::replicated_cluster(3, 3, &[(TELEMETRY, tele), (EVENTS, 1), (ASSETS, 1)])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,8 +226,7 @@ fn create_topics<C: rdkafka::ClientContext>(cluster: &MockCluster<'_, C>, tele: 
 #[test]
 fn broker_down_then_up_loses_and_duplicates_nothing() {
     let outage = outage();
-    let cluster = MockCluster::new(3).unwrap();
-    create_topics(&cluster, 6);
+    let cluster = three_brokers(6);
     let bootstrap = cluster.bootstrap_servers();
     let stream = Stream {
         prefix: "f1",
@@ -335,8 +327,7 @@ fn broker_down_then_up_loses_and_duplicates_nothing() {
 
 #[test]
 fn partition_leader_moves_without_loss() {
-    let cluster = MockCluster::new(3).unwrap();
-    create_topics(&cluster, 6);
+    let cluster = three_brokers(6);
     let lead = |shift: i32| {
         for p in 0..6 {
             cluster
@@ -385,8 +376,7 @@ fn partition_leader_moves_without_loss() {
 
 #[test]
 fn topic_created_after_start_is_picked_up() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 2, 1).unwrap();
+    let cluster = common::mock_cluster(1, &[(TELEMETRY, 2)]);
     let bootstrap = cluster.bootstrap_servers();
     let stream = Stream {
         prefix: "f3",
@@ -477,8 +467,7 @@ fn topic_created_after_start_is_picked_up() {
 #[test]
 fn added_rtt_keeps_ingest_correct() {
     const RTT: Duration = Duration::from_millis(300);
-    let cluster = MockCluster::new(3).unwrap();
-    create_topics(&cluster, 6);
+    let cluster = three_brokers(6);
     for b in 1..=3 {
         cluster.broker_round_trip_time(b, RTT).unwrap();
     }
@@ -531,10 +520,7 @@ fn retries_after(h: &Harness, from: Instant) -> Vec<(Instant, u64)> {
 /// 30 s), and the next attempt indeed comes no sooner. Then the broker comes up and the ingest
 /// connects by itself within one more backoff and attempt.
 fn check_backoff_at_start(expected: &[u64]) {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
-    cluster.create_topic(EVENTS, 1, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 1, 1);
     cluster.broker_down(1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
     let mut h = Harness::start(&bootstrap);

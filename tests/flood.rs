@@ -13,11 +13,10 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestProducer, start_broker_process};
+use common::{T0, TestProducer, start_broker_process};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
-const T0: i64 = 1_700_000_000_000;
 const PARTITIONS: i32 = 64;
 const BUDGET_MB: u64 = 128;
 const PROPS: usize = 20;

@@ -8,19 +8,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfig as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, DefaultConsumerContext};
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
 use twinscope::app::{AppOptions, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
 use twinscope::kafka::client::ClientSettings;
 use twinscope::ui::PlotKey;
 
-/// 2023-11-14T22:13:20Z.
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 const ASSET: &str = "plant/m1";
 /// Records produced (the mock cluster keeps the newest ~22,000 of them). The channel and
 /// librdkafka's prefetch queue together hold well under half of that (see below).
@@ -44,21 +44,13 @@ fn produce(bootstrap: &str) {
             r#"{{"ts": {ts}, "temp": {}, "note": "{pad}"}}"#,
             20.0 + (i % 50) as f64 / 10.0
         );
-        let mut rec = BaseRecord::to("twin.telemetry")
+        let rec = BaseRecord::to("twin.telemetry")
             .partition(0)
             .key(ASSET)
             .payload(&payload)
             .timestamp(ts);
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    // The local queue is full: let deliveries go out.
-                    rec = back;
-                    p.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        // Waits while the local queue is full, letting deliveries go out.
+        common::send_waiting(&p, rec);
     }
     p.flush(Duration::from_secs(60)).unwrap();
 }
@@ -78,10 +70,7 @@ fn minimized() -> egui::RawInput {
 
 #[test]
 fn a_minimized_window_keeps_ingesting_and_predicting() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("twin.telemetry", 1, 1).unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
     produce(&bootstrap);
     // The mock cluster keeps only so many bytes per partition and deletes the oldest records

@@ -10,16 +10,13 @@ mod common;
 use std::time::Duration;
 
 use common::{TestProducer, read_all};
-use rdkafka::mocking::MockCluster;
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{read_to_store, spec_for};
 use twinscope::kafka::ingest::StartAt;
 use twinscope::twin::Store;
 
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 const TELEMETRY: &str = "twin.telemetry";
-const EVENTS: &str = "twin.events";
-const ASSETS: &str = "twin.assets";
 const GOOD: &str = "site/good";
 
 /// The good record number `n`: property `n` = n, one second apart.
@@ -42,22 +39,9 @@ fn good_values(store: &Store) -> Vec<f64> {
     (0..s.len()).map(|i| s.num(i).expect("numeric")).collect()
 }
 
-fn bad_list(store: &Store) -> Vec<(String, i32, i64, String)> {
-    let mut v: Vec<_> = store
-        .bad_records()
-        .iter()
-        .map(|b| (b.topic.to_string(), b.partition, b.offset, b.reason.clone()))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 2, 1).unwrap();
-    cluster.create_topic(EVENTS, 1, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::with_props(&bootstrap, &[("message.max.bytes", "4000000")]);
 
@@ -198,7 +182,7 @@ fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
 
     let store = read_all(&Config::default(), &bootstrap);
 
-    let got = bad_list(&store);
+    let got = common::bad_list(&store);
     assert_eq!(got.len(), n_cases + 1, "bad records: {got:#?}");
     expected.sort();
     for ((topic, part, off, reason), (e_part, e_off, e_reason)) in got.iter().zip(&expected) {
@@ -225,10 +209,7 @@ fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
 /// the value limit like any other and listed with its exact place.
 #[test]
 fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
-    cluster.create_topic(EVENTS, 1, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     for n in 0..3 {
@@ -241,21 +222,12 @@ fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
     }
     p.flush();
 
-    let mut config = Config::default();
-    config.mapping.limits.max_value_bytes = 100_000;
-    let limits = [
-        "fetch.message.max.bytes=65536".to_owned(),
-        "fetch.max.bytes=65536".to_owned(),
-        "message.max.bytes=65536".to_owned(),
-        "receive.message.max.bytes=66048".to_owned(),
-    ];
-    let props = ClientProps::resolve(&Default::default(), &limits).unwrap();
-    let spec = spec_for(&config, &bootstrap, props, StartAt::Beginning);
+    let spec = small_fetch_limits(&bootstrap);
     let store = read_to_store(spec, 0, Duration::from_secs(20), Duration::from_secs(60))
         .expect("read past the oversized record");
 
     assert_eq!(good_values(&store), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-    let got = bad_list(&store);
+    let got = common::bad_list(&store);
     assert_eq!(got.len(), 1, "{got:#?}");
     let (topic, part, off, reason) = &got[0];
     assert_eq!((topic.as_str(), *part, *off), (TELEMETRY, 0, big_at));
@@ -275,10 +247,7 @@ fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
 fn raising_the_fetch_limit_is_announced_with_the_sizes() {
     use twinscope::kafka::ingest::{Ingest, IngestEvent};
 
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 1, 1).unwrap();
-    cluster.create_topic(EVENTS, 1, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     good(&mut p, 0, 0);
@@ -287,16 +256,7 @@ fn raising_the_fetch_limit_is_announced_with_the_sizes() {
     good(&mut p, 0, 1);
     p.flush();
 
-    let mut config = Config::default();
-    config.mapping.limits.max_value_bytes = 100_000;
-    let limits = [
-        "fetch.message.max.bytes=65536".to_owned(),
-        "fetch.max.bytes=65536".to_owned(),
-        "message.max.bytes=65536".to_owned(),
-        "receive.message.max.bytes=66048".to_owned(),
-    ];
-    let props = ClientProps::resolve(&Default::default(), &limits).unwrap();
-    let spec = spec_for(&config, &bootstrap, props, StartAt::Beginning);
+    let spec = small_fetch_limits(&bootstrap);
     let mut store = Store::new(spec.mapping.separator(), 0);
     let ingest = Ingest::spawn(spec, std::sync::Arc::new(|| {})).unwrap();
     let mut notices = Vec::new();
@@ -346,4 +306,19 @@ fn raising_the_fetch_limit_is_announced_with_the_sizes() {
         )
     );
     assert_eq!(store.stats().bad, 1);
+}
+
+/// A read with a 100 kB value limit and fetch limits (64 kB) smaller than the 300 kB record
+/// the tests put between good ones.
+fn small_fetch_limits(bootstrap: &str) -> twinscope::kafka::ingest::IngestSpec {
+    let mut config = Config::default();
+    config.mapping.limits.max_value_bytes = 100_000;
+    let limits = [
+        "fetch.message.max.bytes=65536".to_owned(),
+        "fetch.max.bytes=65536".to_owned(),
+        "message.max.bytes=65536".to_owned(),
+        "receive.message.max.bytes=66048".to_owned(),
+    ];
+    let props = ClientProps::resolve(&Default::default(), &limits).unwrap();
+    spec_for(&config, bootstrap, props, StartAt::Beginning)
 }

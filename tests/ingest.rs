@@ -17,8 +17,7 @@ use twinscope::twin::{Store, Value, seq_parts};
 
 use common::{TestProducer, read_all, read_bounded};
 
-/// Base of all event times: 2023-11-14T22:13:20Z.
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 
 const TELEMETRY: &str = "twin.telemetry";
 const EVENTS: &str = "twin.events";
@@ -49,6 +48,24 @@ fn provenance(store: &Store, id: &str, prop: &str, t: i64) -> (i32, i64, i64, i6
     (part, off, p.sample.ts, p.sample.kafka_ts, p.sample.value)
 }
 
+/// (asset, code, priority, state, since) of every alarm listed at `t`.
+fn alarms_at(store: &Store, t: i64) -> Vec<(String, String, Priority, AlarmState, i64)> {
+    store
+        .alarms_at(t)
+        .into_iter()
+        .map(|v| {
+            let id = store.asset(v.asset).unwrap().id.to_string();
+            (
+                id,
+                v.code.to_string(),
+                v.priority,
+                v.status.state,
+                v.status.since,
+            )
+        })
+        .collect()
+}
+
 fn num(f: f64) -> Value {
     Value::Num(f)
 }
@@ -59,10 +76,7 @@ fn text(s: &str) -> Value {
 
 #[test]
 fn known_records_over_several_partitions_give_exact_store_contents() {
-    let cluster = MockCluster::new(3).unwrap();
-    cluster.create_topic(TELEMETRY, 4, 1).unwrap();
-    cluster.create_topic(EVENTS, 2, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(3, 4, 2);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
 
@@ -215,73 +229,42 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
     }
 
     // Events: HOT on A goes active, cleared, acked; VIB on C goes active and stays.
-    let ev = |ts: i64, body: &str| format!(r#"{{"ts": {}, {body}}}"#, T0 + ts);
-    assert_eq!(
-        p.send_str(EVENTS, 0, A, &ev(2000, r#""type": "alarm", "code": "HOT", "severity": "high", "state": "active", "message": "too hot""#), T0 + 2000),
-        0
-    );
-    p.send_str(
-        EVENTS,
+    let ev = |p: &mut TestProducer, part: i32, key: &str, ts: i64, body: &str| -> i64 {
+        let payload = format!(r#"{{"ts": {}, {body}}}"#, T0 + ts);
+        p.send_str(EVENTS, part, key, &payload, T0 + ts)
+    };
+    let alarm = r#""type": "alarm", "code": "HOT", "severity": "high""#;
+    let hot = format!(r#"{alarm}, "state": "active", "message": "too hot""#);
+    assert_eq!(ev(&mut p, 0, A, 2000, &hot), 0);
+    ev(
+        &mut p,
         0,
         A,
-        &ev(
-            4000,
-            r#""type": "alarm", "code": "HOT", "severity": "high", "state": "cleared""#,
-        ),
-        T0 + 4000,
+        4000,
+        &format!(r#"{alarm}, "state": "cleared""#),
     );
-    let o = p.send_str(
-        EVENTS,
-        0,
-        A,
-        &ev(
-            4100,
-            r#""type": "alarm", "code": "X", "severity": "bogus", "state": "active""#,
-        ),
-        T0 + 4100,
-    );
+    let bogus = r#""type": "alarm", "code": "X", "severity": "bogus", "state": "active""#;
+    let o = ev(&mut p, 0, A, 4100, bogus);
     expect_bad(EVENTS, 0, o, r#"unknown severity "bogus""#);
-    p.send_str(
-        EVENTS,
+    ev(
+        &mut p,
         0,
         A,
-        &ev(
-            4500,
-            r#""type": "alarm", "code": "HOT", "severity": "high", "state": "acked", "by": "ann""#,
-        ),
-        T0 + 4500,
+        4500,
+        &format!(r#"{alarm}, "state": "acked", "by": "ann""#),
     );
-    p.send_str(
-        EVENTS,
-        1,
-        C,
-        &ev(
-            3000,
-            r#""type": "alarm", "code": "VIB", "severity": "critical", "state": "active""#,
-        ),
-        T0 + 3000,
-    );
-    let o = p.send_str(
-        EVENTS,
+    let vib = r#""type": "alarm", "code": "VIB", "severity": "critical", "state": "active""#;
+    ev(&mut p, 1, C, 3000, vib);
+    let o = ev(
+        &mut p,
         1,
         A,
-        &ev(
-            3100,
-            r#""type": "alarm", "severity": "high", "state": "active""#,
-        ),
-        T0 + 3100,
+        3100,
+        r#""type": "alarm", "severity": "high", "state": "active""#,
     );
     expect_bad(EVENTS, 1, o, "alarm without a code");
-    p.send_str(
-        EVENTS,
-        1,
-        B,
-        &ev(
-            3500,
-            r#""type": "maintenance", "code": "PM", "message": "greased""#,
-        ),
-        T0 + 3500,
-    );
+    let pm = r#""type": "maintenance", "code": "PM", "message": "greased""#;
+    ev(&mut p, 1, B, 3500, pm);
 
     // Assets: A gets a name; M9 exists only through twin.assets and is removed again.
     p.send_str(
@@ -309,12 +292,7 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
     let store = read_all(&Config::default(), &bootstrap);
 
     // Bad records: exactly these, with the decoder's reasons.
-    let mut got_bad: Vec<(String, i32, i64, String)> = store
-        .bad_records()
-        .iter()
-        .map(|b| (b.topic.to_string(), b.partition, b.offset, b.reason.clone()))
-        .collect();
-    got_bad.sort();
+    let got_bad = common::bad_list(&store);
     bad.sort();
     assert_eq!(got_bad, bad);
     assert_eq!(bad.len(), 12);
@@ -345,36 +323,30 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
     assert!(!store.exists_at(m9, T0 + 5000));
     assert_eq!(store.snapshot(T0 + 4999)["assets"][M9], json!({}));
 
-    // Provenance: which record set a value.
-    assert_eq!(
-        provenance(&store, A, "temp", end),
-        (1, 0, T0 + 3000, T0 + 3050, num(22.0))
-    );
-    assert_eq!(
-        provenance(&store, A, "bearing.wear", end),
-        (0, 3, T0 + 2000, T0 + 2050, num(0.9))
-    );
-    assert_eq!(
-        provenance(&store, A, "extra", end),
-        (3, 0, T0 + 500, T0 + 550, text("first"))
-    );
-    assert_eq!(
-        provenance(&store, B, "state", end),
-        (2, 1, T0 + 2500, T0 + 2550, text("STOP"))
-    );
-    assert_eq!(
-        provenance(&store, C, "temp", T0 + 1000),
-        (1, 4, T0 + 1000, T0 + 1050, num(41.0))
-    );
-    assert_eq!(
-        provenance(&store, D, "count", end),
-        (2, 4, T0 + 4500, T0 + 4500, num(8.0))
-    );
+    // Provenance: which record set a value: (partition, offset, event ts, Kafka ts, value).
     // M4 record i sits in partition i % 4 after that partition's earlier records.
-    assert_eq!(
-        provenance(&store, M4, "temp", end),
-        (3, 5, T0 + 1100, T0 + 1150, num(11.0))
-    );
+    let sources = [
+        (A, "temp", end, (1, 0, T0 + 3000, T0 + 3050, num(22.0))),
+        (
+            A,
+            "bearing.wear",
+            end,
+            (0, 3, T0 + 2000, T0 + 2050, num(0.9)),
+        ),
+        (A, "extra", end, (3, 0, T0 + 500, T0 + 550, text("first"))),
+        (B, "state", end, (2, 1, T0 + 2500, T0 + 2550, text("STOP"))),
+        (
+            C,
+            "temp",
+            T0 + 1000,
+            (1, 4, T0 + 1000, T0 + 1050, num(41.0)),
+        ),
+        (D, "count", end, (2, 4, T0 + 4500, T0 + 4500, num(8.0))),
+        (M4, "temp", end, (3, 5, T0 + 1100, T0 + 1150, num(11.0))),
+    ];
+    for (id, prop, t, want) in sources {
+        assert_eq!(provenance(&store, id, prop, t), want, "{id} {prop} at {t}");
+    }
 
     // Values as of earlier times.
     assert_eq!(
@@ -385,22 +357,7 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
     assert_eq!(props_json(&store, M4, T0 + 550), json!({"temp": 5.0}));
 
     // Alarms.
-    let alarms = |t: i64| -> Vec<(String, String, Priority, AlarmState, i64)> {
-        store
-            .alarms_at(t)
-            .into_iter()
-            .map(|v| {
-                let id = store.asset(v.asset).unwrap().id.to_string();
-                (
-                    id,
-                    v.code.to_string(),
-                    v.priority,
-                    v.status.state,
-                    v.status.since,
-                )
-            })
-            .collect()
-    };
+    let alarms = |t: i64| alarms_at(&store, t);
     let hot = |state, since| (A.to_owned(), "HOT".to_owned(), Priority::High, state, since);
     let vib = (
         C.to_owned(),
@@ -493,26 +450,9 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
 
 #[test]
 fn mapping_config_for_a_non_default_payload_shape() {
-    let config = Config::parse(
-        r#"
-        [topics]
-        telemetry = "cars.state"
-        events = "cars.events"
-        assets = ""
-        [mapping]
-        asset_id = "/vin"
-        time = "/t"
-        time_unit = "s"
-        hierarchy = ["/region", "/fleet", "/vin"]
-        [mapping.events]
-        severity = "sev"
-        severity_map = { "1" = "critical", "2" = "high" }
-        "#,
-    )
-    .unwrap();
-    let cluster = MockCluster::new(3).unwrap();
-    cluster.create_topic("cars.state", 2, 1).unwrap();
-    cluster.create_topic("cars.events", 1, 1).unwrap();
+    let topics = "[topics]\ntelemetry = \"cars.state\"\nevents = \"cars.events\"\nassets = \"\"\n";
+    let config = Config::parse(&format!("{topics}{}", common::CAR_MAPPING)).unwrap();
+    let cluster = common::mock_cluster(3, &[("cars.state", 2), ("cars.events", 1)]);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     // Kafka timestamps are far from the payload times, so a mix-up shows.
@@ -551,12 +491,7 @@ fn mapping_config_for_a_non_default_payload_shape() {
 
     let store = read_all(&config, &bootstrap);
 
-    let mut got_bad: Vec<(String, i32, i64, String)> = store
-        .bad_records()
-        .iter()
-        .map(|b| (b.topic.to_string(), b.partition, b.offset, b.reason.clone()))
-        .collect();
-    got_bad.sort();
+    let got_bad = common::bad_list(&store);
     assert_eq!(
         got_bad,
         vec![
@@ -627,22 +562,7 @@ fn mapping_config_for_a_non_default_payload_shape() {
     );
 
     // "sev": 1 maps to critical, "sev": 2 to high.
-    let alarms = |t: i64| -> Vec<(String, String, Priority, AlarmState, i64)> {
-        store
-            .alarms_at(t)
-            .into_iter()
-            .map(|v| {
-                let id = store.asset(v.asset).unwrap().id.to_string();
-                (
-                    id,
-                    v.code.to_string(),
-                    v.priority,
-                    v.status.state,
-                    v.status.since,
-                )
-            })
-            .collect()
-    };
+    let alarms = |t: i64| alarms_at(&store, t);
     assert_eq!(alarms(1_700_000_000_999), vec![]);
     assert_eq!(
         alarms(end),
@@ -685,9 +605,7 @@ fn pointer_hierarchy_parent_is_kept_for_assets_first_seen_in_events() {
         "#,
     )
     .unwrap();
-    let cluster = MockCluster::new(3).unwrap();
-    cluster.create_topic("cars.state", 1, 1).unwrap();
-    cluster.create_topic("cars.events", 1, 1).unwrap();
+    let cluster = common::mock_cluster(3, &[("cars.state", 1), ("cars.events", 1)]);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     p.send_str("cars.events", 0, "k", r#"{"vin": "V9", "t": 1700000000, "region": "eu", "fleet": "f9", "type": "alarm", "code": "HOT", "severity": "high", "state": "active"}"#, T0);
@@ -722,10 +640,7 @@ fn tree_rows(store: &Store, t: i64) -> Vec<TreeRow> {
 
 #[test]
 fn tree_and_existence_follow_assets_topic_at_t() {
-    let cluster = MockCluster::new(3).unwrap();
-    cluster.create_topic(TELEMETRY, 2, 1).unwrap();
-    cluster.create_topic(EVENTS, 1, 1).unwrap();
-    cluster.create_topic(ASSETS, 1, 1).unwrap();
+    let cluster = common::twin_cluster(3, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     const OLD: &str = "plant/l9/old";

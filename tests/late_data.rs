@@ -9,10 +9,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use rdkafka::mocking::MockCluster;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use twinscope::config::Config;
 
 use common::TestProducer;
@@ -47,27 +44,8 @@ const OUTAGES: [Outage; 4] = [
     },
 ];
 
-fn snapshot(bootstrap: &str, at: i64, extra: &[&str]) -> Json {
-    let out = Command::new(env!("CARGO_BIN_EXE_twinscope"))
-        .args(["snapshot", "--at", &at.to_string(), "--brokers", bootstrap])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn check(partitions: i32, upload: Upload, seed: u64) {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster
-        .create_topic("twin.telemetry", partitions, 1)
-        .unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, partitions, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -95,18 +73,11 @@ fn check(partitions: i32, upload: Upload, seed: u64) {
     let store = common::read_all(&Config::default(), &bootstrap);
     assert_eq!(store.stats().records, produced.tele.len() as u64);
     let times = outage_times(&produced, &mut rng, T0, &OUTAGES);
-    for &t in &times {
-        assert_eq!(
-            store.snapshot(t)["assets"],
-            produced.state_at(t),
-            "store at T0{:+} ms",
-            t - T0
-        );
-    }
+    produced.assert_store_folds(&store, &times, T0);
     // The command line, exact by default: inside each window, at its end, and after it.
     for o in &OUTAGES {
         for t in [T0 + (o.from + o.to) / 2, T0 + o.to - 1, T0 + o.to + MIN] {
-            let out = snapshot(&bootstrap, t, &[]);
+            let out = common::snapshot_json(&bootstrap, t, &[]);
             assert_eq!(
                 out["assets"],
                 produced.state_at(t),
@@ -122,7 +93,7 @@ fn check(partitions: i32, upload: Upload, seed: u64) {
     // A bounded read is an assumption the user makes, and says so; inside the 30-minute
     // window it misses the buffered upload, which is why it is not the default.
     let t = T0 + 2 * HOUR + 15 * MIN;
-    let bounded = snapshot(&bootstrap, t, &["--max-lateness", "60s"]);
+    let bounded = common::snapshot_json(&bootstrap, t, &["--max-lateness", "60s"]);
     assert_eq!(
         bounded["read"],
         json!({"to": "event-time watermark", "exact": false, "assumed_max_lateness_ms": 60_000})
@@ -149,10 +120,7 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     use egui_kittest::kittest::Queryable as _;
     use twinscope::config::ClientProps;
 
-    let cluster = MockCluster::new(1).unwrap();
-    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     let mut rng = fastrand::Rng::with_seed(3);
@@ -184,24 +152,19 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     )
     .unwrap();
     let mut h = common::window_on(&bootstrap, config, ClientProps::default());
-    let started = std::time::Instant::now();
-    while h.state().store().stats().records < produced.tele.len() as u64 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "not read"
-        );
-        h.step();
-    }
+    let total = produced.tele.len() as u64;
+    common::plant::step_until(
+        &mut h,
+        std::time::Duration::from_secs(30),
+        "the read",
+        |h| h.state().store().stats().records >= total,
+    );
     h.run_steps(2);
     // The timeline marks the stretch that was filled in late.
     h.get_by_label_contains("late data 02:0");
     // The asset panel of the car says what arrived late and when.
-    h.get_by_label("Expand eu").click();
-    h.run_steps(2);
-    h.get_by_label("Expand f2").click();
-    h.run_steps(2);
-    h.get_by_label("car-002").click();
-    h.run_steps(3);
+    common::plant::select(&mut h, &["eu", "f2", "car-002"]);
+    h.run_steps(1);
     // Its first and last buffered records are 28 min apart (02:00:03–02:28:33 UTC).
     let label = h.get_by_label_contains("⏳ late data: 28 min (02:00:03–02:28:33)");
     let text = format!("{label:?}");
@@ -233,10 +196,7 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
 #[test]
 fn a_bounded_read_is_exact_when_its_lateness_assumption_holds() {
     use common::fold::{Fleet, produce_fleet};
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("twin.telemetry", 4, 1).unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 4, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     let mut rng = fastrand::Rng::with_seed(4);

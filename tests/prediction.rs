@@ -1,4 +1,4 @@
-//! Prediction through Kafka (issue #7): a forecast made at a past T depends only on records
+//! Prediction through Kafka: a forecast made at a past T depends only on records
 //! whose event time is at or before T, whatever is produced later; the "predict" thread gives
 //! the same answer as the synchronous path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,13 +8,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use twinscope::config::Config;
-use twinscope::predictor::{Job, JobKind, Predictor, forecast_at, series_input};
+use twinscope::predict::{Job, JobKind, PredictWorker, forecast_at, series_input};
 use twinscope::twin::forecast::{Rul, Threshold};
 
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 const T: i64 = T0 + 400_000;
 
 /// 2 + 0.005/s with a small deterministic wiggle; after T the slope is 0.02/s.
@@ -44,10 +42,7 @@ fn produce(p: &mut common::TestProducer, range: std::ops::RangeInclusive<i64>) {
 
 #[test]
 fn forecast_at_a_past_time_ignores_records_produced_after_it() {
-    let cluster: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1).unwrap();
-    cluster.create_topic("twin.telemetry", 2, 1).unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let cluster = common::twin_cluster(1, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     let config = Config::default();
     let limit = [Threshold::above(5.0)];
@@ -88,7 +83,7 @@ fn forecast_at_a_past_time_ignores_records_produced_after_it() {
     }
 
     // The thread computes the same from the same store.
-    let worker = Predictor::spawn(Arc::new(|| {})).unwrap();
+    let worker = PredictWorker::spawn(Arc::new(|| {})).unwrap();
     let input = series_input(&before, "m/press", "vib", T, limit.to_vec(), None, true).unwrap();
     worker
         .try_submit(Job {
@@ -159,7 +154,7 @@ fn forecast_at_a_past_time_ignores_records_produced_after_it() {
 /// on, and the estimate an hour earlier was longer.
 #[test]
 fn demo_bearing_rul_is_visible_and_shrinks() {
-    use twinscope::kafka::simulator::{PlantSim, demo_limits};
+    use twinscope::kafka::demo::simulator::{PlantSim, TopicKind, demo_limits};
     let limits = demo_limits();
     assert_eq!(limits[0].property, "vibration");
     assert_eq!(limits[0].threshold, Threshold::above(7.0));
@@ -170,9 +165,7 @@ fn demo_bearing_rul_is_visible_and_shrinks() {
     for s in 0..2 * 3600 {
         let now = start + s * 1000;
         for r in sim.step(now) {
-            if r.key != "plant-a/line-1/press-01"
-                || r.role != twinscope::kafka::simulator::Role::Telemetry
-            {
+            if r.key != "plant-a/line-1/press-01" || r.role != TopicKind::Telemetry {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_str(r.payload.as_deref().unwrap()).unwrap();

@@ -11,7 +11,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use egui_kittest::kittest::Queryable as _;
 use serde_json::json;
 use twinscope::app::Export;
 use twinscope::config::{ClientProps, Config};
@@ -99,19 +99,6 @@ fn text_of(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Every label and value in the window's accessibility tree.
-fn ui_text(h: &egui_kittest::Harness<'_, twinscope::app::TwinApp>) -> String {
-    h.root()
-        .children_recursive()
-        .flat_map(|n| {
-            let a = n.accesskit_node();
-            [a.label(), a.value()]
-        })
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
@@ -219,7 +206,7 @@ fn wrong_password_or_ca_is_refused_promptly_and_names_the_cause() {
     );
     h.get_by_label_contains("refused the connection: authentication failed (check sasl.username");
     h.get_by_label("Refused by the cluster");
-    assert_clean("the UI", &ui_text(&h), &[wrong]);
+    assert_clean("the UI", &common::ui_text(&h), &[wrong]);
 }
 
 #[test]
@@ -261,17 +248,11 @@ fn secrets_never_leak_through_a_real_handshake() {
     let props = ClientProps::resolve(&config.kafka.properties, &overrides).unwrap();
     assert_eq!(props.secret_values(), vec![RealKafka::PASSWORD]);
     let mut h = common::window_on(&kafka.sasl_bootstrap(), config, props);
-    let started = Instant::now();
-    while h.state().store().stats().records < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no data over SASL"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::step_until(&mut h, Duration::from_secs(30), "no data over SASL", |h| {
+        h.state().store().stats().records >= 2
+    });
     h.run_steps(2);
-    let ui_text = ui_text(&h);
+    let ui_text = common::ui_text(&h);
     assert!(ui_text.contains("Connected"), "the UI text was captured");
     assert_clean("the UI", &ui_text, &[RealKafka::PASSWORD]);
     let state = h.state().export_text(Export::State, T0 + 5_000).unwrap();

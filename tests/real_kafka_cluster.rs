@@ -71,25 +71,9 @@ fn snapshot_and_store_equal_the_fold_on_three_nodes() {
     p.flush();
     let store = common::read_all(&Config::default(), &bootstrap);
     assert_eq!(store.bad_records(), &[]);
-    for t in produced.probe_times(&mut rng, 100) {
-        assert_eq!(
-            store.snapshot(t)["assets"],
-            produced.state_at(t),
-            "store at T0{:+}",
-            t - T0
-        );
-    }
+    produced.assert_store_folds(&store, &produced.probe_times(&mut rng, 100), T0);
     for t in [T0 + 1, T0 + 300_000, T0 + 600_123, T0 + 900_000] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinscope"))
-            .args(["snapshot", "--at", &t.to_string(), "--brokers", &bootstrap])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let json = common::snapshot_json(&bootstrap, t, &[]);
         assert_eq!(
             json["assets"],
             produced.state_at(t),

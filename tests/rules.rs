@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use twinscope::config::Config;
 use twinscope::headless::read_to_store_with_rules;
 use twinscope::twin::Store;
@@ -14,7 +13,7 @@ use twinscope::twin::alarms::AlarmState;
 
 use common::{TestProducer, spec};
 
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 
 fn state(store: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
     let a = store.asset_by_id(asset)?;
@@ -42,12 +41,15 @@ priority = "medium"
 "#,
     )
     .unwrap();
-    let cluster = MockCluster::new(1).unwrap();
-    cluster
-        .create_topic(&config.topics.telemetry, 2, 1)
-        .unwrap();
-    cluster.create_topic(&config.topics.events, 1, 1).unwrap();
-    cluster.create_topic(&config.topics.assets, 1, 1).unwrap();
+    let topics = &config.topics;
+    let cluster = common::mock_cluster(
+        1,
+        &[
+            (&topics.telemetry, 2),
+            (&topics.events, 1),
+            (&topics.assets, 1),
+        ],
+    );
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     // One sample a second for 60 s: 5.0, above the limit (8.0) from 10 s, inside the deadband

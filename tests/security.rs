@@ -13,19 +13,16 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::app_harness;
-use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use egui_kittest::kittest::Queryable as _;
+use rdkafka::producer::Producer as _;
 use twinscope::app::{AppOptions, Export, Persisted};
 use twinscope::config::{ClientProps, Config};
-use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::DemoOptions;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 
 fn unique(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -49,23 +46,6 @@ impl Write for Captured {
     }
 }
 
-/// An eframe storage that keeps what the app persists in memory.
-#[derive(Default)]
-struct MemStorage(std::collections::HashMap<String, String>);
-
-impl eframe::Storage for MemStorage {
-    fn get_string(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-    fn set_string(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_owned(), value);
-    }
-    fn remove_string(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-    fn flush(&mut self) {}
-}
-
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!text.contains(s), "{what} contains the secret {s:?}");
@@ -82,26 +62,12 @@ fn secrets_reach_the_client_and_never_leak() {
         .with_ansi(false)
         .init();
 
-    let cluster = MockCluster::new(1).unwrap();
-    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
-    let p: BaseProducer = ClientSettings::plain(&bootstrap)
-        .producer_config("test")
-        .create()
-        .unwrap();
+    let p = common::plant::producer(&bootstrap);
     for (i, temp) in [20.5, 21.5].into_iter().enumerate() {
         let ts = T0 + i as i64 * 1000;
-        let body = format!(r#"{{"ts": {ts}, "temp": {temp}}}"#);
-        p.send(
-            BaseRecord::to("twin.telemetry")
-                .key("a/b/c")
-                .payload(&body)
-                .timestamp(ts),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
+        common::plant::telemetry(&p, "a/b/c", ts, &format!(r#""temp": {temp}"#));
     }
     p.flush(Duration::from_secs(10)).unwrap();
 
@@ -132,41 +98,20 @@ fn secrets_reach_the_client_and_never_leak() {
 
     let opts = AppOptions {
         config,
-        config_path: None,
-        brokers: Some(bootstrap.clone()),
         props,
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
+        ..common::plant::options(&bootstrap)
     };
     let mut harness = app_harness(opts, Persisted::default());
-    let start = Instant::now();
-    while harness.state().store().stats().records < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "no data");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::plant::step_until(&mut harness, Duration::from_secs(30), "data", |h| {
+        h.state().store().stats().records >= 2
+    });
     // Select the asset and plot its property, so the exports have content.
-    harness.get_by_label("Expand a").click();
-    harness.run_steps(2);
-    harness.get_by_label("Expand b").click();
-    harness.run_steps(2);
-    harness.get_by_label("c").click();
-    harness.run_steps(3);
+    common::plant::select(&mut harness, &["a", "b", "c"]);
     harness.get_by_label("temp").click();
     harness.run_steps(3);
 
     // The UI: every label and value in the accessibility tree.
-    let ui_text: String = harness
-        .root()
-        .children_recursive()
-        .flat_map(|n| {
-            let a = n.accesskit_node();
-            [a.label(), a.value()]
-        })
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let ui_text = common::ui_text(&harness);
     assert!(ui_text.contains("temp"), "the UI text was captured");
     assert_clean("the UI", &ui_text, &want);
 
@@ -180,7 +125,7 @@ fn secrets_reach_the_client_and_never_leak() {
     assert_clean("the state export", &state, &want);
 
     // eframe's persisted state.
-    let mut storage = MemStorage::default();
+    let mut storage = common::MemStorage::default();
     eframe::App::save(harness.state_mut(), &mut storage);
     let persisted = storage.0.values().cloned().collect::<Vec<_>>().join("\n");
     assert!(!persisted.is_empty());

@@ -3,44 +3,27 @@
 //! and `--since` reading only the requested look-back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use rdkafka::producer::Producer as _;
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{read_to_store, spec_for};
 use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::ingest::StartAt;
 use twinscope::kafka::seek::{SeekMethod, TimeIndex, offset_for_time};
 
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 const N: i64 = 1_000;
 
-fn cluster_with_records() -> (
-    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    String,
-) {
-    let cluster = MockCluster::new(1).unwrap();
-    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
+fn cluster_with_records() -> (common::Cluster, String) {
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
-    let p: BaseProducer = ClientSettings::plain(&bootstrap)
-        .producer_config("test")
-        .create()
-        .unwrap();
+    let p = common::plant::producer(&bootstrap);
     for i in 0..N {
         let ts = T0 + i * 1000;
-        let v = format!(r#"{{"ts": {ts}, "v": {i}}}"#);
-        p.send(
-            BaseRecord::to("twin.telemetry")
-                .key("m")
-                .payload(&v)
-                .timestamp(ts)
-                .partition(0),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
+        common::plant::telemetry(&p, "m", ts, &format!(r#""v": {i}"#));
     }
     p.flush(Duration::from_secs(10)).unwrap();
     (cluster, bootstrap)

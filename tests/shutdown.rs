@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::app_harness;
 use twinscope::app::{AppOptions, Persisted};
-use twinscope::config::{ClientProps, Config};
-use twinscope::kafka::demo::DemoOptions;
 
 /// Names of this process's threads.
 fn threads() -> Vec<String> {
@@ -37,26 +35,15 @@ fn closing_the_app_ends_every_thread_within_2_s_without_panic() {
     }));
     let before = threads();
 
-    let opts = AppOptions {
-        config: Config::default(),
-        config_path: None,
-        brokers: None,
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut harness = app_harness(opts, Persisted::default());
+    // The embedded demo, as `cargo run` starts it.
+    let mut harness = app_harness(AppOptions::default(), Persisted::default());
     // Mid-stream: the simulator is backfilling and the ingest is catching up.
-    let start = Instant::now();
-    while harness.state().store().stats().records < 5_000 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the demo never produced"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::step_until(
+        &mut harness,
+        Duration::from_secs(60),
+        "the demo never produced",
+        |harness| harness.state().store().stats().records >= 5_000,
+    );
     let running = threads();
     for name in ["kafka-ingest", "demo-sim"] {
         assert!(running.iter().any(|t| t == name), "{name} in {running:?}");

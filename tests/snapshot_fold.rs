@@ -8,14 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use serde_json::{Map, Value as Json, json};
 use twinscope::config::Config;
 use twinscope::twin::seq_parts;
 
 use common::{TestProducer, read_all};
 
-const T0: i64 = 1_700_000_000_000;
+use common::T0;
 const PARTITIONS: i32 = 6;
 const RECORDS: usize = 3000;
 const ASSETS: usize = 24;
@@ -139,12 +138,7 @@ fn reference(tele: &[Tele], defs: &[Def], t: i64) -> (Json, Origins) {
 #[test]
 fn state_at_matches_reference_fold_for_random_times() {
     let mut rng = fastrand::Rng::with_seed(0x7717_5c09e);
-    let cluster = MockCluster::new(3).unwrap();
-    cluster
-        .create_topic("twin.telemetry", PARTITIONS, 1)
-        .unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+    let cluster = common::twin_cluster(3, PARTITIONS, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
 

@@ -4,59 +4,19 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::app_harness;
-use egui_kittest::Harness;
+use common::plant::{self, App, Fixture, produce, telemetry, watermarks};
+use common::{T0, app_harness};
 use egui_kittest::kittest::Queryable as _;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
-use twinscope::app::{AppOptions, Persisted, TwinApp};
-use twinscope::config::{ClientProps, Config};
-use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::DemoOptions;
+use rdkafka::producer::{BaseProducer, Producer as _};
+use twinscope::app::{AppOptions, Persisted};
+use twinscope::config::Config;
 use twinscope::ui::PlotKey;
 
-const T0: i64 = 1_700_000_000_000;
-
-struct Fixture {
-    _cluster: MockCluster<'static, DefaultProducerContext>,
-    harness: Harness<'static, TwinApp>,
-}
-
-fn produce(p: &BaseProducer, topic: &str, key: &str, ts: i64, value: &str) {
-    p.send(
-        BaseRecord::to(topic)
-            .key(key)
-            .payload(value)
-            .timestamp(ts)
-            .partition(0),
-    )
-    .map_err(|(e, _)| e)
-    .unwrap();
-}
-
-/// A small plant in a fresh mock cluster, and the app reading it until caught up.
+/// The small plant of `common::plant`, with OVERHEAT raised on a/b/d at T0 + 30 s.
 fn fixture() -> Fixture {
     fixture_with(|_| {})
-}
-
-/// High watermarks of every twin topic, to prove what was (not) produced.
-fn watermarks(bootstrap: &str) -> Vec<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let c: BaseConsumer = ClientSettings::plain(bootstrap)
-        .consumer_config("wm")
-        .create()
-        .unwrap();
-    [
-        "twin.telemetry",
-        "twin.events",
-        "twin.assets",
-        "twin.commands",
-    ]
-    .iter()
-    .map(|t| c.fetch_watermarks(t, 0, Duration::from_secs(5)).unwrap().1)
-    .collect()
 }
 
 fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
@@ -72,94 +32,25 @@ fn fixture_full(
     persisted: Persisted,
     extra: impl FnOnce(&BaseProducer),
 ) -> Fixture {
-    let cluster = MockCluster::new(1).unwrap();
-    for t in [
-        "twin.telemetry",
-        "twin.events",
-        "twin.assets",
-        "twin.commands",
-    ] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
-    let bootstrap = cluster.bootstrap_servers();
-    let p: BaseProducer = ClientSettings::plain(&bootstrap)
-        .producer_config("test")
-        .create()
-        .unwrap();
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/c",
-        T0,
-        &format!(r#"{{"ts": {T0}, "temp": 20.25, "state": "RUN"}}"#),
-    );
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/c",
-        T0 + 60_000,
-        &format!(
-            r#"{{"ts": {}, "temp": 21.5, "state": "FAULT"}}"#,
-            T0 + 60_000
-        ),
-    );
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/d",
-        T0,
-        &format!(r#"{{"ts": {T0}, "rpm": 1200}}"#),
-    );
-    produce(
-        &p,
-        "twin.events",
-        "a/b/d",
-        T0 + 30_000,
-        &format!(
-            r#"{{"ts": {}, "type": "alarm", "code": "OVERHEAT", "severity": "high", "state": "active", "message": "too hot"}}"#,
-            T0 + 30_000
-        ),
-    );
-    extra(&p);
-    p.flush(Duration::from_secs(10)).unwrap();
-    let opts = AppOptions {
-        config: Config::default(),
-        config_path: None,
-        brokers: Some(bootstrap),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    };
-    let mut opts = opts;
-    adjust(&mut opts);
-    let mut harness = app_harness(opts, persisted);
-    let start = Instant::now();
-    while !(harness.state().caught_up() && harness.state().store().stats().records >= 4) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "ingest did not catch up"
+    plant::fixture(adjust, persisted, |p| {
+        let ts = T0 + 30_000;
+        let alarm = r#""type": "alarm", "code": "OVERHEAT", "severity": "high", "state": "active", "message": "too hot""#;
+        produce(
+            p,
+            "twin.events",
+            "a/b/d",
+            ts,
+            &format!(r#"{{"ts": {ts}, {alarm}}}"#),
         );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run_steps(2);
-    Fixture {
-        _cluster: cluster,
-        harness,
-    }
+        extra(p);
+    })
 }
 
 #[test]
 fn select_asset_in_tree_shows_its_properties_and_plot_adds_series() {
     let mut f = fixture();
     let h = &mut f.harness;
-    h.get_by_label("Expand a").click();
-    h.run_steps(2);
-    h.get_by_label("Expand b").click();
-    h.run_steps(2);
-    h.get_by_label("c").click();
-    h.run_steps(2);
+    plant::select(h, &["a", "b", "c"]);
     assert_eq!(h.state().selected(), Some("a/b/c"));
     // The latest values of the selected asset are shown.
     h.get_by_label("21.5");
@@ -195,7 +86,7 @@ fn alarm_in_list_selects_its_asset_when_clicked() {
 #[test]
 fn read_only_produces_nothing_and_offers_no_write_actions() {
     let mut f = fixture();
-    let bootstrap = f._cluster.bootstrap_servers();
+    let bootstrap = f.cluster.bootstrap_servers();
     let before = watermarks(&bootstrap);
     assert_eq!(before, vec![3, 1, 0, 0]);
     let h = &mut f.harness;
@@ -217,20 +108,27 @@ fn read_only_produces_nothing_and_offers_no_write_actions() {
     );
 }
 
-fn step_until(
-    h: &mut Harness<'static, TwinApp>,
-    what: &str,
-    mut done: impl FnMut(&Harness<'static, TwinApp>) -> bool,
-) {
-    let start = Instant::now();
-    while !done(h) {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn step_until(h: &mut App, what: &str, done: impl FnMut(&App) -> bool) {
+    plant::step_until(h, Duration::from_secs(15), what, done);
+}
+
+/// Steps until the re-read of evicted history has finished.
+fn wait_for_reread(h: &mut App) {
+    plant::step_until(h, Duration::from_secs(60), "the re-read", |h| {
+        !h.state().replaying()
+    });
+    h.run_steps(2);
+}
+
+/// Steps until the fleet prediction lists the three rising series.
+fn wait_for_fleet(h: &mut App) {
+    step_until(h, "the fleet prediction", |h| {
+        h.state()
+            .predictions()
+            .fleet()
+            .is_some_and(|f| f.rows.len() == 3)
+    });
+    h.run_steps(2);
 }
 
 #[test]
@@ -267,7 +165,7 @@ fn commands_need_confirmation_naming_asset_and_payload() {
             args: [("n".to_owned(), serde_json::json!(3))].into(),
         }];
     });
-    let bootstrap = f._cluster.bootstrap_servers();
+    let bootstrap = f.cluster.bootstrap_servers();
     let h = &mut f.harness;
     h.get_by_label("OVERHEAT").click();
     h.run_steps(2);
@@ -296,12 +194,7 @@ fn commands_need_confirmation_naming_asset_and_payload() {
 fn home_end_arrows_and_alarm_markers_travel_in_time() {
     let mut f = fixture();
     let h = &mut f.harness;
-    h.get_by_label("Expand a").click();
-    h.run_steps(2);
-    h.get_by_label("Expand b").click();
-    h.run_steps(2);
-    h.get_by_label("c").click();
-    h.run_steps(2);
+    plant::select(h, &["a", "b", "c"]);
     h.get_by_label("21.5");
     assert!(
         h.query_by_label_contains("HISTORY").is_none(),
@@ -347,16 +240,7 @@ fn home_end_arrows_and_alarm_markers_travel_in_time() {
 fn diff_between_markers_lists_changed_properties_and_alarms() {
     let mut f = fixture();
     let h = &mut f.harness;
-    h.key_press(egui::Key::Home);
-    h.run_steps(2);
-    h.get_by_label("Set A").click();
-    h.run_steps(2);
-    h.key_press(egui::Key::End);
-    h.run_steps(2);
-    h.get_by_label("Set B").click();
-    h.run_steps(2);
-    h.get_by_label("Diff A→B").click();
-    h.run_steps(3);
+    plant::diff_earliest_to_live(h);
     // From T0 to the head: temp and state of c changed, d's rpm stayed, OVERHEAT was raised.
     h.get_by_label_contains(
         "2 properties changed, 0 assets added, 0 removed, 1 alarms raised, 0 cleared",
@@ -369,44 +253,20 @@ fn diff_between_markers_lists_changed_properties_and_alarms() {
 /// a visible progress banner, and then shows exactly what a read without eviction shows.
 #[test]
 fn evicted_history_is_reread_from_kafka_and_identical() {
-    let cluster = MockCluster::new(1).unwrap();
-    for t in ["twin.telemetry", "twin.events", "twin.assets"] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
+    let cluster = common::twin_cluster(1, 1, 1);
     let bootstrap = cluster.bootstrap_servers();
-    let p: BaseProducer = ClientSettings::plain(&bootstrap)
-        .producer_config("test")
-        .create()
-        .unwrap();
+    let p = plant::producer(&bootstrap);
     // 60k samples of ~32 B each: about 1.9 MB of history against a 1 MB budget.
     for i in 0..60_000i64 {
         let ts = T0 + i * 1000;
-        let v = format!(r#"{{"ts": {ts}, "v": {}}}"#, 1_000_000 + i);
-        while let Err((e, _)) = p.send(
-            BaseRecord::to("twin.telemetry")
-                .key("m/x")
-                .payload(&v)
-                .timestamp(ts)
-                .partition(0),
-        ) {
-            assert!(
-                matches!(e, rdkafka::error::KafkaError::MessageProduction(_)),
-                "{e}"
-            );
-            p.poll(Duration::from_millis(10));
-        }
+        telemetry(&p, "m/x", ts, &format!(r#""v": {}"#, 1_000_000 + i));
     }
     p.flush(Duration::from_secs(30)).unwrap();
 
     let mut config = Config::default();
     config.history.budget_mb = 1;
     let full = twinscope::headless::read_to_store(
-        twinscope::headless::spec_for(
-            &Config::default(),
-            &bootstrap,
-            ClientProps::default(),
-            twinscope::kafka::ingest::StartAt::Beginning,
-        ),
+        common::spec(&Config::default(), &bootstrap),
         0,
         Duration::from_secs(20),
         Duration::from_secs(120),
@@ -416,12 +276,7 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
 
     let opts = AppOptions {
         config,
-        config_path: None,
-        brokers: Some(bootstrap),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
+        ..plant::options(&bootstrap)
     };
     let mut h = app_harness(
         opts,
@@ -430,14 +285,9 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
             ..Persisted::default()
         },
     );
-    let start = Instant::now();
-    while !(h.state().caught_up() && h.state().store().stats().records == 60_000) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "ingest did not catch up"
-        );
-        h.step();
-    }
+    plant::step_until(&mut h, Duration::from_secs(60), "catch-up", |h| {
+        h.state().caught_up() && h.state().store().stats().records == 60_000
+    });
     h.run_steps(2);
     let evicted_before = h
         .state()
@@ -458,15 +308,7 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
         "scrubbing into evicted history starts a re-read"
     );
     h.get_by_label_contains("Re-reading history");
-    let start = Instant::now();
-    while h.state().replaying() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "re-read did not finish"
-        );
-        h.step();
-    }
-    h.run_steps(2);
+    wait_for_reread(&mut h);
     assert!(h.query_by_label_contains("Re-reading history").is_none());
     h.get_by_label("1000000");
     assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(T0));
@@ -484,24 +326,10 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
     // index first), so only a small part of the log is read again; the result is still exact.
     let t = T0 + 20_000_500;
     assert!(t < evicted_before);
-    h.get_by_label("Go to time").click();
-    h.run_steps(1);
-    h.get_by_label("Go to time").type_text(&t.to_string());
-    h.run_steps(1);
-    h.get_by_label("Go").click();
     // The click frame moves the cursor; the next one starts the re-read.
-    h.run_steps(2);
-    assert_eq!(h.state().timeline().at(i64::MAX), t);
+    common::go_to(&mut h, t);
     assert!(h.state().replaying());
-    let start = Instant::now();
-    while h.state().replaying() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "re-read did not finish"
-        );
-        h.step();
-    }
-    h.run_steps(2);
+    wait_for_reread(&mut h);
     assert_eq!(h.state().timeline().at(i64::MAX), t);
     assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(t));
     h.get_by_label("1020000");
@@ -619,13 +447,7 @@ fn prediction_fixture() -> Fixture {
 fn at_risk_lists_the_fleet_soonest_first_and_selects_on_click() {
     let mut f = prediction_fixture();
     let h = &mut f.harness;
-    step_until(h, "the fleet prediction", |h| {
-        h.state()
-            .predictions()
-            .fleet()
-            .is_some_and(|f| f.rows.len() == 3)
-    });
-    h.run_steps(2);
+    wait_for_fleet(h);
     let fleet = h.state().predictions().fleet().unwrap();
     // Live: predicted from the head, T0 + 200 s.
     assert_eq!(fleet.at, T0 + 200_000);
@@ -666,13 +488,7 @@ fn at_risk_lists_the_fleet_soonest_first_and_selects_on_click() {
 fn backtest_at_a_past_cursor_reports_mae_and_the_actual_crossing() {
     let mut f = prediction_fixture();
     let h = &mut f.harness;
-    step_until(h, "the fleet prediction", |h| {
-        h.state()
-            .predictions()
-            .fleet()
-            .is_some_and(|f| f.rows.len() == 3)
-    });
-    h.run_steps(2);
+    wait_for_fleet(h);
     h.get_by_label("At risk: m/kink · vib").click();
     h.run_steps(2);
     assert_eq!(h.state().selected(), Some("m/kink"));
@@ -683,13 +499,7 @@ fn backtest_at_a_past_cursor_reports_mae_and_the_actual_crossing() {
 
     // Back to T0 + 100 s, before the slope doubled.
     let t = T0 + 100_000;
-    h.get_by_label("Go to time").click();
-    h.run_steps(1);
-    h.get_by_label("Go to time").type_text(&t.to_string());
-    h.run_steps(1);
-    h.get_by_label("Go").click();
-    h.run_steps(2);
-    assert_eq!(h.state().timeline().at(i64::MAX), t);
+    common::go_to(h, t);
     step_until(h, "the backtest", |h| {
         h.state()
             .predictions()

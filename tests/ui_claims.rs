@@ -6,59 +6,19 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::app_harness;
-use egui_kittest::Harness;
+use common::plant::{
+    self, App, Fixture, TOPICS, cluster, options, produce, producer, select, step_until, telemetry,
+    watermarks,
+};
+use common::{T0, app_harness};
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
-use twinscope::app::{AppOptions, Export, PERSIST_KEY, Persisted, TwinApp};
-use twinscope::config::{ClientProps, CommandDef, Config};
+use rdkafka::producer::{BaseProducer, Producer as _};
+use twinscope::app::{AppOptions, Export, PERSIST_KEY, Persisted};
+use twinscope::config::CommandDef;
 use twinscope::kafka::client::ClientSettings;
-use twinscope::kafka::demo::DemoOptions;
 use twinscope::ui::PlotKey;
-
-const T0: i64 = 1_700_000_000_000;
-const TOPICS: [&str; 4] = [
-    "twin.telemetry",
-    "twin.events",
-    "twin.assets",
-    "twin.commands",
-];
-
-type App = Harness<'static, TwinApp>;
-
-struct Fixture {
-    cluster: MockCluster<'static, DefaultProducerContext>,
-    harness: App,
-}
-
-fn producer(bootstrap: &str) -> BaseProducer {
-    ClientSettings::plain(bootstrap)
-        .producer_config("test")
-        .create()
-        .unwrap()
-}
-
-fn produce(p: &BaseProducer, topic: &str, key: &str, ts: i64, value: &str) {
-    let mut rec = BaseRecord::to(topic)
-        .key(key)
-        .payload(value)
-        .timestamp(ts)
-        .partition(0);
-    loop {
-        match p.send(rec) {
-            Ok(()) => return,
-            Err((rdkafka::error::KafkaError::MessageProduction(_), back)) => {
-                rec = back;
-                p.poll(Duration::from_millis(10));
-            }
-            Err((e, _)) => panic!("{e}"),
-        }
-    }
-}
 
 fn alarm(p: &BaseProducer, key: &str, ts: i64, code: &str, severity: &str, state: &str) {
     produce(
@@ -73,113 +33,33 @@ fn alarm(p: &BaseProducer, key: &str, ts: i64, code: &str, severity: &str, state
     );
 }
 
-fn options(bootstrap: &str) -> AppOptions {
-    AppOptions {
-        config: Config::default(),
-        config_path: None,
-        brokers: Some(bootstrap.to_owned()),
-        props: ClientProps::default(),
-        since: None,
-        allow_write: false,
-        demo: DemoOptions::default(),
-    }
-}
-
-/// A mock cluster with the twin topics (one partition each).
-fn cluster() -> MockCluster<'static, DefaultProducerContext> {
-    let cluster = MockCluster::new(1).unwrap();
-    for t in TOPICS {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
-    cluster
-}
-
-/// Steps the app until `done`, at most `timeout`.
-fn step_until(h: &mut App, timeout: Duration, what: &str, mut done: impl FnMut(&App) -> bool) {
-    let start = Instant::now();
-    while !done(h) {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The small plant of `tests/ui_app.rs` (a/b/c with temp and state at T0 and T0 + 60 s, a/b/d
-/// with rpm, OVERHEAT raised on a/b/d at T0 + 30 s), `extra` records, and the app reading it
-/// until caught up with at least `min_records`.
+/// The small plant of `common::plant` with OVERHEAT raised on a/b/d at T0 + 30 s, `extra`
+/// records, and the app reading it until caught up.
 fn fixture(
     adjust: impl FnOnce(&mut AppOptions),
     persisted: Persisted,
     extra: impl FnOnce(&BaseProducer),
 ) -> Fixture {
-    let cluster = cluster();
-    let bootstrap = cluster.bootstrap_servers();
-    let p = producer(&bootstrap);
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/c",
-        T0,
-        &format!(r#"{{"ts": {T0}, "temp": 20.25, "state": "RUN"}}"#),
-    );
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/c",
-        T0 + 60_000,
-        &format!(
-            r#"{{"ts": {}, "temp": 21.5, "state": "FAULT"}}"#,
-            T0 + 60_000
-        ),
-    );
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/d",
-        T0,
-        &format!(r#"{{"ts": {T0}, "rpm": 1200}}"#),
-    );
-    alarm(&p, "a/b/d", T0 + 30_000, "OVERHEAT", "high", "active");
-    extra(&p);
-    p.flush(Duration::from_secs(10)).unwrap();
-    let total = watermarks(&bootstrap).iter().sum::<i64>() as u64;
-    let mut opts = options(&bootstrap);
-    adjust(&mut opts);
-    let mut harness = app_harness(opts, persisted);
-    step_until(&mut harness, Duration::from_secs(30), "catch-up", |h| {
-        h.state().caught_up() && h.state().store().stats().records >= total
-    });
-    harness.run_steps(2);
-    Fixture { cluster, harness }
+    plant::fixture(adjust, persisted, |p| {
+        alarm(p, "a/b/d", T0 + 30_000, "OVERHEAT", "high", "active");
+        extra(p);
+    })
+}
+
+/// Write-back on, as operator "tester", with one command, "Ping".
+fn writer_with_ping(o: &mut AppOptions) {
+    o.allow_write = true;
+    o.config.operator.name = Some("tester".into());
+    o.config.commands = vec![CommandDef {
+        name: "ping".into(),
+        label: Some("Ping".into()),
+        kinds: vec![],
+        args: Default::default(),
+    }];
 }
 
 fn plain_fixture() -> Fixture {
     fixture(|_| {}, Persisted::default(), |_| {})
-}
-
-/// High watermarks of every twin topic.
-fn watermarks(bootstrap: &str) -> Vec<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let c: BaseConsumer = ClientSettings::plain(bootstrap)
-        .consumer_config("wm")
-        .create()
-        .unwrap();
-    TOPICS
-        .iter()
-        .map(|t| c.fetch_watermarks(t, 0, Duration::from_secs(5)).unwrap().1)
-        .collect()
-}
-
-/// Selects an asset through the tree (expanding its groups).
-fn select(h: &mut App, path: &[&str]) {
-    for g in &path[..path.len() - 1] {
-        if let Some(n) = h.query_by_label(&format!("Expand {g}")) {
-            n.click();
-            h.run_steps(2);
-        }
-    }
-    h.get_by_label(path[path.len() - 1]).click();
-    h.run_steps(2);
 }
 
 /// The labels of every node whose label contains `part` (a `Role::Label` keeps its text in
@@ -238,30 +118,16 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
     // Enough that catching up takes many frames: the rate is measured over 250 ms windows.
     // Spread over 4 partitions, so the mock's 5 MB per partition keeps all of it.
     const N: i64 = 150_000;
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("twin.telemetry", 4, 1).unwrap();
-    for t in &TOPICS[1..] {
-        cluster.create_topic(t, 1, 1).unwrap();
-    }
+    let topics = TOPICS.map(|t| (t, if t == TOPICS[0] { 4 } else { 1 }));
+    let cluster = common::mock_cluster(1, &topics);
     let bootstrap = cluster.bootstrap_servers();
     let p = producer(&bootstrap);
     for i in 0..N {
         let ts = T0 + i * 100;
         let key = format!("m/x{}", i % 20);
         let v = format!(r#"{{"ts": {ts}, "v": {i}}}"#);
-        let mut rec = BaseRecord::to("twin.telemetry")
-            .key(&key)
-            .payload(&v)
-            .timestamp(ts)
-            .partition(i32::try_from(i % 4).unwrap());
-        while let Err((e, back)) = p.send(rec) {
-            assert!(
-                matches!(e, rdkafka::error::KafkaError::MessageProduction(_)),
-                "{e}"
-            );
-            rec = back;
-            p.poll(Duration::from_millis(10));
-        }
+        let partition = i32::try_from(i % 4).unwrap();
+        plant::produce_to(&p, ("twin.telemetry", partition), &key, ts, &v);
     }
     p.flush(Duration::from_secs(60)).unwrap();
     {
@@ -372,13 +238,7 @@ fn retention_scenario() -> (String, u64) {
     let cluster = cluster();
     let bootstrap = cluster.bootstrap_servers();
     let p = producer(&bootstrap);
-    produce(
-        &p,
-        "twin.telemetry",
-        "r/first",
-        T0,
-        &format!(r#"{{"ts": {T0}, "v": 0}}"#),
-    );
+    telemetry(&p, "r/first", T0, r#""v": 0"#);
     p.flush(Duration::from_secs(10)).unwrap();
     let mut opts = options(&bootstrap);
     // The smallest in-flight allowance: librdkafka prefetches a few MB at most.
@@ -483,19 +343,10 @@ fn records_deleted_by_retention_before_they_were_read_are_attributed_to_retentio
 /// 2 s from statistics refreshed every second, so the bound is 3 s plus a frame.
 #[test]
 fn broker_outage_shows_the_disconnected_banner_and_the_window_keeps_responding() {
-    let cluster = MockCluster::new(3).unwrap();
-    for t in TOPICS {
-        cluster.create_topic(t, 1, 3).unwrap();
-    }
+    let cluster = common::replicated_cluster(3, 3, &TOPICS.map(|t| (t, 1)));
     let bootstrap = cluster.bootstrap_servers();
     let p = producer(&bootstrap);
-    produce(
-        &p,
-        "twin.telemetry",
-        "a/b/c",
-        T0,
-        &format!(r#"{{"ts": {T0}, "temp": 1}}"#),
-    );
+    telemetry(&p, "a/b/c", T0, r#""temp": 1"#);
     p.flush(Duration::from_secs(10)).unwrap();
     let mut h = app_harness(options(&bootstrap), Persisted::default());
     step_until(&mut h, Duration::from_secs(30), "catch-up", |h| {
@@ -572,20 +423,7 @@ fn broker_outage_shows_the_disconnected_banner_and_the_window_keeps_responding()
 /// again, both are back.
 #[test]
 fn acks_and_commands_are_offered_only_while_live() {
-    let mut f = fixture(
-        |o| {
-            o.allow_write = true;
-            o.config.operator.name = Some("tester".into());
-            o.config.commands = vec![CommandDef {
-                name: "ping".into(),
-                label: Some("Ping".into()),
-                kinds: vec![],
-                args: Default::default(),
-            }];
-        },
-        Persisted::default(),
-        |_| {},
-    );
+    let mut f = fixture(writer_with_ping, Persisted::default(), |_| {});
     let bootstrap = f.cluster.bootstrap_servers();
     let before = watermarks(&bootstrap);
     let h = &mut f.harness;
@@ -932,22 +770,21 @@ fn arrows_without_a_selection_step_through_every_assets_alarm_events() {
     let h = &mut f.harness;
     assert_eq!(h.state().selected(), None);
     let at = |h: &App| h.state().timeline().at(i64::MAX);
-    h.key_press(egui::Key::ArrowLeft);
-    h.run_steps(2);
-    assert_eq!(at(h), T0 + 45_000);
-    h.key_press(egui::Key::ArrowLeft);
-    h.run_steps(2);
-    assert_eq!(at(h), T0 + 30_000);
-    // No earlier alarm event: the cursor stays (T0 has telemetry only).
-    h.key_press(egui::Key::ArrowLeft);
-    h.run_steps(2);
-    assert_eq!(at(h), T0 + 30_000);
-    h.key_press(egui::Key::ArrowRight);
-    h.run_steps(2);
-    assert_eq!(at(h), T0 + 45_000);
-    h.key_press(egui::Key::ArrowRight);
-    h.run_steps(2);
-    assert_eq!(at(h), T0 + 45_000, "no later alarm event");
+    use egui::Key::{ArrowLeft, ArrowRight};
+    // Where each press leaves the cursor. With no earlier alarm event the cursor stays (T0 has
+    // telemetry only), and with no later one too.
+    let steps = [
+        (ArrowLeft, 45_000),
+        (ArrowLeft, 30_000),
+        (ArrowLeft, 30_000),
+        (ArrowRight, 45_000),
+        (ArrowRight, 45_000),
+    ];
+    for (n, (key, want)) in steps.into_iter().enumerate() {
+        h.key_press(key);
+        h.run_steps(2);
+        assert_eq!(at(h), T0 + want, "after press {n} ({key:?})");
+    }
     assert_eq!(h.state().selected(), None);
 }
 
@@ -1019,23 +856,6 @@ fn an_anomalous_level_shift_counts_as_one_episode_in_the_tree() {
 // ---------------------------------------------------------------------------------------------
 // Persistence, exports, --since.
 
-/// eframe's storage, in memory.
-#[derive(Default)]
-struct MemStorage(HashMap<String, String>);
-
-impl eframe::Storage for MemStorage {
-    fn get_string(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-    fn set_string(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_owned(), value);
-    }
-    fn remove_string(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-    fn flush(&mut self) {}
-}
-
 /// README: "Window layout, the last config, the selection and the plotted series survive a
 /// restart (eframe persistence)". What twinscope saves through `eframe::App::save` and reads
 /// back at start: the plotted series, the selection and the expanded tree (its part of the
@@ -1054,7 +874,7 @@ fn plotted_series_selection_and_tree_survive_a_restart() {
     h.run_steps(2);
     let plotted = h.state().plotted().to_vec();
     assert_eq!(plotted.len(), 2);
-    let mut storage = MemStorage::default();
+    let mut storage = common::MemStorage::default();
     eframe::App::save(h.state_mut(), &mut storage);
     let saved = storage.0.get(PERSIST_KEY).cloned().unwrap();
     assert!(!saved.contains("1200"), "twin data persisted: {saved}");
@@ -1086,16 +906,7 @@ fn diff_export_writes_the_open_diff_as_json() {
     let h = &mut f.harness;
     let head = T0 + 60_000;
     assert_eq!(h.state().export_text(Export::Diff, head), None);
-    h.key_press(egui::Key::Home);
-    h.run_steps(2);
-    h.get_by_label("Set A").click();
-    h.run_steps(2);
-    h.key_press(egui::Key::End);
-    h.run_steps(2);
-    h.get_by_label("Set B").click();
-    h.run_steps(2);
-    h.get_by_label("Diff A→B").click();
-    h.run_steps(3);
+    plant::diff_earliest_to_live(h);
     h.get_by_label("20.25 → 21.5");
     let text = h.state().export_text(Export::Diff, head).expect("a diff");
     let got: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -1214,20 +1025,7 @@ fn sent_commands_show_accepted_rejected_and_timed_out() {
     use rdkafka::message::Message as _;
     use rdkafka::{Offset, TopicPartitionList};
 
-    let mut f = fixture(
-        |o| {
-            o.allow_write = true;
-            o.config.operator.name = Some("tester".into());
-            o.config.commands = vec![CommandDef {
-                name: "ping".into(),
-                label: Some("Ping".into()),
-                kinds: vec![],
-                args: Default::default(),
-            }];
-        },
-        Persisted::default(),
-        |_| {},
-    );
+    let mut f = fixture(writer_with_ping, Persisted::default(), |_| {});
     let bootstrap = f.cluster.bootstrap_servers();
     let gateway: BaseConsumer = ClientSettings::plain(&bootstrap)
         .consumer_config("gateway")

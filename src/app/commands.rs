@@ -57,15 +57,7 @@ impl TwinApp {
     fn run(&mut self, cmd: Command, ctx: &egui::Context) {
         let (head, earliest) = (self.clock.head, self.clock.earliest);
         match cmd {
-            Command::Select(s) => {
-                if let Some(id) = &s
-                    && let Some(tree) = self.tree.tree()
-                    && let Some(n) = tree.find(id)
-                {
-                    self.panels.tree_state.expanded.extend(tree.ancestors(n));
-                }
-                self.selected = s;
-            }
+            Command::Select(s) => self.select(s),
             Command::AddPlot(k) => {
                 if !self.plotted.contains(&k) {
                     self.plotted.push(k);
@@ -124,7 +116,28 @@ impl TwinApp {
                 self.say("Reconnecting…");
             }
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            // The fleet table (app/fleet_table.rs).
+            Command::ExportFleetTable => self.export(Export::FleetTable, head),
+            // The incident view (app/incident.rs).
+            Command::OpenIncident(target) => self.open_incident(&target),
+            Command::IncidentGoToOnset => self.incident_go_to_onset(),
+            Command::IncidentScope(scope) => self.set_incident_options(Some(scope), None),
+            Command::IncidentLookback(n) => self.set_incident_options(None, Some(n)),
+            Command::CloseIncident => self.incident = None,
+            Command::Focus { asset, prop } => self.focus_asset(&asset, prop.as_deref()),
+            Command::ExportIncident { dir } => self.export_incident(dir, ctx),
         }
+    }
+
+    /// Selects an asset or group (None clears), expanding the tree down to it.
+    pub(super) fn select(&mut self, s: Option<String>) {
+        if let Some(id) = &s
+            && let Some(tree) = self.tree.tree()
+            && let Some(n) = tree.find(id)
+        {
+            self.panels.tree_state.expanded.extend(tree.ancestors(n));
+        }
+        self.selected = s;
     }
 
     /// The nearest alarm event before (or after) the cursor, of the selected asset or of every

@@ -1,6 +1,7 @@
 //! Exports: what each file holds (testable without a file dialog) and saving it where the
 //! operator chooses.
 
+use crate::incident_bundle::csv_field;
 use crate::twin::Store;
 use crate::ui::{self, PlotKey};
 
@@ -15,6 +16,8 @@ pub enum Export {
     State,
     /// The open A → B diff.
     Diff,
+    /// The selected group's fleet table, its rows as shown (filtered, sorted).
+    FleetTable,
 }
 
 impl TwinApp {
@@ -35,6 +38,16 @@ impl TwinApp {
             }
             Export::State => serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).ok(),
             Export::Diff => serde_json::to_string_pretty(&self.diff.as_ref()?.diff).ok(),
+            Export::FleetTable => {
+                // Ages as shown: from now while live, else from the cursor.
+                let reference = if self.timeline.is_live() {
+                    self.clock.now
+                } else {
+                    at
+                };
+                self.fleet_table
+                    .csv(&self.opts.config.mapping.units, reference)
+            }
         }
     }
 
@@ -47,6 +60,7 @@ impl TwinApp {
             Export::Csv => ("twinscope-series.csv", ("CSV", "csv")),
             Export::State => ("twinscope-state.json", ("JSON", "json")),
             Export::Diff => ("twinscope-diff.json", ("JSON", "json")),
+            Export::FleetTable => ("twinscope-fleet.csv", ("CSV", "csv")),
         };
         self.save_as(name, filter, &text);
     }
@@ -91,13 +105,4 @@ pub fn series_csv(store: &Store, plotted: &[PlotKey], from: i64, to: i64) -> Str
         }
     }
     out
-}
-
-/// A CSV field, quoted when it holds a separator, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
 }

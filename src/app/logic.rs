@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::headless::spec_for;
 use crate::kafka::ingest::{Ingest, IngestEvent, Progress, StartAt};
-use crate::predictor::{FocusWant, limits_of, round_at};
+use crate::predict::{FocusWant, limits_of, round_at};
 use crate::timeline::{PlayState, now_ms};
 use crate::twin::Store;
 use crate::twin::decode::Role;
 use crate::twin::forecast::Threshold;
+use crate::twin::store::Fork;
 
 use super::TwinApp;
 use super::commands::Toast;
@@ -312,11 +313,11 @@ impl TwinApp {
                 }
             }
         }
-        // The predictor tells the live store's results from a re-read's by this flag; the
-        // data generation inside each store does the rest.
+        // Results are cached per store id, so the live store's are never shown for a
+        // re-read's (or an earlier re-read's for a new one).
         self.pred.request(
             store,
-            u64::from(id.is_reread()),
+            id,
             pred_at,
             &wants,
             !clock.live,
@@ -366,11 +367,11 @@ impl TwinApp {
         // never evicted), starting where the own index (else the broker, else a bisection)
         // says that time begins. Without a checkpoint, everything is read from the beginning.
         let (store, from) = match self.stores.live().fork_at(at) {
-            Some((fork, from)) => {
+            Some(Fork { store, from }) => {
                 spec.topics.retain(|(role, _)| *role == Role::Telemetry);
                 spec.start = StartAt::Since(from - lateness);
                 spec.index = self.sources.live.as_ref().map(Ingest::time_indexes);
-                (fork, from)
+                (store, from)
             }
             None => (self.new_store(), i64::MIN),
         };

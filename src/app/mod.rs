@@ -14,9 +14,12 @@
 //! `sources.rs` holds the threads and connections, `stores.rs` the stores and their
 //! [`StoreId`]s.
 
+mod clusters;
 mod commands;
 mod context;
 mod export;
+mod fleet_table;
+mod incident;
 mod logic;
 mod sources;
 mod stores;
@@ -33,17 +36,22 @@ use crate::config::{ClientProps, Config, LimitDef};
 use crate::headless::spec_for;
 use crate::kafka::demo::{DemoBroker, DemoOptions};
 use crate::kafka::ingest::{Ingest, StartAt};
-use crate::predictor::Predictions;
+use crate::predict::PredictionCache;
 use crate::timeline::Timeline;
 use crate::twin::Store;
 use crate::ui::status_bar::IngestStatus;
 use crate::ui::{PlotKey, SentCommand};
 
+pub use clusters::{ClusterKey, ClusterState};
 pub use export::{Export, series_csv};
+pub use incident::OpenIncident;
 pub use stores::{StoreId, StoreKind};
+/// The per-frame tree cache, public so the scrub benchmark measures the app's own path
+/// (`testkit::ui_scrub`).
+pub use context::TreeView;
 
 use commands::Toast;
-use context::{DiffCache, TreeView};
+use context::DiffCache;
 use logic::{FocusLimits, FrameClock};
 use sources::Sources;
 use stores::StoreHub;
@@ -73,6 +81,14 @@ pub struct Persisted {
     pub selected: Option<String>,
     pub plotted: Vec<PlotKey>,
     pub expanded: Vec<String>,
+    /// The cluster `selected`, `plotted` and `table_columns` belong to. `None` (state handed
+    /// in by a test, or saved by a twinscope from before this was kept) applies them to
+    /// whichever cluster the app starts on.
+    pub cluster: Option<ClusterKey>,
+    /// The fleet table's chosen columns on that cluster (`None`: the default ones).
+    pub table_columns: Option<Vec<String>>,
+    /// The same state of other clusters, restored when the app connects to one of them.
+    pub other_clusters: Vec<ClusterState>,
 }
 
 /// The eframe persistence key.
@@ -101,6 +117,8 @@ pub struct TwinApp {
     tree: TreeView,
     /// The open A → B diff and the inputs it was computed from.
     diff: Option<DiffCache>,
+    /// The open incident view (app/incident.rs).
+    incident: Option<incident::OpenIncident>,
     dialog: Option<crate::ui::dialogs::Dialog>,
     toast: Option<Toast>,
     sent: Vec<SentCommand>,
@@ -108,9 +126,17 @@ pub struct TwinApp {
     /// A first run of the demo opens on something alive: one machine selected and plotted.
     first_run: bool,
     /// Forecasts, time to threshold and anomalies, computed on the "predict" thread.
-    pred: Predictions,
+    pred: PredictionCache,
     /// The limits predictions look for: the config's, or the simulator's own in the demo.
     limits: Vec<LimitDef>,
+    /// The cluster `selected`, `plotted` and the table's columns belong to.
+    cluster: ClusterKey,
+    /// What is remembered of the other clusters (see `clusters.rs`).
+    other_clusters: Vec<ClusterState>,
+    /// Restored references are still to be checked against the store once it caught up.
+    prune_pending: bool,
+    /// The selected group's fleet table and the caches behind it.
+    fleet_table: fleet_table::FleetTableView,
 }
 
 impl TwinApp {
@@ -140,6 +166,9 @@ impl TwinApp {
             }
         }
         let topics = topics_of(&opts.config);
+        let cluster = persisted
+            .cluster
+            .unwrap_or_else(|| ClusterKey::of(opts.brokers.as_deref(), &opts.config.topics));
         let mut app = Self {
             stores: StoreHub::new(Store::new(
                 opts.config.mapping.separator(),
@@ -164,17 +193,25 @@ impl TwinApp {
             ),
             tree: TreeView::default(),
             diff: None,
+            incident: None,
             dialog: None,
             toast: None,
             sent: Vec::new(),
             waker_ctx: ctx.clone(),
             first_run: false,
-            pred: Predictions::new({
+            pred: PredictionCache::new({
                 let ctx = ctx.clone();
                 Arc::new(move || ctx.request_repaint())
             }),
             limits: Vec::new(),
+            cluster,
+            other_clusters: persisted.other_clusters,
+            prune_pending: true,
+            fleet_table: fleet_table::FleetTableView::default(),
         };
+        app.panels.fleet.columns = persisted.table_columns;
+        // State saved on another cluster is put away before anything looks at it.
+        app.enter_cluster();
         app.first_run =
             app.opts.brokers.is_none() && app.plotted.is_empty() && app.selected.is_none();
         if let Some(n) = startup_note {
@@ -211,14 +248,17 @@ impl TwinApp {
 
     /// (Re)starts ingest from scratch with the current options.
     fn connect(&mut self) {
+        self.enter_cluster();
         self.sources.live = None;
         self.sources.reread = None;
         self.stores.replace_live(self.new_store());
         self.tree = TreeView::default();
+        // Another cluster's alarm is not this one's.
+        self.incident = None;
         self.pred.reset();
         // The demo alarms from the simulator's events, so twinscope is told its limits.
         self.limits = if self.opts.brokers.is_none() && self.opts.config.limits.is_empty() {
-            crate::kafka::simulator::demo_limits()
+            crate::kafka::demo::simulator::demo_limits()
         } else {
             self.opts.config.limits.clone()
         };
@@ -287,9 +327,9 @@ impl TwinApp {
     }
 
     /// **For benchmarks only** (`benches/frame.rs` swaps in a large history without going
-    /// through Kafka). The app never hands out its store otherwise: everything it holds must
-    /// come from the log.
-    #[doc(hidden)]
+    /// through Kafka), so it exists only with the `testkit` feature: the product never hands
+    /// out its store, because everything it holds must come from the log.
+    #[cfg(feature = "testkit")]
     pub fn store_mut(&mut self) -> &mut Store {
         self.stores.live_mut()
     }
@@ -314,7 +354,7 @@ impl TwinApp {
 
     /// Predictions and their cache (for tests).
     #[must_use]
-    pub fn predictions(&self) -> &Predictions {
+    pub fn predictions(&self) -> &PredictionCache {
         &self.pred
     }
 
@@ -338,6 +378,9 @@ impl TwinApp {
             selected: self.selected.clone(),
             plotted: self.plotted.clone(),
             expanded: self.panels.expanded(),
+            cluster: Some(self.cluster.clone()),
+            table_columns: self.panels.fleet.columns.clone(),
+            other_clusters: self.other_clusters.clone(),
         }
     }
 

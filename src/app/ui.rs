@@ -10,6 +10,7 @@ use egui::{Key, Modifiers, RichText, Ui};
 use crate::timeline::{PlayState, TimelineCommand};
 use crate::ui::alarms::AlarmFilter;
 use crate::ui::asset_tree::TreeState;
+use crate::ui::fleet_table::FleetTableState;
 use crate::ui::plots::PlotState;
 use crate::ui::time_panel::TimePanelState;
 use crate::ui::{self, Command};
@@ -24,6 +25,8 @@ pub struct PanelState {
     pub alarm_filter: AlarmFilter,
     pub time_state: TimePanelState,
     pub show_diagnostics: bool,
+    /// The fleet table's columns, sort and filter.
+    pub fleet: FleetTableState,
 }
 
 impl PanelState {
@@ -56,6 +59,8 @@ impl TwinApp {
     pub fn layout(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         self.refresh_context();
+        self.prune_restored();
+        self.refresh_incident();
         let clock = self.clock;
         let mut cmds = keyboard(&ctx);
         // The panels' own state is lent out for the frame, so it can be mutated while the
@@ -66,6 +71,7 @@ impl TwinApp {
             .pick(clock.use_reread)
             .0
             .alarms_at(clock.alarms_at());
+        self.refresh_fleet_table(&alarms_now, &mut panels.fleet);
         let view = self.view(&alarms_now);
         egui::Panel::top("menu").show(ui, |ui| {
             cmds.extend(ui::menu::show(ui, !self.plotted.is_empty()));
@@ -145,13 +151,25 @@ impl TwinApp {
                 // show; a floor keeps the whole property table of a demo machine visible.
                 .min_size((h * 0.42).max(250.0))
                 .show(ui, |ui| {
-                    cmds.extend(ui::asset_detail::show(
-                        ui,
-                        &view,
-                        &self.plotted,
-                        &self.focus.selected,
-                        &self.pred,
-                    ));
+                    // A group shows its assets as a table; an asset, its properties.
+                    if let Some((group, table, order)) = self.fleet_table.shown() {
+                        cmds.extend(ui::fleet_table::show(
+                            ui,
+                            &view,
+                            group,
+                            table,
+                            order,
+                            &mut panels.fleet,
+                        ));
+                    } else {
+                        cmds.extend(ui::asset_detail::show(
+                            ui,
+                            &view,
+                            &self.plotted,
+                            &self.focus.selected,
+                            &self.pred,
+                        ));
+                    }
                 });
             egui::CentralPanel::default().show(ui, |ui| {
                 let follow = matches!(
@@ -179,6 +197,17 @@ impl TwinApp {
         }
         if let Some(d) = &self.diff {
             cmds.extend(ui::diff::show(&ctx, &view, &d.diff));
+        }
+        if let Some(i) = &self.incident
+            && let Some(a) = i.analysis()
+        {
+            cmds.extend(ui::incident::show(
+                &ctx,
+                &view,
+                a,
+                i.scope,
+                i.lookback_min,
+            ));
         }
         self.panels = panels;
         let operator = self.opts.config.operator();
@@ -243,6 +272,12 @@ fn keyboard(ctx: &egui::Context) -> Vec<Command> {
         }
         if i.consume_key(Modifiers::NONE, Key::F) {
             cmds.push(Command::ToggleForecast);
+        }
+        // O: the onset of the open incident, else of the worst unacknowledged alarm.
+        if i.consume_key(Modifiers::NONE, Key::O) {
+            cmds.push(Command::OpenIncident(
+                ui::incident::IncidentTarget::Current,
+            ));
         }
     });
     cmds

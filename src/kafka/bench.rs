@@ -1,14 +1,14 @@
-//! Benchmarks of the end-to-end paths (issue #5): ingest against `kcat` and against a bare
+//! The end-to-end benchmarks behind `twinscope-bench` (built only with the `testkit`
+//! feature, so the product carries none of it): ingest against `kcat` and against a bare
 //! rdkafka poll loop, scrubbing against a naive replay of the log, memory per stored sample,
-//! and live produce-to-applied latency. Driven by `twinscope bench`; prints figures and ratios
-//! and never fails on timing.
+//! and live produce-to-applied latency. Prints figures and ratios and never fails on timing.
 //!
 //! Every figure comes from the code the app runs (the ingest thread, the decoder,
-//! [`Store::apply_batch`], [`Store::snapshot`], [`Tree::build`]) against a MockCluster started
-//! here or, with [`BenchOptions::brokers`], a real cluster: there the workload goes to a topic
-//! created for it (or reused when one with the same workload is already complete). Peers are
-//! measured in the same process and run, interleaved, so ratios compare like with like. The
-//! workload generator is shared with the criterion benches in `benches/`.
+//! [`Store::apply_batch`], [`Store::snapshot`], the app's tree cache) against a MockCluster
+//! started here or, with [`BenchOptions::brokers`], a real cluster: there the workload goes to
+//! a topic created for it (or reused when one with the same workload is already complete).
+//! Peers are measured in the same process and run, interleaved, so ratios compare like with
+//! like. The workloads come from [`crate::testkit`], as the criterion benches' do.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -28,21 +28,11 @@ use super::KafkaLayerError;
 use super::client::ClientSettings;
 use super::demo::{DemoBroker, DemoOptions};
 use super::ingest::{Ingest, IngestEvent, StartAt};
+use crate::app::TreeView;
 use crate::config::{ClientProps, Config, Topics};
 use crate::headless::{HeadlessError, read_to_store_with_rules, spec_for};
+use crate::testkit::{BATCH, Pcts, T0, Workload, ui_scrub};
 use crate::twin::Store;
-use crate::twin::alarms::Priority;
-use crate::twin::decode::{
-    AlarmAction, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value, decode,
-};
-use crate::twin::hierarchy::{Tree, TreeCache};
-use crate::twin::mapping::Mapping;
-
-/// Records per batch, as the ingest thread sends them (its `BATCH_MAX`).
-pub const BATCH: usize = 8192;
-
-/// Start of the synthetic history (2023-11-14T22:13:20Z).
-pub const T0: i64 = 1_700_000_000_000;
 
 /// Errors of a benchmark run (never a timing: timings are only reported).
 #[derive(Debug, thiserror::Error)]
@@ -57,293 +47,6 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Failed(String),
-}
-
-/// A synthetic telemetry workload: `records` records round-robin over `assets` assets, event
-/// times evenly spread over `span_ms` from `start`. With `state`, each record carries 3
-/// numbers and a state string (about 110 B with its key, like the demo plant's records);
-/// without, 4 numbers.
-#[derive(Debug, Clone, Copy)]
-pub struct Workload {
-    pub records: usize,
-    pub assets: usize,
-    pub start: i64,
-    pub span_ms: i64,
-    pub state: bool,
-}
-
-impl Workload {
-    /// The id of asset `a`: 10 plants × 10 lines × 100 machines per 10k assets.
-    #[must_use]
-    pub fn asset_id(a: usize) -> String {
-        format!("plant-{:02}/line-{}/m-{a:05}", a / 1000, (a / 100) % 10)
-    }
-
-    /// The asset of record `i`.
-    #[must_use]
-    pub fn asset(&self, i: usize) -> usize {
-        i % self.assets.max(1)
-    }
-
-    /// The event time of record `i`.
-    #[must_use]
-    pub fn ts(&self, i: usize) -> i64 {
-        let off = i as i128 * i128::from(self.span_ms) / self.records.max(1) as i128;
-        self.start + off as i64
-    }
-
-    /// The last event time.
-    #[must_use]
-    pub fn end(&self) -> i64 {
-        self.start + self.span_ms
-    }
-
-    /// Each asset lives in one partition, so per-asset order is the produce order.
-    #[must_use]
-    pub fn partition(&self, i: usize, partitions: i32) -> i32 {
-        (self.asset(i) % partitions.max(1) as usize) as i32
-    }
-
-    /// The JSON value of record `i`.
-    #[must_use]
-    pub fn payload(&self, i: usize) -> String {
-        self.payload_at(i, self.ts(i))
-    }
-
-    /// The JSON value of record `i` with event time `ts`.
-    #[must_use]
-    pub fn payload_at(&self, i: usize, ts: i64) -> String {
-        let h = mix(i as u64);
-        let nums = format!(
-            "\"temperature\":{:.2},\"vibration\":{:.3},\"power_kw\":{:.2}",
-            60.0 + (h % 2000) as f64 / 100.0,
-            1.0 + ((h >> 16) % 5000) as f64 / 1000.0,
-            10.0 + ((h >> 32) % 1500) as f64 / 100.0,
-        );
-        if self.state {
-            let state = ["RUN", "RUN", "RUN", "IDLE"][(h >> 62) as usize];
-            format!("{{\"ts\":{ts},{nums},\"state\":\"{state}\"}}")
-        } else {
-            format!("{{\"ts\":{ts},{nums},\"rpm\":{}}}", 1400 + (h >> 48) % 200)
-        }
-    }
-
-    /// Records `range` decoded by the real decoder, as the ingest thread would hand them over
-    /// from a topic of `partitions` partitions (offsets counted per partition from `offsets`).
-    #[must_use]
-    pub fn decode_range(&self, range: std::ops::Range<usize>, offsets: &mut [i64]) -> Vec<Rec> {
-        let mapping = Mapping::default();
-        let partitions = offsets.len().max(1) as i32;
-        let mut out = Vec::with_capacity(range.len());
-        for i in range {
-            let key = Self::asset_id(self.asset(i));
-            let p = self.partition(i, partitions);
-            let Some(o) = offsets.get_mut(p as usize) else {
-                continue;
-            };
-            let origin = Origin {
-                role: Role::Telemetry,
-                partition: p,
-                offset: *o,
-                kafka_ts: self.ts(i),
-            };
-            *o += 1;
-            let payload = self.payload(i);
-            if let Ok(body) = decode(
-                &mapping,
-                origin,
-                Some(key.as_bytes()),
-                Some(payload.as_bytes()),
-            ) {
-                out.push(Rec { origin, body });
-            }
-        }
-        out
-    }
-
-    /// Every record, decoded, in batches of [`BATCH`].
-    #[must_use]
-    pub fn decoded_batches(&self, partitions: i32) -> Vec<Vec<Rec>> {
-        let mut offsets = vec![0i64; partitions.max(1) as usize];
-        (0..self.records)
-            .step_by(BATCH)
-            .map(|s| self.decode_range(s..(s + BATCH).min(self.records), &mut offsets))
-            .collect()
-    }
-}
-
-/// Property names of a [`Fleet`] record; the last one is a state string, the rest numbers.
-pub const FLEET_PROPS: [&str; 10] = [
-    "temperature",
-    "vibration",
-    "power_kw",
-    "spindle_rpm",
-    "pressure",
-    "flow",
-    "current",
-    "voltage",
-    "good_count",
-    "state",
-];
-
-/// A fleet's history for the scrub and frame benchmarks, built as decoded records (decoding is
-/// measured elsewhere): every asset reports all [`FLEET_PROPS`] every `period_ms` (phases
-/// staggered) over `span_ms`, and `alarms` assets raise an alarm, a third of which clear
-/// again 10 minutes later (so all of them are still listed at the end: returned unacked).
-#[derive(Debug, Clone, Copy)]
-pub struct Fleet {
-    pub assets: usize,
-    pub period_ms: i64,
-    pub start: i64,
-    pub span_ms: i64,
-    pub alarms: usize,
-}
-
-impl Fleet {
-    /// Applies the history to `store` in log order (time order), in ingest-sized batches.
-    pub fn load(&self, store: &mut Store) {
-        let partitions = 64usize;
-        let mut offsets = vec![0i64; partitions];
-        let mut next_origin = |asset: usize, ts: i64, role: Role| {
-            let p = asset % partitions;
-            let o = offsets[p];
-            offsets[p] += 1;
-            Origin {
-                role,
-                partition: p as i32,
-                offset: o,
-                kafka_ts: ts,
-            }
-        };
-        let ids: Vec<String> = (0..self.assets).map(Workload::asset_id).collect();
-        let mut batch = Vec::with_capacity(BATCH);
-        let period = self.period_ms.max(1);
-        let rounds = self.span_ms / period;
-        for r in 0..=rounds {
-            for (a, id) in ids.iter().enumerate() {
-                let ts = self.start + r * period + (a as i64 * period) / self.assets.max(1) as i64;
-                if ts > self.end() {
-                    continue;
-                }
-                let h = mix(((a as u64) << 32) ^ r as u64);
-                let props = FLEET_PROPS
-                    .iter()
-                    .enumerate()
-                    .map(|(k, name)| {
-                        let v = if k + 1 == FLEET_PROPS.len() {
-                            Value::Str(Arc::from(if h.is_multiple_of(7) { "IDLE" } else { "RUN" }))
-                        } else {
-                            Value::Num(((h >> (k * 6)) % 10_000) as f64 / 100.0)
-                        };
-                        ((*name).to_owned(), v)
-                    })
-                    .collect();
-                batch.push(Rec {
-                    origin: next_origin(a, ts, Role::Telemetry),
-                    body: Decoded::Telemetry {
-                        asset: id.clone(),
-                        parent: None,
-                        ts,
-                        props,
-                    },
-                });
-                if batch.len() == BATCH {
-                    store.apply_batch(std::mem::take(&mut batch), Vec::new());
-                }
-            }
-        }
-        for k in 0..self.alarms {
-            let a = k * self.assets.max(1) / self.alarms.max(1);
-            let h = mix(k as u64 ^ 0xA1A2);
-            let at = self.start + (h % (self.span_ms.max(1) as u64)) as i64;
-            let priority = [
-                Priority::Critical,
-                Priority::High,
-                Priority::Medium,
-                Priority::Low,
-            ][(h >> 60) as usize & 3];
-            let mut actions = vec![(at, AlarmAction::Active)];
-            if k % 3 == 0 {
-                actions.push((at + 600_000, AlarmAction::Cleared));
-            }
-            for (ts, action) in actions {
-                batch.push(Rec {
-                    origin: next_origin(a, ts, Role::Events),
-                    body: Decoded::Event(Event {
-                        asset: ids.get(a).cloned().unwrap_or_default(),
-                        parent: None,
-                        ts,
-                        kind: EventKind::Alarm {
-                            action,
-                            until: None,
-                        },
-                        code: format!("ALM-{}", k % 5),
-                        severity: Severity::Alarm(priority),
-                        message: Some(format!("alarm {k}")),
-                        by: None,
-                        comment: None,
-                    }),
-                });
-            }
-        }
-        store.apply_batch(batch, Vec::new());
-    }
-
-    /// The last event time.
-    #[must_use]
-    pub fn end(&self) -> i64 {
-        self.start + self.span_ms
-    }
-}
-
-/// splitmix64: cheap deterministic pseudo-random values from a record index.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Percentiles of a set of measurements.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Pcts {
-    pub n: usize,
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-impl Pcts {
-    /// Nearest-rank percentiles of `v`.
-    #[must_use]
-    pub fn of(mut v: Vec<f64>) -> Self {
-        v.sort_by(f64::total_cmp);
-        let at = |p: f64| {
-            if v.is_empty() {
-                return f64::NAN;
-            }
-            let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-            v[rank.clamp(1, v.len()) - 1]
-        };
-        Self {
-            n: v.len(),
-            p50: at(50.0),
-            p95: at(95.0),
-            p99: at(99.0),
-            max: at(100.0),
-        }
-    }
-}
-
-impl std::fmt::Display for Pcts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (n={})",
-            self.p50, self.p95, self.p99, self.max, self.n
-        )
-    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -488,7 +191,7 @@ pub enum Which {
 /// When the broker, a client or the ingest fails (never because of a timing).
 pub fn run(opts: &BenchOptions, which: Which) -> Result<(), BenchError> {
     println!(
-        "twinscope bench: {} cores, {} build",
+        "twinscope-bench: {} cores, {} build",
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         if cfg!(debug_assertions) {
             "DEBUG (figures not meaningful)"
@@ -869,6 +572,25 @@ fn run_kcat(
     Ok(Some((d, count)))
 }
 
+/// A consumer with the project's settings, assigned to every partition of `topic` from the
+/// beginning (no group: nothing is committed).
+fn reader_from_start(
+    bootstrap: &str,
+    topic: &str,
+    parts: &[(i32, i64, i64)],
+    purpose: &str,
+) -> Result<BaseConsumer, BenchError> {
+    let c: BaseConsumer = ClientSettings::plain(bootstrap)
+        .consumer_config(purpose)
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, _, _) in parts {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    Ok(c)
+}
+
 /// A bare consumer with the same settings as the ingest thread, assigned to every partition
 /// from the beginning, touching only each payload's length: the client's own limit.
 fn run_bare(
@@ -877,14 +599,7 @@ fn run_bare(
     parts: &[(i32, i64, i64)],
 ) -> Result<Duration, BenchError> {
     let start = Instant::now();
-    let c: BaseConsumer = ClientSettings::plain(bootstrap)
-        .consumer_config("bench-bare")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for (p, _, _) in parts {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    c.assign(&tpl)?;
+    let c = reader_from_start(bootstrap, topic, parts, "bench-bare")?;
     let want = held(parts);
     let (mut n, mut bytes) = (0u64, 0usize);
     while n < want {
@@ -950,14 +665,7 @@ pub fn naive_state_at(
     t: i64,
 ) -> Result<usize, BenchError> {
     type Key = (String, String);
-    let c: BaseConsumer = ClientSettings::plain(bootstrap)
-        .consumer_config("bench-naive")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for (p, _, _) in parts {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    c.assign(&tpl)?;
+    let c = reader_from_start(bootstrap, topic, parts, "bench-naive")?;
     let want = held(parts);
     let start = Instant::now();
     let mut state: HashMap<Key, ((i64, i32, i64), serde_json::Value)> = HashMap::new();
@@ -1002,20 +710,6 @@ pub fn naive_state_at(
     Ok(state.len())
 }
 
-/// What a frame recomputes when the cursor moves: the tree at T (with alarm roll-up), the
-/// alarm list at T and the selected asset's properties at T. With `shapes`, the tree comes
-/// through the cache the app keeps across frames ([`TreeCache`]); without, it is built from
-/// scratch, as on the first frame or when the fleet's shape at T differs from the last.
-pub fn ui_scrub(store: &Store, t: i64, selected: u32, shapes: Option<&mut TreeCache>) -> usize {
-    let tree = match shapes {
-        Some(c) => c.tree_at(store, t, store.structure_gen()),
-        None => Tree::build(store, t),
-    };
-    let alarms = store.alarms_at(t);
-    let props = store.props_at(selected, t);
-    tree.len() + alarms.len() + props.len()
-}
-
 fn scrub_vs_naive(
     opts: &BenchOptions,
     bootstrap: &str,
@@ -1034,7 +728,7 @@ fn scrub_vs_naive(
     let mut snap = Vec::new();
     let mut ui = Vec::new();
     let mut cold = Vec::new();
-    let mut shapes = TreeCache::default();
+    let mut shapes = TreeView::default();
     // One loop per path, so that each runs as it would across frames.
     for &t in &times {
         let s = Instant::now();
@@ -1057,7 +751,7 @@ fn scrub_vs_naive(
         store.assets().len(),
         store.stats().samples
     );
-    println!("  UI path (tree via TreeCache + alarms_at + props_at)  {ui}");
+    println!("  UI path (the app's TreeView + alarms_at + props_at) {ui}");
     println!("  same, tree rebuilt every time (Tree::build)        {cold}");
     println!("  full fleet (Store::snapshot)                 {snap}");
     let mut naive = Vec::new();
@@ -1291,57 +985,4 @@ fn latency_on(opts: &BenchOptions, target: &Target) -> Result<(), BenchError> {
     );
     drop(ingest);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workload_records_are_about_110_bytes_and_decode() {
-        let w = Workload {
-            records: 100,
-            assets: 10_000,
-            start: T0,
-            span_ms: 3_600_000,
-            state: true,
-        };
-        let len = w.payload(7).len() + Workload::asset_id(w.asset(7)).len();
-        assert!((95..=125).contains(&len), "{len}");
-        let batches = w.decoded_batches(4);
-        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 100);
-        let mut s = Store::new("/", 0);
-        for b in batches {
-            s.apply_batch(b, Vec::new());
-        }
-        assert_eq!(s.stats().samples, 400);
-    }
-
-    #[test]
-    fn fleet_lists_every_alarm_at_the_end() {
-        let f = Fleet {
-            assets: 30,
-            period_ms: 60_000,
-            start: T0,
-            span_ms: 600_000,
-            alarms: 6,
-        };
-        let mut s = Store::new("/", 0);
-        f.load(&mut s);
-        assert_eq!(s.assets().len(), 30);
-        assert_eq!(s.alarms_at(f.end() + 3_600_000).len(), 6);
-        let a = s.asset_by_id(&Workload::asset_id(3)).unwrap();
-        assert_eq!(s.props_at(a, f.end()).len(), FLEET_PROPS.len());
-        let cold = ui_scrub(&s, f.end(), a, None);
-        assert!(cold > 30);
-        let mut shapes = TreeCache::default();
-        assert_eq!(ui_scrub(&s, f.end(), a, Some(&mut shapes)), cold);
-        assert_eq!(ui_scrub(&s, f.end(), a, Some(&mut shapes)), cold);
-    }
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let p = Pcts::of((1..=100).map(f64::from).collect());
-        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
-    }
 }

@@ -1,6 +1,9 @@
 //! The embedded demo: a librdkafka MockCluster (a real Kafka-protocol broker on loopback)
 //! with the twin topics, an optional fixed-port bootstrap address, and the plant simulator
 //! producing into it. The GUI reads it through the normal ingest path; nothing is faked.
+//! The simulator itself ([`simulator`]) is pure: it makes records and never touches Kafka.
+
+pub mod simulator;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use serde_json::Value;
 
 use super::KafkaLayerError;
 use super::client::ClientSettings;
-use super::simulator::{OutRecord, PlantSim, Role as SimRole};
+use simulator::{OutRecord, PlantSim, TopicKind};
 use crate::config::Topics;
 use crate::timeline::now_ms;
 
@@ -142,6 +145,9 @@ pub struct DemoOptions {
     /// Seconds of history produced at start, with past timestamps.
     pub backfill_s: i64,
     pub seed: u64,
+    /// Produce telemetry and events in Avro (Confluent wire format) with these registered
+    /// schemas instead of JSON (`--avro`).
+    pub avro: Option<std::sync::Arc<crate::schema::encode::AvroPlant>>,
 }
 
 impl Default for DemoOptions {
@@ -152,6 +158,7 @@ impl Default for DemoOptions {
             port: None,
             backfill_s: 2 * 3600,
             seed: 42,
+            avro: None,
         }
     }
 }
@@ -319,6 +326,10 @@ pub fn simulate_with_commands(
             false
         }
     });
+    // Every record below goes out as JSON, or in Avro with `--avro`.
+    let produce = |p: &BaseProducer, t: &Topics, r: &OutRecord, s: &AtomicBool| {
+        produce_as(p, t, r, s, opts.avro.as_deref());
+    };
     let mut sim = PlantSim::new(opts.seed);
     let now = now_ms();
     let start = (now - opts.backfill_s * 1000) / 1000 * 1000;
@@ -530,7 +541,7 @@ fn rejected(ts: i64, asset: &str, command: &str, correlation_id: &str, reason: &
         "message": format!("invalid command: {reason}"),
     });
     OutRecord {
-        role: SimRole::Events,
+        role: TopicKind::Events,
         key: asset.to_owned(),
         payload: Some(payload.to_string()),
         ts,
@@ -556,7 +567,7 @@ impl BackfillAcks {
     }
 
     fn observe(&mut self, r: &OutRecord) {
-        if r.role != SimRole::Events {
+        if r.role != TopicKind::Events {
             return;
         }
         let Some(v) = r
@@ -583,7 +594,7 @@ impl BackfillAcks {
             "state": "acked", "by": shift, "comment": "seen, monitoring",
         });
         self.pending.push(OutRecord {
-            role: SimRole::Events,
+            role: TopicKind::Events,
             key: r.key.clone(),
             payload: Some(payload.to_string()),
             ts: at,
@@ -598,21 +609,41 @@ impl BackfillAcks {
     }
 }
 
-/// Produces one record, waiting while librdkafka's queue is full.
-fn produce(producer: &BaseProducer, topics: &Topics, r: &OutRecord, stop: &AtomicBool) {
+/// Produces one record, waiting while librdkafka's queue is full; telemetry and events are
+/// encoded in Avro when `avro` is set (a record that does not fit its schema goes out as JSON,
+/// and is logged).
+fn produce_as(
+    producer: &BaseProducer,
+    topics: &Topics,
+    r: &OutRecord,
+    stop: &AtomicBool,
+    avro: Option<&crate::schema::encode::AvroPlant>,
+) {
     let topic = match r.role {
-        SimRole::Telemetry => &topics.telemetry,
-        SimRole::Events => &topics.events,
-        SimRole::Assets => &topics.assets,
+        TopicKind::Telemetry => &topics.telemetry,
+        TopicKind::Events => &topics.events,
+        TopicKind::Assets => &topics.assets,
     };
     if topic.is_empty() {
         return;
     }
+    let encoded = match (avro, &r.payload, r.role) {
+        (Some(a), Some(json), TopicKind::Telemetry) => Some(a.telemetry(json)),
+        (Some(a), Some(json), TopicKind::Events) => Some(a.event(json)),
+        _ => None,
+    }
+    .and_then(|e| {
+        e.inspect_err(|e| tracing::warn!("demo: record does not fit its Avro schema: {e}"))
+            .ok()
+    });
+    let payload = encoded
+        .as_deref()
+        .or_else(|| r.payload.as_deref().map(str::as_bytes));
     loop {
-        let mut rec: BaseRecord<'_, str, str> =
+        let mut rec: BaseRecord<'_, str, [u8]> =
             BaseRecord::to(topic).key(r.key.as_str()).timestamp(r.ts);
-        if let Some(p) = &r.payload {
-            rec = rec.payload(p.as_str());
+        if let Some(p) = payload {
+            rec = rec.payload(p);
         }
         match producer.send(rec) {
             Ok(()) => return,

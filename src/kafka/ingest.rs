@@ -21,7 +21,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::KafkaLayerError;
 use super::client::ClientSettings;
 use super::seek::{TimeIndex, offset_for_time};
-use crate::twin::decode::{BadRecord, Origin, Rec, Role, decode};
+use crate::schema::provenance::{self, ClusterIndex};
+use crate::schema::{self as schemas, RegistrySettings, SchemaError};
+use crate::twin::decode::{BadRecord, Decoded, Origin, Rec, Role, decode, decode_value};
 use crate::twin::mapping::Mapping;
 
 /// Why finding the twin's partitions and where to start reading them failed. Each is shown
@@ -92,6 +94,9 @@ pub struct IngestSpec {
     /// decoded batches waiting in the channel the other half. Scaled with the history budget
     /// (see [`in_flight_bytes`]) so a flood cannot grow memory past it outside the store.
     pub in_flight_bytes: usize,
+    /// The schema registry for records in the Confluent wire format (Avro, Protobuf, JSON
+    /// Schema); without one such records are bad records that say so.
+    pub schema_registry: Option<RegistrySettings>,
 }
 
 /// The in-flight allowance for a history budget: an eighth of it, between 8 MiB and 512 MiB.
@@ -163,6 +168,9 @@ pub struct Progress {
     pub msgs_per_s: f64,
     pub consumed: u64,
     pub topics: Vec<TopicProgress>,
+    /// Set while the schema registry is unreachable: what is wrong and what happens to the
+    /// records that need it (shown as a banner).
+    pub schema_registry: Option<String>,
 }
 
 /// Messages from the ingest thread.
@@ -217,7 +225,11 @@ impl Ingest {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let indexes = Arc::new(Mutex::new(Arc::new(TimeIndexes::new())));
         let stop = Arc::new(AtomicBool::new(false));
+        let schemas = std::cell::RefCell::new(schemas::Decoder::new(spec.schema_registry.clone()));
+        let provenance = provenance::for_cluster(&spec.client.brokers);
         let worker = Worker {
+            schemas,
+            provenance,
             spec,
             consumer,
             errors,
@@ -469,10 +481,14 @@ struct Part {
     /// log start in the statistics lags up to a couple of seconds behind the broker, so a gap
     /// is judged only once statistics newer than it have come in (see `refresh_heads`).
     unjudged: Vec<(i64, i64, Instant)>,
-    /// Set once records of this partition are known to be missing (deleted before we read
-    /// them, or removed from inside the log): from then on nothing proves that a later
-    /// record's key was not also in a missing one.
+    /// Set when records of this partition are found missing (deleted before we read them, or
+    /// removed from inside the log), until the next record is read: that record bounds them.
     gapped: bool,
+    /// The latest event time of a record read right after missing ones. The missing records
+    /// came before it in the log, so each was at most this partition's lateness older than
+    /// the newest record before it: their event times are at most this plus the lateness
+    /// (which is measured on every record read, so the bound follows it as it grows).
+    after_gap: Option<i64>,
     /// History at or before this event time may be incomplete in Kafka (see
     /// [`TopicProgress::incomplete_through`]).
     lost_through: Option<i64>,
@@ -521,6 +537,10 @@ impl EventTimeIndex {
     /// An upper bound of the event times of the records before `offset`: the running maximum
     /// at the first entry at or past `offset - 1`.
     fn max_before(&self, offset: i64) -> Option<i64> {
+        // Nothing read lies before the first record observed.
+        if self.entries.first().is_none_or(|&(o, _)| offset <= o) {
+            return None;
+        }
         let i = self.entries.partition_point(|&(o, _)| o < offset - 1);
         if let Some(&(_, m)) = self.entries.get(i) {
             return Some(m);
@@ -576,6 +596,11 @@ struct Worker {
     consumed: u64,
     rate: RateMeter,
     indexes: Arc<Mutex<Arc<TimeIndexes>>>,
+    /// Decodes records in the Confluent wire format, with the registry's schemas cached by id.
+    /// In a cell: it is used while a polled record borrows the consumer.
+    schemas: std::cell::RefCell<schemas::Decoder>,
+    /// Which schema each framed record was written with, for provenance.
+    provenance: Arc<Mutex<ClusterIndex>>,
 }
 
 enum Flow {
@@ -758,6 +783,7 @@ impl Worker {
                     // Reading from the log start of a log that once began earlier: whatever
                     // was before it is gone.
                     gapped: start == low && low > 0,
+                    after_gap: None,
                     lost_through: None,
                     lateness: 0,
                     done: self.spec.stop_at.is_some() && start >= high,
@@ -866,7 +892,16 @@ impl Worker {
                             offset: m.offset(),
                             kafka_ts,
                         };
-                        match decode(&self.spec.mapping, origin, m.key(), m.payload()) {
+                        // One byte tells a record in the Confluent wire format from JSON; the
+                        // JSON path pays nothing else.
+                        let decoded = if m.payload().is_some_and(schemas::wire::is_framed) {
+                            let topic = part.topic.clone();
+                            self.decode_framed(origin, &topic, m.key(), m.payload())
+                        } else {
+                            decode(&self.spec.mapping, origin, m.key(), m.payload())
+                        };
+                        let part = &mut self.parts[pi];
+                        match decoded {
                             Ok(body) => {
                                 let et = body.event_time();
                                 if let Some(newest) = part.events.max {
@@ -874,9 +909,13 @@ impl Worker {
                                 }
                                 part.events.observe(m.offset(), et);
                                 if part.gapped {
-                                    // The missing records may have held this key's earlier
-                                    // values: history is provably complete only from here on.
-                                    part.lose_through(et.saturating_sub(1));
+                                    part.gapped = false;
+                                    part.after_gap = Some(part.after_gap.map_or(et, |g| g.max(et)));
+                                }
+                                if let Some(g) = part.after_gap {
+                                    // What the missing records said is unknown up to the
+                                    // latest time they can have had (see `after_gap`).
+                                    part.lose_through(g.saturating_add(part.lateness));
                                 }
                                 // A bounded read stops a partition at its event-time watermark:
                                 // once a record is later than T by more than the allowed
@@ -1149,6 +1188,60 @@ impl Worker {
         self.parts.iter().all(|p| p.done || p.next >= p.target)
     }
 
+    /// Decodes a record in the Confluent wire format with its own schema id. While the
+    /// registry is unreachable the record waits (the banner says so) with backoff for up to
+    /// the configured retry window, then becomes a bad record; the ingest never stalls for
+    /// longer, and records whose schema is cached are not affected at all.
+    fn decode_framed(
+        &self,
+        origin: Origin,
+        topic: &Arc<str>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<Decoded, String> {
+        let value = value.unwrap_or_default();
+        let max = self.spec.mapping.limits.max_value_bytes;
+        if value.len() > max {
+            return Err(format!(
+                "value of {} bytes exceeds the limit of {max} bytes",
+                value.len()
+            ));
+        }
+        loop {
+            let decoded = self.schemas.borrow_mut().decode(value);
+            let err = match decoded {
+                Ok((json, tag)) => {
+                    if let Ok(mut index) = self.provenance.lock() {
+                        index.note(topic, origin.partition, origin.offset, &tag);
+                    }
+                    return decode_value(&self.spec.mapping, origin, key, json);
+                }
+                Err(e) => e,
+            };
+            let wait = match err {
+                SchemaError::Unreachable(_) => self.schemas.borrow().retry_in(),
+                _ => None,
+            };
+            let Some(wait) = wait else {
+                return Err(err.to_string());
+            };
+            if let Flow::Stop = self.send(IngestEvent::Progress(self.progress())) {
+                return Err(err.to_string());
+            }
+            let until = Instant::now() + wait.max(Duration::from_millis(10));
+            while Instant::now() < until {
+                if self.stopped() {
+                    return Err(err.to_string());
+                }
+                std::thread::sleep(
+                    until
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(50)),
+                );
+            }
+        }
+    }
+
     fn progress(&self) -> Progress {
         let (mut done, mut lag_total) = (0i64, 0i64);
         let mut topics: Vec<TopicProgress> = Vec::new();
@@ -1193,6 +1286,7 @@ impl Worker {
             msgs_per_s: self.rate.rate,
             consumed: self.consumed,
             topics,
+            schema_registry: self.schemas.borrow().problem(),
         }
     }
 }

@@ -1,12 +1,13 @@
-//! Everything that talks to Kafka: the ingest thread, seeking by time, the embedded demo
-//! broker and its plant simulator. The UI never touches Kafka directly.
+//! Everything that talks to Kafka: the ingest thread, seeking by time, write-back, the
+//! embedded demo broker (with its plant simulator in `demo/`) and, with the `testkit`
+//! feature only, the end-to-end benchmarks. The UI never touches Kafka directly.
 
+#[cfg(feature = "testkit")]
 pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod ingest;
 pub mod seek;
-pub mod simulator;
 pub mod writeback;
 
 /// Errors of the Kafka layer.

@@ -1,6 +1,9 @@
 //! Turns raw Kafka records (key, value, timestamp) into twin records, per the topic contract
 //! and the deployment's [`Mapping`].
 //!
+//! Records in a schema registry's wire format are decoded to JSON by `crate::schema` first and
+//! enter through [`decode_value`], so every format shares one mapping and one contract.
+//!
 //! Runs on the ingest thread, off the UI thread. Every failure becomes a [`BadRecord`] with a
 //! reason, so that one broken producer cannot hide good records or stall ingest.
 
@@ -229,6 +232,28 @@ pub fn decode(
     }
 }
 
+/// Decodes one record whose value was already decoded into JSON elsewhere: a schema-registry
+/// format (Avro, Protobuf, JSON Schema; see `crate::schema`). From here on it is the same
+/// path as a JSON record's, so the mapping applies unchanged.
+///
+/// # Errors
+/// Returns the reason when the record does not follow the contract.
+pub fn decode_value(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&[u8]>,
+    value: Json,
+) -> Result<Decoded, String> {
+    let key = match key {
+        Some(k) => Some(std::str::from_utf8(k).map_err(|_| "key is not valid UTF-8".to_owned())?),
+        None => None,
+    };
+    match origin.role {
+        Role::Assets => decode_asset_json(mapping, origin, key, value),
+        Role::Telemetry | Role::Events => decode_object(mapping, origin, key, value),
+    }
+}
+
 /// The general path for telemetry and events: the whole value as a `serde_json::Value`.
 fn decode_json(
     mapping: &Mapping,
@@ -237,10 +262,17 @@ fn decode_json(
     value: &[u8],
 ) -> Result<Decoded, String> {
     let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Json::Object(obj) = json else {
-        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
-    };
-    check_depth(&obj, mapping.limits.max_depth)?;
+    decode_object(mapping, origin, key, json)
+}
+
+/// Telemetry or an event from a parsed value.
+fn decode_object(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&str>,
+    json: Json,
+) -> Result<Decoded, String> {
+    let obj = into_object(mapping, json)?;
     let ts = event_time(mapping, &obj, origin.kafka_ts)?;
     let (asset, parent) = asset_id(mapping, key, &obj)?;
     if origin.role == Role::Telemetry {
@@ -258,6 +290,15 @@ fn decode_json(
     } else {
         decode_event(mapping, asset, parent, ts, &obj).map(Decoded::Event)
     }
+}
+
+/// The value as an object within the nesting limit, or why not.
+fn into_object(mapping: &Mapping, json: Json) -> Result<Map<String, Json>, String> {
+    let Json::Object(obj) = json else {
+        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
+    };
+    check_depth(&obj, mapping.limits.max_depth)?;
+    Ok(obj)
 }
 
 fn json_kind(j: &Json) -> &'static str {
@@ -711,10 +752,17 @@ fn decode_asset(
         });
     };
     let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Json::Object(obj) = json else {
-        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
-    };
-    check_depth(&obj, mapping.limits.max_depth)?;
+    decode_asset_json(mapping, origin, key, json)
+}
+
+/// An asset definition from a parsed value.
+fn decode_asset_json(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&str>,
+    json: Json,
+) -> Result<Decoded, String> {
+    let obj = into_object(mapping, json)?;
     let asset = key
         .filter(|k| !k.is_empty())
         .ok_or("empty or missing key (asset id)")?
@@ -971,6 +1019,44 @@ mod tests {
         assert_eq!(def.attributes, vec![("n".to_owned(), "3".to_owned())]);
         let t = decode(&m, origin(Role::Assets), Some(b"p/l"), None).unwrap();
         assert!(matches!(t, Decoded::Asset { def: None, .. }));
+    }
+
+    #[test]
+    fn a_value_decoded_elsewhere_gives_what_its_json_gives() {
+        let m: Mapping =
+            toml::from_str("asset_id = \"/id\"\nhierarchy = [\"/site\", \"/id\"]").unwrap();
+        let cases = [
+            (
+                Role::Telemetry,
+                r#"{"id": "m1", "site": "s", "ts": 900, "temp": 1.5, "b": {"w": true}}"#,
+            ),
+            (Role::Telemetry, r#"{"site": "s", "temp": 1.5}"#),
+            (Role::Telemetry, "[1]"),
+            (
+                Role::Events,
+                r#"{"id": "m1", "type": "alarm", "code": "X", "severity": "high", "state": "active"}"#,
+            ),
+            (
+                Role::Events,
+                r#"{"id": "m1", "type": "alarm", "severity": "high"}"#,
+            ),
+            (
+                Role::Assets,
+                r#"{"name": "M", "kind": "machine", "attributes": {"n": 1}}"#,
+            ),
+        ];
+        for (role, v) in cases {
+            let json: Json = serde_json::from_str(v).unwrap();
+            assert_eq!(
+                decode_value(&m, origin(role), Some(b"k"), json),
+                decode(&m, origin(role), Some(b"k"), Some(v.as_bytes())),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            decode_value(&m, origin(Role::Telemetry), Some(&[0xff]), Json::Null).unwrap_err(),
+            "key is not valid UTF-8"
+        );
     }
 
     #[test]

@@ -608,10 +608,10 @@ fn normal_quantile(p: f64) -> f64 {
 mod tests {
     use super::*;
 
-    const T0: i64 = 1_700_000_000_000;
+    use crate::testkit::T0;
 
-    /// `n` samples about 1 s apart (jittered ±300 ms), value `a + slope_per_s·t_s + season + noise`
-    /// with noise uniform in ±`amp`.
+    /// `n` samples about 1 s apart (jittered ±300 ms), value `20 + slope_per_s·t_s + season +
+    /// noise` with noise uniform in ±`amp` (the testkit's series, based at 20).
     fn series(
         n: usize,
         slope_per_s: f64,
@@ -619,20 +619,15 @@ mod tests {
         season: Option<(f64, f64)>,
         seed: u64,
     ) -> (Vec<i64>, Vec<f64>) {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let times: Vec<i64> = (0..n)
-            .map(|i| T0 + i as i64 * 1000 + rng.i64(-300..=300))
-            .collect();
-        let values = times
-            .iter()
-            .map(|&t| {
-                let s = (t - T0) as f64 / 1000.0;
-                let seasonal =
-                    season.map_or(0.0, |(a, p)| a * (std::f64::consts::TAU * s / p).sin());
-                20.0 + slope_per_s * s + seasonal + amp * (2.0 * rng.f64() - 1.0)
-            })
-            .collect();
-        (times, values)
+        crate::testkit::workload::NoisySeries {
+            n,
+            start: T0,
+            base: 20.0,
+            slope_per_s,
+            noise: amp,
+            season,
+        }
+        .generate(seed)
     }
 
     fn rising_crossing(p: &Prediction) -> (i64, i64, i64) {

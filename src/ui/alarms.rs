@@ -1,11 +1,14 @@
 //! The alarm list as of the cursor: priority, asset, code, message and since when, worst
-//! first. Clicking a row selects its asset.
+//! first. Clicking a row selects its asset; ⏮ or a double-click opens the incident view at
+//! the alarm's onset (ui/incident.rs), which also plots that asset in place of what was
+//! plotted.
 
 use egui::{RichText, Ui};
 
+use super::incident::IncidentTarget;
 use super::style::{self, priority_color, state_glyph};
 use super::{Command, View};
-use crate::twin::alarms::{AlarmState, Priority};
+use crate::twin::alarms::{AlarmState, Cause, Priority};
 use crate::twin::diff::in_scope;
 use crate::twin::store::AlarmView;
 
@@ -143,9 +146,21 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                             .small()
                             .strong(),
                     );
-                    let r = ui.selectable_label(selected, RichText::new(v.code.as_ref()).strong());
-                    if r.clicked() {
+                    let r = ui
+                        .selectable_label(selected, RichText::new(v.code.as_ref()).strong())
+                        .on_hover_text("Click: select the asset · double-click: go to the onset");
+                    if r.double_clicked() {
+                        cmds.push(open_incident(v, &asset_id, view.query_at));
+                    } else if r.clicked() {
                         cmds.push(Command::Select(Some(asset_id.to_string())));
+                    }
+                    let label = format!("Go to onset of {} on {asset_id}", v.code);
+                    let r = ui
+                        .small_button("⏮")
+                        .on_hover_text("Go to the onset: the incident view (O)");
+                    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                    if r.clicked() {
+                        cmds.push(open_incident(v, &asset_id, view.query_at));
                     }
                     ui.label(
                         RichText::new(format!("since {}", style::time(v.status.since)))
@@ -182,6 +197,15 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
             }
         });
     cmds
+}
+
+/// Opens the incident view on the row's alarm, at its last onset by the query time.
+fn open_incident(v: &AlarmView, asset_id: &str, at: i64) -> Command {
+    Command::OpenIncident(IncidentTarget::Alarm {
+        asset: asset_id.to_owned(),
+        code: v.code.to_string(),
+        at: Some(at),
+    })
 }
 
 /// Ack / shelve buttons of one row (write-back enabled and live only).
@@ -288,6 +312,18 @@ fn journal(ui: &mut Ui, view: &View<'_>, cmds: &mut Vec<Command>) {
                     ui.label(
                         RichText::new(format!("{} → {}", t.from.label(), t.to.label())).small(),
                     );
+                    if t.cause == Cause::Activated
+                        && ui
+                            .small_button("⏮")
+                            .on_hover_text("Open the incident view at this onset")
+                            .clicked()
+                    {
+                        cmds.push(Command::OpenIncident(IncidentTarget::Alarm {
+                            asset: id.to_string(),
+                            code: code.to_string(),
+                            at: Some(t.ts),
+                        }));
+                    }
                     if let Some(by) = &t.by {
                         ui.label(RichText::new(format!("by {by}")).small().weak());
                     }

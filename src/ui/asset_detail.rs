@@ -6,7 +6,7 @@ use egui::{Color32, RichText, Ui};
 use super::at_risk::{limit_text, rul_text};
 use super::style::{self, HISTORY, LATE};
 use super::{Command, PlotKey, View};
-use crate::predictor::Predictions;
+use crate::predict::PredictionCache;
 use crate::twin::decode::Role;
 use crate::twin::forecast::{Backtest, Rul, Threshold};
 use crate::twin::seq_parts;
@@ -19,7 +19,7 @@ pub fn show(
     view: &View<'_>,
     plotted: &[PlotKey],
     limited: &[(String, Vec<Threshold>)],
-    pred: &Predictions,
+    pred: &PredictionCache,
 ) -> Vec<Command> {
     let mut cmds = Vec::new();
     let Some(sel) = view.selected else {
@@ -32,9 +32,17 @@ pub fn show(
         });
         return cmds;
     };
+    // A group that is in the tree at the cursor gets the fleet table instead of this panel
+    // (see `fleet_table.rs`); what reaches here is not in the tree at this time.
     let Some(a) = view.selected_asset else {
         ui.heading(sel);
-        ui.label(RichText::new("Group: select one of its assets to see properties.").weak());
+        ui.label(
+            RichText::new(
+                "Not in the asset tree at this time: no asset of this group existed at the \
+                 cursor.",
+            )
+            .weak(),
+        );
         return cmds;
     };
     let store = view.store;
@@ -166,10 +174,25 @@ fn row(
         "kcat -b {} -C -t {topic} -p {partition} -o {offset} -c 1 -e -f '%k %s\\n'",
         view.brokers
     );
+    // Records in a registry format name the schema they were written with.
+    let schema = crate::schema::provenance::lookup(view.brokers, topic, partition, offset);
+    let (source, schema_line) = match &schema {
+        Some(s) => {
+            let short = match (&s.subject, s.version) {
+                (Some(subject), Some(v)) => format!("{subject} v{v}"),
+                _ => format!("schema {}", s.id),
+            };
+            (
+                format!("p{partition} @{offset} · {short}"),
+                format!("\nSchema {s}"),
+            )
+        }
+        None => (format!("p{partition} @{offset}"), String::new()),
+    };
     let r = ui
-        .add(egui::Label::new(RichText::new(format!("p{partition} @{offset}")).monospace().small()).sense(egui::Sense::click()))
+        .add(egui::Label::new(RichText::new(source).monospace().small()).sense(egui::Sense::click()))
         .on_hover_text(format!(
-            "Set by {topic} partition {partition} offset {offset}\nKafka timestamp {}\nEvent time {}\nClick to copy the kcat command that fetches this record.",
+            "Set by {topic} partition {partition} offset {offset}{schema_line}\nKafka timestamp {}\nEvent time {}\nClick to copy the kcat command that fetches this record.",
             style::rfc3339(p.sample.kafka_ts),
             style::rfc3339(p.sample.ts)
         ));
@@ -262,7 +285,7 @@ fn prediction(
     view: &View<'_>,
     asset: &str,
     limited: &[(String, Vec<Threshold>)],
-    pred: &Predictions,
+    pred: &PredictionCache,
 ) {
     ui.separator();
     for (prop, limits) in limited {

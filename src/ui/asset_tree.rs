@@ -111,7 +111,7 @@ pub fn show(
                             .label(RichText::new(format!("⚠ {n}")).small().color(ANOMALY))
                             .on_hover_text(format!(
                                 "anomalous: {n} episodes (runs of samples outside the EWMA control limits) in the last {} min",
-                                crate::predictor::ANOMALY_WINDOW_MS / 60_000
+                                crate::predict::ANOMALY_WINDOW_MS / 60_000
                             ));
                         let name = format!("anomalous: {} ({n})", node.path);
                         r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));

@@ -6,7 +6,7 @@ use egui::{RichText, Ui};
 
 use super::style::{self, HISTORY};
 use super::{Command, View};
-use crate::predictor::Fleet;
+use crate::predict::FleetRisk;
 use crate::twin::forecast::{Direction, Rul, Threshold};
 
 /// Most rows shown.
@@ -46,7 +46,7 @@ pub fn rul_text(rul: &Rul, at: i64) -> String {
 pub fn show(
     ui: &mut Ui,
     view: &View<'_>,
-    fleet: Option<&Fleet>,
+    fleet: Option<&FleetRisk>,
     enabled: bool,
     busy: bool,
 ) -> Vec<Command> {

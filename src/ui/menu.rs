@@ -1,4 +1,4 @@
-//! The menu bar: config, exports, reconnect and quit.
+//! The menu bar: config, exports (series, state, incident bundle), reconnect and quit.
 
 use egui::Ui;
 
@@ -24,6 +24,13 @@ pub fn show(ui: &mut Ui, has_plots: bool) -> Vec<Command> {
             }
             if ui.button("Save state at cursor as JSON…").clicked() {
                 cmds.push(Command::SaveSnapshot);
+            }
+            if ui
+                .button("Export incident…")
+                .on_hover_text("The open incident (Go to onset on an alarm) as a folder: states, diff, journal, series, Kafka coordinates, screenshot")
+                .clicked()
+            {
+                cmds.push(Command::ExportIncident { dir: None });
             }
             ui.separator();
             if ui.button("Reconnect").clicked() {

@@ -8,6 +8,8 @@ pub mod at_risk;
 pub mod diagnostics;
 pub mod dialogs;
 pub mod diff;
+pub mod fleet_table;
+pub mod incident;
 pub mod menu;
 pub mod plots;
 pub mod status_bar;
@@ -82,6 +84,32 @@ pub enum Command {
     Quit,
     /// The operator closed the open dialog; confirmed ones are carried out.
     CloseDialog(dialogs::Outcome),
+
+    // The fleet table (ui/fleet_table.rs, app/fleet_table.rs).
+    /// Save the fleet table's rows as shown (filtered, sorted) as CSV.
+    ExportFleetTable,
+
+    // The incident view (ui/incident.rs, app/incident.rs).
+    /// Open the incident view of an alarm and go to its onset.
+    OpenIncident(incident::IncidentTarget),
+    /// Cursor to the open incident's onset; select its asset and plot its numeric properties
+    /// from 15 min before to 5 min after, with the alarm shaded.
+    IncidentGoToOnset,
+    /// What part of the fleet "what changed before" looks at.
+    IncidentScope(crate::twin::incident::Scope),
+    /// How many minutes before the onset "what changed before" looks.
+    IncidentLookback(u32),
+    CloseIncident,
+    /// Select an asset and plot only that property (`None`: all its numeric properties), so
+    /// the plot never keeps showing another asset's series.
+    Focus {
+        asset: String,
+        prop: Option<String>,
+    },
+    /// Write the incident bundle into `dir`, or into a folder the operator picks.
+    ExportIncident {
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// A command sent by this operator, and where it stands.

@@ -1,6 +1,7 @@
 //! Plots of numeric properties over time (egui_plot). Several series, from any assets, share
 //! one time axis. Following the head (live) or the cursor (playing) moves the window; when
-//! paused the operator can zoom and pan freely. Points are decimated per pixel column, so cost
+//! paused the operator can zoom and pan freely. "Go to onset" sets an incident window
+//! ([`PlotFocus`]) with the alarm shaded. Points are decimated per pixel column, so cost
 //! depends on the plot's width, not on how many samples are in view.
 
 use egui::{Color32, RichText, Ui};
@@ -10,7 +11,7 @@ use egui_plot::{
 
 use super::style::{self, HISTORY};
 use super::{Command, PlotKey, View};
-use crate::predictor::Predictions;
+use crate::predict::PredictionCache;
 use crate::twin::forecast::Threshold;
 
 /// Colour of anomaly markers.
@@ -25,6 +26,61 @@ pub struct PlotState {
     bounds: Option<(f64, f64)>,
     /// Cursor at the last frame; a jump recentres the window.
     last_at: Option<i64>,
+    /// An incident's window, while the cursor stays at its onset.
+    focus: Option<PlotFocus>,
+}
+
+/// A fixed window around an alarm's onset (set by "go to onset"): the plot shows it once, with
+/// the alarm shaded and the data after the cursor drawn faintly, so the operator sees the
+/// onset in context. It lasts while the cursor stays at `at`; zoom and pan stay free.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotFocus {
+    pub from: i64,
+    pub to: i64,
+    /// The cursor the window belongs to (the onset).
+    pub at: i64,
+    /// The alarm's active span, `[start, end)`; `None` end = still active at `to`.
+    pub span: (i64, Option<i64>),
+    /// Legend name of the shading, e.g. `FAULT_COLLISION (incident)`.
+    pub label: String,
+    pub color: Color32,
+    /// Whether the window was already applied to the plot's bounds.
+    applied: bool,
+}
+
+impl PlotFocus {
+    /// A window not yet applied.
+    #[must_use]
+    pub fn new(
+        (from, to): (i64, i64),
+        at: i64,
+        span: (i64, Option<i64>),
+        label: String,
+        color: Color32,
+    ) -> Self {
+        Self {
+            from,
+            to,
+            at,
+            span,
+            label,
+            color,
+            applied: false,
+        }
+    }
+}
+
+impl PlotState {
+    /// Shows `focus` on the next frame.
+    pub fn set_focus(&mut self, focus: PlotFocus) {
+        self.focus = Some(focus);
+    }
+
+    /// The incident window in force, if any.
+    #[must_use]
+    pub fn focus(&self) -> Option<&PlotFocus> {
+        self.focus.as_ref()
+    }
 }
 
 const PALETTE: [Color32; 8] = [
@@ -46,7 +102,7 @@ pub fn show(
     view: &View<'_>,
     plotted: &[PlotKey],
     limits: &[Vec<Threshold>],
-    pred: &Predictions,
+    pred: &PredictionCache,
     state: &mut PlotState,
     follow: bool,
 ) -> Vec<Command> {
@@ -94,8 +150,25 @@ pub fn show(
     }
     let window = view.ui.plot_window_s as f64 * 1000.0;
     let at = view.display_at as f64;
-    let recentre = follow || state.last_at != Some(view.display_at) || state.bounds.is_none();
-    let (x0, x1) = if recentre {
+    if state
+        .focus
+        .as_ref()
+        .is_some_and(|f| follow || view.live || f.at != view.display_at)
+    {
+        state.focus = None;
+    }
+    let pending = state.focus.as_mut().filter(|f| !f.applied).map(|f| {
+        f.applied = true;
+        (f.from as f64, f.to as f64)
+    });
+    let focus = state.focus.clone();
+    let recentre = pending.is_some()
+        || follow
+        || state.last_at != Some(view.display_at)
+        || state.bounds.is_none();
+    let (x0, x1) = if let Some(w) = pending {
+        w
+    } else if recentre {
         if follow && forecasting {
             // Room for the forecast past the head.
             (at - window, at + window * 0.25)
@@ -156,6 +229,17 @@ pub fn show(
                     .color(color)
                     .width(1.5),
             );
+            if let Some(f) = &focus
+                && !forecasting
+            {
+                // The incident window: what followed the onset, faintly, past the cursor.
+                let after = series.plot_points(view.display_at, (x1 as i64).max(f.to), width_px);
+                plot_ui.line(
+                    Line::new(name.clone(), PlotPoints::from(after))
+                        .color(color.gamma_multiply(0.45))
+                        .width(1.0),
+                );
+            }
             if !forecasting {
                 continue;
             }
@@ -251,6 +335,15 @@ pub fn show(
                     );
                 }
             }
+        }
+        if let Some(f) = &focus {
+            let end = f.span.1.unwrap_or(f.to.max(x1 as i64));
+            plot_ui.span(
+                egui_plot::Span::new(f.label.clone(), f.span.0 as f64..=end as f64)
+                    .fill(f.color.gamma_multiply(0.22))
+                    .border_color(f.color)
+                    .border_width(1.5),
+            );
         }
         if !view.live {
             plot_ui.vline(VLine::new("cursor", at).color(HISTORY).width(1.5));

@@ -38,6 +38,11 @@ pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_requested: bo
         ui.label(RichText::new(dot).color(color));
         ui.label(text).on_hover_text(&st.source);
         ui.separator();
+        if let Some(problem) = &st.progress.schema_registry {
+            ui.label(RichText::new("⛔ Schema registry unreachable").color(Color32::from_rgb(235, 64, 52)).strong())
+                .on_hover_text(problem);
+            ui.separator();
+        }
         let p = &st.progress;
         if !p.caught_up && st.conn.is_some() {
             ui.add(

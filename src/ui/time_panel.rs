@@ -202,12 +202,19 @@ fn bar(
         );
         let label = format!("{} alarm at {}", p.as_str(), style::datetime(t));
         m.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-        if m.clicked() {
+        if m.double_clicked() {
+            // The alarm raised there, in the incident view.
+            cmds.push(Command::OpenIncident(
+                super::incident::IncidentTarget::RaisedAt(t),
+            ));
+        } else if m.clicked() {
             marker_clicked = Some(t);
         }
         if m.hovered() {
             marker_hovered = true;
-            m.on_hover_text(format!("{label} — click to go there"));
+            m.on_hover_text(format!(
+                "{label} — click to go there, double-click for the incident view"
+            ));
         }
     }
     // Stretches filled in late (buffered uploads), merged across assets: a band along the

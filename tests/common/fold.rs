@@ -182,6 +182,19 @@ impl Produced {
         times.extend([lo - 1, lo, hi, hi + 1]);
         times
     }
+
+    /// Checks that `store` holds, at every one of `times`, exactly the fold's assets (failures
+    /// name the time relative to `t0`).
+    pub fn assert_store_folds(&self, store: &twinscope::twin::Store, times: &[i64], t0: i64) {
+        for &t in times {
+            assert_eq!(
+                store.snapshot(t)["assets"],
+                self.state_at(t),
+                "store at T0{:+} ms",
+                t - t0
+            );
+        }
+    }
 }
 
 /// A JSON payload with `ts` and the properties; `a.b` names are nested as `{"a": {"b": v}}`.

@@ -1,5 +1,7 @@
-//! Shared helpers for the integration tests: a producer that tracks the offset each record
-//! gets, checks it against the broker's delivery reports, and a bounded-time read.
+//! Shared helpers for the integration tests: mock clusters with the twin topics, a producer
+//! that tracks the offset each record gets and checks it against the broker's delivery
+//! reports, bounded-time reads, and the app in an egui_kittest harness. Workloads and record
+//! builders shared with the unit tests and benches are in `twinscope::testkit`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,13 +9,16 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use rdkafka::ClientContext;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DefaultProducerContext, DeliveryResult, Producer, ProducerContext,
+};
 use twinscope::app::{AppOptions, Persisted, TwinApp};
 use twinscope::config::{ClientProps, Config};
 use twinscope::headless::{HeadlessError, read_to_store, spec_for};
@@ -21,11 +26,102 @@ use twinscope::kafka::client::ClientSettings;
 use twinscope::kafka::ingest::{IngestSpec, StartAt};
 use twinscope::twin::Store;
 
-/// Delivery reports: (record id, Ok((partition, offset)) or the error).
-type Reports = Arc<Mutex<Vec<(usize, Result<(i32, i64), String>)>>>;
+/// Start of the synthetic histories: the testkit's, so tests and benches name the same times.
+pub const T0: i64 = twinscope::testkit::T0;
 
+/// A librdkafka mock cluster, as every broker test holds it (dropping it stops the brokers).
+pub type Cluster = MockCluster<'static, DefaultProducerContext>;
+
+/// A mock cluster of `brokers` brokers with `topics` as (name, partitions), replication 1.
+pub fn mock_cluster(brokers: i32, topics: &[(&str, i32)]) -> Cluster {
+    replicated_cluster(brokers, 1, topics)
+}
+
+/// A mock cluster of `brokers` brokers with `topics` as (name, partitions), each partition
+/// on `replication` brokers.
+pub fn replicated_cluster(brokers: i32, replication: i32, topics: &[(&str, i32)]) -> Cluster {
+    let cluster = MockCluster::new(brokers).unwrap();
+    for (t, partitions) in topics {
+        cluster.create_topic(t, *partitions, replication).unwrap();
+    }
+    cluster
+}
+
+/// A mock cluster of `brokers` brokers with the default twin topics that ingest reads:
+/// telemetry with `telemetry` partitions, events with `events`, assets with one.
+pub fn twin_cluster(brokers: i32, telemetry: i32, events: i32) -> Cluster {
+    mock_cluster(
+        brokers,
+        &[
+            ("twin.telemetry", telemetry),
+            ("twin.events", events),
+            ("twin.assets", 1),
+        ],
+    )
+}
+
+/// The mapping of a car fleet's payloads (`{"vin", "t" in seconds, "region", "fleet", ...}`,
+/// severities as numbers): a config for a payload shape other than the default.
+pub const CAR_MAPPING: &str = r#"
+[mapping]
+asset_id = "/vin"
+time = "/t"
+time_unit = "s"
+hierarchy = ["/region", "/fleet", "/vin"]
+[mapping.events]
+severity = "sev"
+severity_map = { "1" = "critical", "2" = "high" }
+"#;
+
+/// Sends `rec`, waiting while the producer's queue is full; any other error fails the test.
+pub fn send_waiting<'a, C, K, P>(
+    producer: &BaseProducer<C>,
+    mut rec: BaseRecord<'a, K, P, C::DeliveryOpaque>,
+) where
+    C: ProducerContext,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return,
+            Err((e, back)) => {
+                assert!(
+                    matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "send failed: {e}"
+                );
+                rec = back;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Delivery reports: (record id, Ok((topic, partition, offset)) or the error).
+pub type Reports = Arc<Mutex<Vec<(usize, Result<(String, i32, i64), String>)>>>;
+
+/// A producer context that keeps every delivery report, for the producers here that check
+/// where each record landed.
 pub struct Recorder {
-    reports: Reports,
+    pub reports: Reports,
+}
+
+impl Recorder {
+    /// A producer made from `config` that keeps its delivery reports in the returned list.
+    pub fn producer(config: &rdkafka::ClientConfig) -> (BaseProducer<Recorder>, Reports) {
+        let reports = Reports::default();
+        let producer = config
+            .create_with_context(Recorder {
+                reports: reports.clone(),
+            })
+            .expect("producer");
+        (producer, reports)
+    }
 }
 
 impl ClientContext for Recorder {}
@@ -35,7 +131,7 @@ impl ProducerContext for Recorder {
 
     fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
         let r = match result {
-            Ok(m) => Ok((m.partition(), m.offset())),
+            Ok(m) => Ok((m.topic().to_owned(), m.partition(), m.offset())),
             Err((e, _)) => Err(e.to_string()),
         };
         self.reports.lock().unwrap().push((id, r));
@@ -67,20 +163,16 @@ impl TestProducer {
 
     /// A producer with extra client properties (e.g. a larger `message.max.bytes`).
     pub fn with_props(bootstrap: &str, props: &[(&str, &str)]) -> Self {
-        let reports = Reports::default();
         let mut config = ClientSettings::plain(bootstrap).producer_config("test");
         for (k, v) in props {
             config.set(*k, *v);
         }
-        let producer = config
-            // One request in flight per partition keeps production order = offset order even
-            // if a request were retried.
+        // One request in flight per partition keeps production order = offset order even if a
+        // request were retried.
+        config
             .set("max.in.flight.requests.per.connection", "1")
-            .set("linger.ms", "5")
-            .create_with_context(Recorder {
-                reports: reports.clone(),
-            })
-            .expect("producer");
+            .set("linger.ms", "5");
+        let (producer, reports) = Recorder::producer(&config);
         Self {
             producer,
             reports,
@@ -108,24 +200,7 @@ impl TestProducer {
         if let Some(p) = payload {
             rec = rec.payload(p);
         }
-        loop {
-            match self.producer.send(rec) {
-                Ok(()) => break,
-                Err((e, back)) => {
-                    assert!(
-                        matches!(
-                            e,
-                            rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull
-                            )
-                        ),
-                        "send failed: {e}"
-                    );
-                    rec = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        send_waiting(&self.producer, rec);
         let slot = self.next.entry((topic.to_owned(), partition)).or_insert(0);
         let offset = *slot;
         *slot += 1;
@@ -168,7 +243,7 @@ impl TestProducer {
             let s = &self.sent[id];
             assert_eq!(
                 r,
-                Ok((s.partition, s.offset)),
+                Ok((s.topic.clone(), s.partition, s.offset)),
                 "record {id} to {}/{}",
                 s.topic,
                 s.partition
@@ -180,6 +255,17 @@ impl TestProducer {
     pub fn sent(&self) -> &[Sent] {
         &self.sent
     }
+}
+
+/// The store's bad-record list as (topic, partition, offset, reason), sorted.
+pub fn bad_list(store: &Store) -> Vec<(String, i32, i64, String)> {
+    let mut v: Vec<_> = store
+        .bad_records()
+        .iter()
+        .map(|b| (b.topic.to_string(), b.partition, b.offset, b.reason.clone()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// Reads everything (unbounded: until caught up) with the real ingest thread.
@@ -211,10 +297,43 @@ pub fn read_bounded(
     read_to_store(spec, 0, connect_timeout, Duration::from_secs(60))
 }
 
-/// A `twinscope demo broker --no-sim` process, killed when dropped, pass or fail.
-pub struct BrokerProcess(Child);
+/// Runs the `twinscope` binary with `args` to the end.
+pub fn twinscope(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_twinscope"))
+        .args(args)
+        .output()
+        .unwrap()
+}
 
-impl Drop for BrokerProcess {
+/// The JSON a run printed; the run must have succeeded.
+pub fn success_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "twinscope failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What a run said on stderr; the run must have failed.
+pub fn failure_message(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "twinscope succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What `twinscope snapshot --at at --brokers bootstrap` prints, with `extra` arguments.
+pub fn snapshot_json(bootstrap: &str, at: i64, extra: &[&str]) -> serde_json::Value {
+    let at = at.to_string();
+    let mut args = vec!["snapshot", "--at", &at, "--brokers", bootstrap];
+    args.extend_from_slice(extra);
+    success_json(&twinscope(&args))
+}
+
+/// A child process (a `twinscope demo broker` or `demo produce`), killed when dropped, pass
+/// or fail.
+pub struct ChildProcess(pub Child);
+
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -236,7 +355,7 @@ pub fn free_port() -> u16 {
 /// process; returns it with the bootstrap address it prints first. The process binds its
 /// bootstrap port itself (port 0: the system picks a free one), so no other process can take
 /// the port between choosing and binding it.
-pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
+pub fn start_broker_process(extra: &[&str]) -> (ChildProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twinscope"))
         .args(["demo", "broker", "--no-sim", "--port", "0"])
         .args(extra)
@@ -256,7 +375,19 @@ pub fn start_broker_process(extra: &[&str]) -> (BrokerProcess, String) {
         port.is_some_and(|p| p != 0),
         "demo broker printed {bootstrap:?}, not the port it bound"
     );
-    (BrokerProcess(child), bootstrap)
+    (ChildProcess(child), bootstrap)
+}
+
+/// Starts `twinscope demo produce --brokers bootstrap --backfill-s backfill_s` (the simulator
+/// into that cluster) with its stderr going to `stderr`.
+pub fn demo_produce(bootstrap: &str, backfill_s: u32, stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_twinscope"))
+        .args(["demo", "produce", "--brokers", bootstrap])
+        .args(["--backfill-s", &backfill_s.to_string()])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 /// The real app reading `brokers` (read-only, from the start of retention) with `config` and
@@ -269,6 +400,51 @@ pub fn window_on(brokers: &str, config: Config, props: ClientProps) -> Harness<'
         ..AppOptions::default()
     };
     app_harness(opts, Persisted::default())
+}
+
+/// An eframe storage that keeps what the app persists in memory, to read back what a
+/// restart would find.
+#[derive(Default)]
+pub struct MemStorage(pub HashMap<String, String>);
+
+impl eframe::Storage for MemStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+/// The real app in its test harness.
+pub type App = Harness<'static, TwinApp>;
+
+/// Steps the app until `done`, at most `timeout`.
+pub fn step_until(h: &mut App, timeout: Duration, what: &str, mut done: impl FnMut(&App) -> bool) {
+    let start = Instant::now();
+    while !done(h) {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every label and value in the window's accessibility tree, one a line.
+pub fn ui_text(h: &Harness<'_, TwinApp>) -> String {
+    use egui_kittest::kittest::NodeT as _;
+    h.root()
+        .children_recursive()
+        .flat_map(|n| {
+            let a = n.accesskit_node();
+            [a.label(), a.value()]
+        })
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Types `t` into the time box and goes there, replacing what an earlier jump left in it.
@@ -294,5 +470,8 @@ pub fn app_harness(opts: AppOptions, persisted: Persisted) -> Harness<'static, T
 }
 
 pub mod fold;
+pub mod incident_plant;
+pub mod plant;
 pub mod real_kafka;
+pub mod registry;
 pub mod stream;

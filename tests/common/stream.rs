@@ -5,47 +5,27 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value as Json;
 use twinscope::kafka::client::ClientSettings;
 use twinscope::twin::Store;
 
-/// Base of all event times: 2023-11-14T22:13:20Z.
-pub const T0: i64 = 1_700_000_000_000;
+use super::{Recorder, Reports};
+
+use super::T0;
 pub const TELEMETRY: &str = "twin.telemetry";
 pub const EVENTS: &str = "twin.events";
 pub const ASSETS: &str = "twin.assets";
 
 // ---------------------------------------------------------------------------------------------
 // Producing.
-
-/// Delivery reports: (record id, Ok((topic, partition, offset)) or the error).
-pub type Reports = Arc<Mutex<Vec<(usize, Result<(String, i32, i64), String>)>>>;
-
-pub struct Recorder {
-    reports: Reports,
-}
-
-impl ClientContext for Recorder {}
-
-impl ProducerContext for Recorder {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, id: usize) {
-        let r = match result {
-            Ok(m) => Ok((m.topic().to_owned(), m.partition(), m.offset())),
-            Err((e, _)) => Err(e.to_string()),
-        };
-        self.reports.lock().unwrap().push((id, r));
-    }
-}
 
 /// One record as sent.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,17 +47,14 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(bootstrap: &str) -> Self {
-        let reports = Reports::default();
-        let producer = ClientSettings::plain(bootstrap)
-            .producer_config("faults")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            // Longer than any outage here: records wait in the producer, they are not dropped.
-            .set("message.timeout.ms", "180000")
-            .create_with_context(Recorder {
-                reports: reports.clone(),
-            })
-            .expect("producer");
+        let (producer, reports) = Recorder::producer(
+            ClientSettings::plain(bootstrap)
+                .producer_config("faults")
+                .set("enable.idempotence", "true")
+                .set("linger.ms", "5")
+                // Longer than any outage here: records wait in the producer, not dropped.
+                .set("message.timeout.ms", "180000"),
+        );
         Self {
             producer,
             reports,
@@ -88,29 +65,12 @@ impl Feed {
     pub fn send(&mut self, topic: &str, partition: i32, key: &str, payload: &Json, kafka_ts: i64) {
         let id = self.sent.len();
         let body = payload.to_string();
-        let mut rec: BaseRecord<'_, str, str, usize> = BaseRecord::with_opaque_to(topic, id)
+        let rec: BaseRecord<'_, str, str, usize> = BaseRecord::with_opaque_to(topic, id)
             .partition(partition)
             .key(key)
             .payload(body.as_str())
             .timestamp(kafka_ts);
-        loop {
-            match self.producer.send(rec) {
-                Ok(()) => break,
-                Err((e, back)) => {
-                    assert!(
-                        matches!(
-                            e,
-                            rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull
-                            )
-                        ),
-                        "send failed: {e}"
-                    );
-                    rec = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        super::send_waiting(&self.producer, rec);
         self.producer.poll(Duration::ZERO);
         self.sent.push(Sent {
             topic: topic.to_owned(),

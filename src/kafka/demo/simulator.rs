@@ -14,9 +14,10 @@ use std::f64::consts::TAU;
 use fastrand::Rng;
 use serde_json::{Value, json};
 
-/// Which topic a record goes to.
+/// Which of the twin topics a record goes to (named apart from the decoder's `Role`, which
+/// says which topic a record was read from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum TopicKind {
     /// High-rate machine measurements (`twin.telemetry`).
     Telemetry,
     /// Alarms, maintenance events and command results (`twin.events`).
@@ -29,7 +30,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutRecord {
     /// Destination topic.
-    pub role: Role,
+    pub role: TopicKind,
     /// Record key: the asset id the record is about.
     pub key: String,
     /// JSON payload; `None` is a tombstone.
@@ -328,7 +329,7 @@ fn alarm_record(
 /// An events-topic record with this payload.
 fn event_record(ts: i64, key: &str, payload: &serde_json::Value) -> OutRecord {
     OutRecord {
-        role: Role::Events,
+        role: TopicKind::Events,
         key: key.to_string(),
         payload: Some(payload.to_string()),
         ts,
@@ -441,7 +442,7 @@ impl PlantSim {
     /// Parents precede their children; the parent is implied by the id prefix.
     pub fn asset_records(&self, at: i64) -> Vec<OutRecord> {
         let rec = |key: String, value: Value| OutRecord {
-            role: Role::Assets,
+            role: TopicKind::Assets,
             key,
             payload: Some(value.to_string()),
             ts: at,
@@ -650,7 +651,7 @@ impl PlantSim {
                 num(m.wear, 3),
             );
             telemetry.push(OutRecord {
-                role: Role::Telemetry,
+                role: TopicKind::Telemetry,
                 key: m.id.clone(),
                 payload: Some(payload),
                 ts: now,
@@ -947,7 +948,7 @@ mod tests {
     fn state_of(records: &[OutRecord], key: &str) -> String {
         let r = records
             .iter()
-            .find(|r| r.role == Role::Telemetry && r.key == key)
+            .find(|r| r.role == TopicKind::Telemetry && r.key == key)
             .unwrap();
         parse(r)["state"].as_str().unwrap().to_string()
     }
@@ -988,7 +989,7 @@ mod tests {
         let count = |kind: &str| assets.iter().filter(|r| parse(r)["kind"] == kind).count();
         assert_eq!((count("site"), count("line"), count("machine")), (2, 6, 36));
         for r in &assets {
-            assert_eq!(r.role, Role::Assets);
+            assert_eq!(r.role, TopicKind::Assets);
             assert_eq!(r.ts, T0);
             assert!(parse(r).get("parent").is_none());
         }
@@ -1011,7 +1012,10 @@ mod tests {
         let mut n = 0usize;
         for s in 0..120 {
             let recs = sim.step(T0 + s * 1000);
-            let tel: Vec<_> = recs.iter().filter(|r| r.role == Role::Telemetry).collect();
+            let tel: Vec<_> = recs
+                .iter()
+                .filter(|r| r.role == TopicKind::Telemetry)
+                .collect();
             assert_eq!(tel.len(), 36);
             let keys: Vec<_> = tel.iter().map(|r| r.key.clone()).collect();
             assert_eq!(keys, ids);
@@ -1054,7 +1058,7 @@ mod tests {
             for r in &recs {
                 let v = parse(r);
                 match r.role {
-                    Role::Telemetry => {
+                    TopicKind::Telemetry => {
                         let c = v["good_count"].as_u64().unwrap();
                         let prev = last_count.insert(r.key.clone(), c).unwrap_or(c);
                         assert!(c >= prev);
@@ -1070,7 +1074,7 @@ mod tests {
                             }
                         }
                     }
-                    Role::Events if v["type"] == "alarm" => {
+                    TopicKind::Events if v["type"] == "alarm" => {
                         let code = v["code"].as_str().unwrap().to_string();
                         let k = (r.key.clone(), code.clone());
                         let was = active.get(&k).copied().unwrap_or(false);
@@ -1088,7 +1092,7 @@ mod tests {
                             }
                         }
                     }
-                    Role::Events if v["code"] == "MAINT_START" => maint_starts += 1,
+                    TopicKind::Events if v["code"] == "MAINT_START" => maint_starts += 1,
                     _ => {}
                 }
             }
@@ -1111,7 +1115,7 @@ mod tests {
         let recs = sim.step(T0);
         let faulted = recs
             .iter()
-            .find(|r| r.role == Role::Telemetry && parse(r)["state"] == "FAULT")
+            .find(|r| r.role == TopicKind::Telemetry && parse(r)["state"] == "FAULT")
             .map(|r| r.key.clone())
             .unwrap();
         let out = sim.apply_command(T0 + 500, &faulted, "reset_fault", &json!({}), "corr-1");
@@ -1194,7 +1198,7 @@ mod tests {
             let recs = sim.step(T0 + s * 1000);
             ended |= recs
                 .iter()
-                .filter(|r| r.role == Role::Events)
+                .filter(|r| r.role == TopicKind::Events)
                 .map(parse)
                 .any(|v| v["code"] == "MAINT_END");
             let st = state_of(&recs, id);

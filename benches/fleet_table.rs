@@ -1,0 +1,226 @@
+//! Fleet table benchmark (issue #15): whole frames of the real [`TwinApp`] on the CPU,
+//! headless (`egui::Context::run_ui` with the app's own `frame`, then tessellation), with a
+//! group of 10k and of 100k assets selected, so its fleet table is open.
+//!
+//! Per size it prints percentiles of: steady frames (nothing changes), scrolling (a mouse
+//! wheel step every frame), sorting (the sort flips between ascending and descending every
+//! frame, so every frame re-sorts every row), filtering (the filter text changes every frame)
+//! and rebuilding (the columns change every frame, so every frame reads the store for every
+//! row again: what a cursor move costs). Criterion times the sorting frames. The app reads an
+//! empty demo broker (no simulator) and its store is loaded directly, as in `frame.rs`. Under
+//! `cargo test` (no `--bench`) sizes are tiny and nothing depends on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use twinscope::app::{AppOptions, Persisted, TwinApp};
+use twinscope::config::{Config, Topics};
+use twinscope::kafka::demo::{DemoBroker, DemoOptions};
+use twinscope::testkit::records::{LogOffsets, num, telemetry, text};
+use twinscope::testkit::{BATCH, Pcts};
+use twinscope::timeline::now_ms;
+use twinscope::twin::fleet_table::{Column, SortBy};
+use twinscope::twin::{Role, Store};
+
+/// True under `cargo bench`; false in CI's smoke run under `cargo test`.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// `n` assets in one group, `fleet`, each with four properties written twice in the last
+/// minute (so every row has values and an age).
+fn build_store(n: usize) -> Store {
+    let end = now_ms();
+    let mut store = Store::new("/", Config::default().history.budget_mb);
+    let mut offsets = LogOffsets::new(64);
+    let mut batch = Vec::with_capacity(BATCH);
+    for round in 0..2i64 {
+        for a in 0..n {
+            let ts = end - 60_000 + round * 30_000 + (a as i64 * 30_000) / n as i64;
+            let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            let speed = (h % 2000) as f64 / 10.0 + round as f64;
+            let props = vec![
+                num("speed", speed),
+                num("battery.soc", (h % 1000) as f64 / 1000.0),
+                num("temp", 20.0 + (h % 300) as f64 / 10.0),
+                text("state", if h % 7 == 0 { "FAULT" } else { "RUN" }),
+            ];
+            let origin = offsets.next(Role::Telemetry, a, ts);
+            batch.push(telemetry(origin, &format!("fleet/car-{a:06}"), ts, props));
+            if batch.len() == BATCH {
+                store.apply_batch(std::mem::take(&mut batch), Vec::new());
+            }
+        }
+    }
+    store.apply_batch(batch, Vec::new());
+    store
+}
+
+/// One frame's input: the window, and `events` (a wheel step over the table).
+fn input(frame: usize, events: Vec<egui::Event>) -> egui::RawInput {
+    egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1600.0, 1000.0),
+        )),
+        time: Some(frame as f64 / 60.0),
+        predicted_dt: 1.0 / 60.0,
+        events,
+        ..Default::default()
+    }
+}
+
+/// A wheel step down (or up) with the pointer over the table's rows.
+fn wheel(down: bool) -> Vec<egui::Event> {
+    vec![
+        egui::Event::PointerMoved(egui::pos2(700.0, 300.0)),
+        egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, if down { -120.0 } else { 120.0 }),
+            modifiers: egui::Modifiers::NONE,
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        },
+    ]
+}
+
+/// One whole frame (UI pass and tessellation), in milliseconds.
+fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize, events: Vec<egui::Event>) -> f64 {
+    let t = Instant::now();
+    let mut out = ctx.run_ui(input(n, events), |ui| app.frame(ui));
+    // No renderer uploads the font atlas here; epaint insists that is said explicitly.
+    out.textures_delta.clear();
+    black_box(ctx.tessellate(out.shapes, out.pixels_per_point));
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// What changes before each measured frame.
+#[derive(Clone, Copy)]
+enum Change {
+    Nothing,
+    Scroll,
+    Sort,
+    Filter,
+    Columns,
+}
+
+impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Change::Nothing => "steady",
+            Change::Scroll => "scroll",
+            Change::Sort => "sort",
+            Change::Filter => "filter",
+            Change::Columns => "rebuild",
+        }
+    }
+
+    /// Applies the change for frame `i`; returns the frame's input events.
+    fn apply(self, app: &mut TwinApp, i: usize) -> Vec<egui::Event> {
+        let state = app.fleet_table_state();
+        match self {
+            Change::Nothing => Vec::new(),
+            Change::Scroll => wheel((i / 20) % 2 == 0),
+            Change::Sort => {
+                state.sort = Some(SortBy {
+                    column: Column::Prop("speed".into()),
+                    descending: i % 2 == 1,
+                });
+                Vec::new()
+            }
+            Change::Filter => {
+                state.filter_text = format!("speed > {} and state == \"RUN\"", 50 + i % 2);
+                Vec::new()
+            }
+            Change::Columns => {
+                state.columns = if i % 2 == 0 {
+                    Some(vec!["speed".into(), "state".into()])
+                } else {
+                    None
+                };
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn frames(c: &mut Criterion) {
+    let (sizes, frames_per): (&[usize], usize) = if full() {
+        (&[10_000, 100_000], 60)
+    } else {
+        (&[200], 3)
+    };
+    let broker = DemoBroker::start(
+        &DemoOptions {
+            partitions: 1,
+            simulate: false,
+            ..DemoOptions::default()
+        },
+        &Topics::default(),
+    )
+    .unwrap();
+    for &n in sizes {
+        let t = Instant::now();
+        let mut store = build_store(n);
+        println!(
+            "fleet table: {n} assets in one group, 4 properties, 1600x1000 points; store built \
+             in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let ctx = egui::Context::default();
+        let opts = AppOptions {
+            brokers: Some(broker.bootstrap().to_owned()),
+            ..AppOptions::default()
+        };
+        let persisted = Persisted {
+            selected: Some("fleet".into()),
+            ..Persisted::default()
+        };
+        let mut app = TwinApp::new(&ctx, opts, persisted);
+        std::mem::swap(app.store_mut(), &mut store);
+        let start = Instant::now();
+        let mut i = 0;
+        // Until the (empty) read has caught up, so the progress bar is gone, as in steady state.
+        while i < 5 || (!app.caught_up() && start.elapsed() < Duration::from_secs(10)) {
+            frame(&ctx, &mut app, i, Vec::new());
+            i += 1;
+        }
+        let shown = app.fleet_table().map_or(0, |(_, t, _)| t.rows.len());
+        assert_eq!(shown, n, "the fleet table shows every asset of the group");
+        for change in [
+            Change::Nothing,
+            Change::Scroll,
+            Change::Sort,
+            Change::Filter,
+            Change::Columns,
+        ] {
+            let mut ms = Vec::with_capacity(frames_per);
+            for k in 0..frames_per {
+                let events = change.apply(&mut app, k);
+                ms.push(frame(&ctx, &mut app, i, events));
+                i += 1;
+            }
+            println!(
+                "  {n:>6} rows, {:<7}: frame {}  (goal p95 <= 16 ms)",
+                change.name(),
+                Pcts::of(ms)
+            );
+        }
+        c.bench_function(&format!("fleet_table_sort_{n}"), |b| {
+            b.iter(|| {
+                let events = Change::Sort.apply(&mut app, i);
+                i += 1;
+                frame(&ctx, &mut app, i, events)
+            });
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = frames
+}
+criterion_main!(benches);

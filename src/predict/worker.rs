@@ -1,0 +1,207 @@
+//! The "predict" thread: a named worker that takes [`Job`]s over a small bounded channel,
+//! computes each series' outcome and sends the result back, waking the UI. The UI never
+//! waits on it: a full queue means "try again next frame".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use super::compute::{SeriesOutcome, compute};
+use super::inputs::SeriesInput;
+
+/// Errors of the prediction worker.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictWorkerError {
+    #[error("cannot start the prediction thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// Which result a job feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// The plotted series and the selected asset: forecasts, markers, backtests.
+    Focus,
+    /// Every asset: time to threshold and anomaly counts.
+    Fleet,
+}
+
+/// A unit of work for the thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub kind: JobKind,
+    /// The cursor the forecasts are made at.
+    pub at: i64,
+    /// Store data generation the inputs were copied at.
+    pub generation: u64,
+    pub inputs: Vec<SeriesInput>,
+}
+
+/// What the thread sends back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    pub kind: JobKind,
+    pub at: i64,
+    pub generation: u64,
+    pub outcomes: Vec<(Arc<str>, Arc<str>, SeriesOutcome)>,
+}
+
+/// Handle to the "predict" thread, which computes [`SeriesOutcome`]s for the jobs the
+/// [`super::PredictionCache`] sends. Dropping it stops and joins the thread.
+pub struct PredictWorker {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<JobResult>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PredictWorker {
+    /// Starts the thread; `waker` is called after each result (the UI requests a repaint).
+    ///
+    /// # Errors
+    /// When the OS cannot start a thread.
+    pub fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> Result<Self, PredictWorkerError> {
+        // Two jobs at most: one per kind is the normal load; a full channel means the UI
+        // simply tries again next frame with fresher inputs.
+        let (job_tx, job_rx) = bounded::<Job>(2);
+        let (res_tx, res_rx) = bounded::<JobResult>(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_w = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("predict".into())
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    if stop_w.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut result = run(&job);
+                    loop {
+                        match res_tx.send_timeout(result, Duration::from_millis(50)) {
+                            Ok(()) => break,
+                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                                if stop_w.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                result = back;
+                            }
+                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                        }
+                    }
+                    waker();
+                }
+            })?;
+        Ok(Self {
+            jobs: Some(job_tx),
+            results: res_rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job; gives it back when the queue is full (try again later).
+    ///
+    /// # Errors
+    /// The job itself, when it could not be queued.
+    pub fn try_submit(&self, job: Job) -> Result<(), Box<Job>> {
+        let Some(tx) = &self.jobs else {
+            return Err(Box::new(job));
+        };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => Box::new(j),
+        })
+    }
+
+    /// A finished result, if one is waiting.
+    #[must_use]
+    pub fn try_recv(&self) -> Option<JobResult> {
+        self.results.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for a result (for tests and tools).
+    #[must_use]
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<JobResult> {
+        self.results.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for PredictWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Disconnecting the job channel ends the thread's `recv`.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs a job (what the thread does; public so tests can check it without the thread).
+#[must_use]
+pub fn run(job: &Job) -> JobResult {
+    JobResult {
+        kind: job.kind,
+        at: job.at,
+        generation: job.generation,
+        outcomes: job
+            .inputs
+            .iter()
+            .map(|i| (i.asset.clone(), i.prop.clone(), compute(i, job.at)))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::inputs::{after, fit_window, test_series as series};
+    use super::*;
+    use crate::twin::forecast::{Rul, Threshold};
+
+    #[test]
+    fn worker_answers_and_stops_on_drop() {
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w2 = woken.clone();
+        let p = PredictWorker::spawn(Arc::new(move || {
+            w2.fetch_add(1, Ordering::Relaxed);
+        }))
+        .unwrap();
+        let s = series(600, |i| 2.0 + 0.01 * i as f64);
+        let input = SeriesInput {
+            asset: "a".into(),
+            prop: "v".into(),
+            fit: Some(fit_window(&s, 299_000)),
+            limits: vec![Threshold::above(5.0)],
+            recent: None,
+            after: Some(after(&s, 299_000, Some(Threshold::above(5.0)))),
+        };
+        p.try_submit(Job {
+            kind: JobKind::Focus,
+            at: 299_000,
+            generation: 1,
+            inputs: vec![input],
+        })
+        .unwrap();
+        let r = p.recv_timeout(Duration::from_secs(10)).unwrap();
+        let o = &r.outcomes[0].2;
+        // Exact line: 5.0 is reached at 300 s; the next sample beyond it is at 301 s.
+        assert_eq!(
+            o.rul,
+            Some((
+                Threshold::above(5.0),
+                Rul::Crossing {
+                    expected: 300_000,
+                    earliest: 300_000,
+                    latest: 300_000
+                }
+            ))
+        );
+        let b = o.backtest.unwrap();
+        assert_eq!(b.actual_crossing, Some(301_000));
+        assert!(b.mae.unwrap() < 1e-9);
+        // The waker runs after the send; joining the thread (drop) makes it certain.
+        drop(p);
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+    }
+}
