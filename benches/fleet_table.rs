@@ -45,7 +45,7 @@ fn build_store(n: usize) -> Store {
                 num("speed", speed),
                 num("battery.soc", (h % 1000) as f64 / 1000.0),
                 num("temp", 20.0 + (h % 300) as f64 / 10.0),
-                text("state", if h % 7 == 0 { "FAULT" } else { "RUN" }),
+                text("state", if h.is_multiple_of(7) { "FAULT" } else { "RUN" }),
             ];
             let origin = offsets.next(Role::Telemetry, a, ts);
             batch.push(telemetry(origin, &format!("fleet/car-{a:06}"), ts, props));
@@ -122,7 +122,7 @@ impl Change {
         let state = app.fleet_table_state();
         match self {
             Change::Nothing => Vec::new(),
-            Change::Scroll => wheel((i / 20) % 2 == 0),
+            Change::Scroll => wheel((i / 20).is_multiple_of(2)),
             Change::Sort => {
                 state.sort = Some(SortBy {
                     column: Column::Prop("speed".into()),
@@ -135,7 +135,7 @@ impl Change {
                 Vec::new()
             }
             Change::Columns => {
-                state.columns = if i % 2 == 0 {
+                state.columns = if i.is_multiple_of(2) {
                     Some(vec!["speed".into(), "state".into()])
                 } else {
                     None

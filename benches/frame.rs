@@ -9,23 +9,16 @@
 //! `--bench`) sizes are tiny and nothing depends on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use twinscope::app::{AppOptions, Persisted, TwinApp};
-use twinscope::config::{Config, Topics};
-use twinscope::kafka::demo::{DemoBroker, DemoOptions};
+use twinscope::config::Config;
 use twinscope::testkit::workload::load_dense_series;
-use twinscope::testkit::{Pcts, SyntheticFleet, Workload};
+use twinscope::testkit::{Pcts, SyntheticFleet, Workload, frame};
 use twinscope::timeline::now_ms;
 use twinscope::twin::Store;
 use twinscope::ui::PlotKey;
-
-/// True under `cargo bench`; false in CI's smoke run under `cargo test`.
-fn full() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
 
 struct Sizes {
     assets: usize,
@@ -71,18 +64,6 @@ fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
     (store, keys)
 }
 
-fn input(frame: usize) -> egui::RawInput {
-    egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1600.0, 1000.0),
-        )),
-        time: Some(frame as f64 / 60.0),
-        predicted_dt: 1.0 / 60.0,
-        ..Default::default()
-    }
-}
-
 /// An app reading the empty cluster, showing `store` with `keys` plotted over `zoom_s`.
 fn app_for(
     ctx: &egui::Context,
@@ -118,31 +99,8 @@ fn app_for(
     app
 }
 
-/// One frame: the app's UI pass, then tessellation. Returns (pass, tessellation) durations.
-fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize) -> (Duration, Duration) {
-    let t = Instant::now();
-    let mut out = ctx.run_ui(input(n), |ui| app.frame(ui));
-    let pass = t.elapsed();
-    // No renderer uploads the font atlas here; epaint insists that is said explicitly.
-    out.textures_delta.clear();
-    let t = Instant::now();
-    let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
-    black_box(prims);
-    (pass, t.elapsed())
-}
-
-/// An empty cluster with the twin topics: the demo broker without its simulator.
-fn cluster() -> DemoBroker {
-    let opts = DemoOptions {
-        partitions: 1,
-        simulate: false,
-        ..DemoOptions::default()
-    };
-    DemoBroker::start(&opts, &Topics::default()).unwrap()
-}
-
 fn frames(c: &mut Criterion) {
-    let s = if full() {
+    let s = if frame::full() {
         Sizes {
             assets: 10_000,
             series: 8,
@@ -163,7 +121,7 @@ fn frames(c: &mut Criterion) {
             zooms: &[3600, 10],
         }
     };
-    let cluster = cluster();
+    let cluster = frame::empty_cluster().unwrap();
     let bootstrap = cluster.bootstrap().to_owned();
     let t = Instant::now();
     let (mut store, keys) = build_store(&s);
@@ -179,16 +137,11 @@ fn frames(c: &mut Criterion) {
     for &zoom in s.zooms {
         let ctx = egui::Context::default();
         let mut app = app_for(&ctx, &bootstrap, zoom, &keys, &mut store);
-        let start = Instant::now();
         let mut n = 0;
-        // Until the (empty) read has caught up, so the progress bar is gone, as in steady state.
-        while n < s.warmup || (!app.caught_up() && start.elapsed() < Duration::from_secs(10)) {
-            frame(&ctx, &mut app, n);
-            n += 1;
-        }
+        frame::warm_up(&ctx, &mut app, &mut n, s.warmup);
         let (mut total, mut pass, mut tess) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..s.frames {
-            let (p, t) = frame(&ctx, &mut app, n);
+            let (p, t) = frame::run(&ctx, &mut app, n, Vec::new());
             n += 1;
             total.push((p + t).as_secs_f64() * 1000.0);
             pass.push(p.as_secs_f64() * 1000.0);
@@ -202,11 +155,11 @@ fn frames(c: &mut Criterion) {
             pass.p95,
             tess.p95
         );
-        if zoom == 600 || !full() {
+        if zoom == 600 || !frame::full() {
             c.bench_function(&format!("frame_zoom_{zoom}s"), |b| {
                 b.iter(|| {
                     n += 1;
-                    frame(&ctx, &mut app, n)
+                    frame::run(&ctx, &mut app, n, Vec::new())
                 });
             });
         }

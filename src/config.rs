@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::twin::forecast::Threshold;
 use crate::twin::mapping::Mapping;
-use crate::twin::rules::{Limit, RuleDef, RuleKind, glob_match};
+use crate::twin::rules::{Limit, RuleDef, RuleKind, scope_matches};
 
 /// Errors loading or resolving a config.
 #[derive(Debug, thiserror::Error)]
@@ -350,9 +350,7 @@ impl LimitDef {
     /// Whether the limit applies to the asset `id` whose kind is `kind`.
     #[must_use]
     pub fn applies_to(&self, id: &str, kind: Option<&str>) -> bool {
-        let kind_ok = self.kinds.is_empty()
-            || kind.is_some_and(|k| self.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)));
-        kind_ok && self.pattern.as_deref().is_none_or(|p| glob_match(p, id))
+        scope_matches(&self.kinds, self.pattern.as_deref(), id, kind)
     }
 }
 
@@ -858,26 +856,7 @@ mod tests {
     fn rules_parse_and_default_to_none() {
         assert!(Config::default().rules.is_empty());
         assert!(Config::parse("").unwrap().rules.is_empty());
-        let c = Config::parse(
-            r#"
-[[rules]]
-code = "VIB_HI"
-property = "vibration"
-limit = "hi"
-value = 7.0
-deadband = 0.5
-on_delay_s = 10
-priority = "medium"
-kinds = ["machine"]
-[[rules]]
-code = "STATE_FAULT"
-property = "state"
-equals = "FAULT"
-priority = "high"
-pattern = "plant-a/*"
-"#,
-        )
-        .unwrap();
+        let c = Config::parse(&crate::testkit::rules::two_rules()).unwrap();
         assert_eq!(c.rules.len(), 2);
         assert_eq!(c.rules[0].code, "VIB_HI");
         assert_eq!(c.rules[1].pattern.as_deref(), Some("plant-a/*"));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use twinscope::config::Config;
 use twinscope::headless::read_to_store_with_rules;
+use twinscope::testkit::rules;
 use twinscope::twin::Store;
 use twinscope::twin::alarms::AlarmState;
 
@@ -27,20 +28,7 @@ fn state(store: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
 
 #[test]
 fn threshold_rule_alarm_states_at_known_times() {
-    let config = Config::parse(
-        r#"
-[[rules]]
-code = "VIB_HI"
-property = "vibration"
-limit = "hi"
-value = 7.0
-deadband = 0.5
-on_delay_s = 10
-off_delay_s = 2
-priority = "medium"
-"#,
-    )
-    .unwrap();
+    let config = Config::parse(&rules::vib_hi("off_delay_s = 2\n")).unwrap();
     let topics = &config.topics;
     let cluster = common::mock_cluster(
         1,

@@ -125,9 +125,9 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     shown.sort();
     all.sort();
     assert_eq!(shown, all);
-    for i in 0..6 {
+    for (i, produced) in LATE.iter().enumerate() {
         let v = store_speed(h, &car(i), i64::MAX);
-        assert_eq!(v, LATE[i].to_string());
+        assert_eq!(v, produced.to_string());
         h.get_by_label(&format!("{} speed = {v}", car(i)));
     }
     // The worst alarm of car-6.

@@ -158,8 +158,10 @@ mod tests {
             ClusterKey::of(Some("a:9092"), &t),
             ClusterKey::of(Some("c:9092"), &t)
         );
-        let mut other = TopicsConfig::default();
-        other.telemetry = "plant2.telemetry".into();
+        let other = TopicsConfig {
+            telemetry: "plant2.telemetry".into(),
+            ..TopicsConfig::default()
+        };
         assert_ne!(
             ClusterKey::of(Some("a:9092"), &t),
             ClusterKey::of(Some("a:9092"), &other)

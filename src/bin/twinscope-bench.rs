@@ -1,12 +1,14 @@
 //! `twinscope-bench`: the end-to-end benchmarks (ingest against kcat and a bare consumer,
 //! scrub against a naive replay, memory per sample, live latency), kept out of the product.
 //! Built only with the `testkit` feature:
-//! `cargo run --release --features testkit --bin twinscope-bench -- [all|ingest|memory|latency]`.
+//! `cargo run --release --features testkit --bin twinscope-bench -- [all|ingest|memory|latency]`;
+//! `ingest --format avro|protobuf --schema-registry URL` measures the same workload in the
+//! Confluent wire format.
 
 use anyhow::Result;
 use clap::Parser;
 
-use twinscope::kafka::bench::{BenchOptions, Which, run};
+use twinscope::kafka::bench::{BenchFormat, BenchOptions, Which, run};
 
 /// Benchmarks: ingest vs kcat and a bare consumer, scrub vs a naive replay, memory per sample,
 /// live latency. On an embedded mock cluster, or with --brokers on that cluster (the workload
@@ -51,6 +53,21 @@ struct BenchArgs {
     /// Live produce duration, seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Value format of the ingest workload (the same records in each); avro and protobuf are
+    /// produced in the Confluent wire format and need --schema-registry.
+    #[arg(long, value_enum, default_value_t = BenchFormatArg::Json)]
+    format: BenchFormatArg,
+    /// Confluent-compatible schema registry URL the avro/protobuf schemas are registered at
+    /// and read from, e.g. Apicurio's http://127.0.0.1:8080/apis/ccompat/v7.
+    #[arg(long)]
+    schema_registry: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum BenchFormatArg {
+    Json,
+    Avro,
+    Protobuf,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -75,6 +92,12 @@ fn main() -> Result<()> {
         rate: b.rate,
         seconds: b.seconds,
         brokers: b.brokers,
+        format: match b.format {
+            BenchFormatArg::Json => BenchFormat::Json,
+            BenchFormatArg::Avro => BenchFormat::Avro,
+            BenchFormatArg::Protobuf => BenchFormat::Protobuf,
+        },
+        schema_registry: b.schema_registry,
     };
     let which = match b.which {
         BenchWhich::All => Which::All,

@@ -100,10 +100,10 @@ pub fn offset_for_time(
     if let Some(o) = index.and_then(|ix| ix.lookup(t)) {
         return Ok((o.clamp(low, high), SeekMethod::OwnIndex));
     }
-    let probe: BaseConsumer = settings.consumer_config("probe").create()?;
+    let probe = Probe::new(settings, topic, partition, timeout)?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(t))?;
-    let answered = probe.offsets_for_times(tpl, timeout)?;
+    let answered = probe.consumer.offsets_for_times(tpl, timeout)?;
     let broker = answered
         .elements()
         .first()
@@ -114,11 +114,10 @@ pub fn offset_for_time(
     }
     // End means "no record at or after t" from a real broker, but is also all the mock ever
     // says. The last record tells which: if it is older than t, End is the truth.
-    let last_ts = record_ts(&probe, topic, partition, high - 1, timeout)?;
-    if last_ts.is_none_or(|ts| ts < t) {
+    if probe.record_ts(high - 1)?.is_none_or(|ts| ts < t) {
         return Ok((high, SeekMethod::Broker));
     }
-    bisect(&probe, topic, partition, t, (low, high), timeout)
+    probe.bisect(t, (low, high))
 }
 
 /// The bisection alone, for clusters that cannot answer by time (and for tests that check it
@@ -139,59 +138,74 @@ pub fn offset_by_bisection(
     if high <= low {
         return Ok((low, SeekMethod::Trivial));
     }
-    let probe: BaseConsumer = settings.consumer_config("probe").create()?;
-    if record_ts(&probe, topic, partition, high - 1, timeout)?.is_none_or(|ts| ts < t) {
+    let probe = Probe::new(settings, topic, partition, timeout)?;
+    if probe.record_ts(high - 1)?.is_none_or(|ts| ts < t) {
         return Ok((high, SeekMethod::Bisection { probes: 1 }));
     }
-    bisect(&probe, topic, partition, t, (low, high), timeout)
+    probe.bisect(t, (low, high))
 }
 
-fn bisect(
-    probe: &BaseConsumer,
-    topic: &str,
+/// A consumer that fetches single records of one partition, each within `timeout`: what the
+/// broker's answer is checked with and what the bisection reads.
+struct Probe<'a> {
+    consumer: BaseConsumer,
+    topic: &'a str,
     partition: i32,
-    t: i64,
-    (low, high): (i64, i64),
     timeout: Duration,
-) -> Result<(i64, SeekMethod), KafkaError> {
-    let (mut lo, mut hi, mut probes) = (low, high - 1, 1u32);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        probes += 1;
-        match record_ts(probe, topic, partition, mid, timeout)? {
-            Some(ts) if ts >= t => hi = mid,
-            Some(_) => lo = mid + 1,
-            // The range was deleted by retention meanwhile: start at what is left.
-            None => lo = mid + 1,
-        }
+}
+
+impl<'a> Probe<'a> {
+    fn new(
+        settings: &ClientSettings,
+        topic: &'a str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        Ok(Self {
+            consumer: settings.consumer_config("probe").create()?,
+            topic,
+            partition,
+            timeout,
+        })
     }
-    Ok((lo, SeekMethod::Bisection { probes }))
-}
 
-/// The timestamp of the record at `offset` (or the next existing one).
-fn record_ts(
-    probe: &BaseConsumer,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    timeout: Duration,
-) -> Result<Option<i64>, KafkaError> {
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
-    probe.assign(&tpl)?;
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match probe.poll(Duration::from_millis(50)) {
-            Some(Ok(m))
-                if m.partition() == partition && m.topic() == topic && m.offset() >= offset =>
-            {
-                return Ok(m.timestamp().to_millis());
+    /// The first offset in `[low, high)` whose timestamp is ≥ `t`, given that the last record's
+    /// is (one probe already spent on it).
+    fn bisect(&self, t: i64, (low, high): (i64, i64)) -> Result<(i64, SeekMethod), KafkaError> {
+        let (mut lo, mut hi, mut probes) = (low, high - 1, 1u32);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            probes += 1;
+            match self.record_ts(mid)? {
+                Some(ts) if ts >= t => hi = mid,
+                Some(_) => lo = mid + 1,
+                // The range was deleted by retention meanwhile: start at what is left.
+                None => lo = mid + 1,
             }
-            Some(Err(e)) => return Err(e),
-            _ => {}
         }
+        Ok((lo, SeekMethod::Bisection { probes }))
     }
-    Ok(None)
+
+    /// The timestamp of the record at `offset` (or the next existing one).
+    fn record_ts(&self, offset: i64) -> Result<Option<i64>, KafkaError> {
+        let (topic, partition) = (self.topic, self.partition);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        self.consumer.assign(&tpl)?;
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(50)) {
+                Some(Ok(m))
+                    if m.partition() == partition && m.topic() == topic && m.offset() >= offset =>
+                {
+                    return Ok(m.timestamp().to_millis());
+                }
+                Some(Err(e)) => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

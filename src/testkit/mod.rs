@@ -5,8 +5,10 @@
 //! Compiled only with the `testkit` feature, which the crate's own tests and benches turn on
 //! through a dev-dependency on the crate itself; `cargo build` of the product leaves it out.
 
+pub mod frame;
 pub mod measure;
 pub mod records;
+pub mod rules;
 pub mod workload;
 
 pub use measure::{Pcts, ui_scrub};

@@ -50,6 +50,21 @@ impl LogOffsets {
     }
 }
 
+/// `body` as the record at `offset` of partition 0 of the topic it comes from (Kafka time 0):
+/// for a test about the order records are applied in, not about where they sat in the log.
+#[must_use]
+pub fn logged(offset: i64, body: Decoded) -> Rec {
+    let role = match body {
+        Decoded::Telemetry { .. } => Role::Telemetry,
+        Decoded::Event(_) => Role::Events,
+        Decoded::Asset { .. } => Role::Assets,
+    };
+    Rec {
+        origin: origin(role, 0, offset, 0),
+        body,
+    }
+}
+
 /// A telemetry record of `asset` at event time `ts`.
 #[must_use]
 pub fn telemetry(origin: Origin, asset: &str, ts: i64, props: Vec<(String, Value)>) -> Rec {

@@ -1,4 +1,4 @@
-//! Anomalous samples in one numeric property: a robust EWMA control chart (issue #7).
+//! Anomalous samples in one numeric property: a robust EWMA control chart.
 //!
 //! Twin telemetry drifts (a pump warms up, a tank fills), so a chart against a fixed centre line
 //! would flag every sample of a slow trend. Instead the centre is an exponentially weighted

@@ -113,58 +113,24 @@ pub fn diff(store: &Store, a: i64, b: i64, scope: Option<&str>) -> Diff {
 #[cfg(test)]
 mod tests {
     use super::super::alarms::Priority;
-    use super::super::decode::{
-        AlarmAction, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value,
-    };
+    use super::super::decode::{AlarmAction, Rec, Role};
     use super::*;
+    use crate::testkit::records::{alarm, num, origin, telemetry};
 
-    fn rec(o: i64, body: Decoded) -> Rec {
-        let role = match body {
-            Decoded::Telemetry { .. } => Role::Telemetry,
-            Decoded::Event(_) => Role::Events,
-            Decoded::Asset { .. } => Role::Assets,
-        };
-        Rec {
-            origin: Origin {
-                role,
-                partition: 0,
-                offset: o,
-                kafka_ts: 0,
-            },
-            body,
-        }
-    }
-
+    /// Record `o` of the log: property `x` of `asset` is `v` at `ts`.
     fn tele(o: i64, asset: &str, ts: i64, v: f64) -> Rec {
-        rec(
-            o,
-            Decoded::Telemetry {
-                asset: asset.into(),
-                parent: None,
-                ts,
-                props: vec![("x".into(), Value::Num(v))],
-            },
+        telemetry(
+            origin(Role::Telemetry, 0, o, 0),
+            asset,
+            ts,
+            vec![num("x", v)],
         )
     }
 
-    fn alarm(o: i64, ts: i64, action: AlarmAction) -> Rec {
-        rec(
-            o,
-            Decoded::Event(Event {
-                asset: "p/m1".into(),
-                parent: None,
-                ts,
-                kind: EventKind::Alarm {
-                    action,
-                    until: None,
-                },
-                code: "HOT".into(),
-                severity: Severity::Alarm(Priority::High),
-                message: None,
-                by: None,
-                comment: None,
-            }),
-        )
+    /// Record `o` of the log: `p/m1`'s high-priority `HOT` alarm does `action` at `ts`.
+    fn hot(o: i64, ts: i64, action: AlarmAction) -> Rec {
+        let at = origin(Role::Events, 0, o, 0);
+        alarm(at, "p/m1", ts, "HOT", Priority::High, action, None)
     }
 
     #[test]
@@ -175,9 +141,9 @@ mod tests {
         s.apply(tele(2, "p/m2", 15, 5.0));
         s.apply(tele(3, "q/m3", 5, 7.0));
         s.apply(tele(4, "q/m3", 25, 8.0));
-        s.apply(alarm(5, 12, AlarmAction::Active));
-        s.apply(alarm(6, 18, AlarmAction::Cleared));
-        s.apply(alarm(7, 30, AlarmAction::Active));
+        s.apply(hot(5, 12, AlarmAction::Active));
+        s.apply(hot(6, 18, AlarmAction::Cleared));
+        s.apply(hot(7, 30, AlarmAction::Active));
         let d = diff(&s, 11, 21, Some("p"));
         assert_eq!(d.added, vec!["p/m2".to_owned()]);
         assert!(d.removed.is_empty());

@@ -1,4 +1,4 @@
-//! Forecasts, time to threshold and backtests for one numeric property (issue #7).
+//! Forecasts, time to threshold and backtests for one numeric property.
 //!
 //! Everything here is a pure function of `(times, values)` columns as kept by
 //! [`Series`](super::series::Series): irregular i64 epoch-millisecond times, f64 values, NaN

@@ -376,26 +376,26 @@ fn trim_zeros(d: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::super::alarms::Priority;
-    use super::super::decode::{
-        AlarmAction, AssetDef, Decoded, Event, EventKind, Origin, Rec, Role, Severity, Value,
-    };
+    use super::super::decode::{AlarmAction, AssetDef, Decoded, Role, Value};
     use super::*;
+    use crate::testkit::records::{alarm, logged, origin};
 
     fn apply(s: &mut Store, o: i64, body: Decoded) {
-        let role = match body {
-            Decoded::Telemetry { .. } => Role::Telemetry,
-            Decoded::Event(_) => Role::Events,
-            Decoded::Asset { .. } => Role::Assets,
-        };
-        s.apply(Rec {
-            origin: Origin {
-                role,
-                partition: 0,
-                offset: o,
-                kafka_ts: 0,
-            },
-            body,
-        });
+        s.apply(logged(o, body));
+    }
+
+    /// Record `o` of the log: `asset`'s `F` alarm of `priority` is raised at `ts`.
+    fn raise(s: &mut Store, o: i64, asset: &str, ts: i64, priority: Priority) {
+        let at = origin(Role::Events, 0, o, 0);
+        s.apply(alarm(
+            at,
+            asset,
+            ts,
+            "F",
+            priority,
+            AlarmAction::Active,
+            None,
+        ));
     }
 
     fn tele(asset: &str, ts: i64) -> Decoded {
@@ -448,24 +448,7 @@ mod tests {
                 }),
             },
         );
-        apply(
-            &mut s,
-            2,
-            Decoded::Event(Event {
-                asset: "x/m".into(),
-                parent: None,
-                ts: 3,
-                kind: EventKind::Alarm {
-                    action: AlarmAction::Active,
-                    until: None,
-                },
-                code: "F".into(),
-                severity: Severity::Alarm(Priority::Critical),
-                message: None,
-                by: None,
-                comment: None,
-            }),
-        );
+        raise(&mut s, 2, "x/m", 3, Priority::Critical);
         let before = Tree::build(&s, 1);
         assert!(before.find("x").is_some() && before.find("site").is_none());
         let t = Tree::build(&s, 3);
@@ -501,24 +484,7 @@ mod tests {
         apply(&mut s, 2, asset("p/a", 30, Some(def("Alpha", None))));
         apply(&mut s, 3, asset("p/a", 40, Some(def("Alpha", Some("q")))));
         apply(&mut s, 4, asset("p/b", 50, None));
-        apply(
-            &mut s,
-            5,
-            Decoded::Event(Event {
-                asset: "p/a".into(),
-                parent: None,
-                ts: 35,
-                kind: EventKind::Alarm {
-                    action: AlarmAction::Active,
-                    until: None,
-                },
-                code: "F".into(),
-                severity: Severity::Alarm(Priority::High),
-                message: None,
-                by: None,
-                comment: None,
-            }),
-        );
+        raise(&mut s, 5, "p/a", 35, Priority::High);
         let mut cache = TreeCache::default();
         let generation = s.structure_gen();
         // Forwards, backwards and repeated, so both hits and misses are compared.

@@ -372,6 +372,22 @@ impl From<RuleDef> for RawRule {
     }
 }
 
+/// Whether the asset `id` of `kind` is in the scope a rule or a limit names: one of `kinds`
+/// (any case; none = every kind, and an asset of no known kind only then) and, with a
+/// `pattern`, an id that [`glob_match`]es it. Rules and limits share it so that one config
+/// scope picks the same assets for both.
+#[must_use]
+pub fn scope_matches(
+    kinds: &[String],
+    pattern: Option<&str>,
+    id: &str,
+    kind: Option<&str>,
+) -> bool {
+    let kind_ok =
+        kinds.is_empty() || kind.is_some_and(|k| kinds.iter().any(|x| x.eq_ignore_ascii_case(k)));
+    kind_ok && pattern.is_none_or(|p| glob_match(p, id))
+}
+
 /// Whether `text` matches `pattern`, where `*` matches any run of characters (including `/`)
 /// and everything else matches itself.
 #[must_use]
@@ -401,9 +417,7 @@ impl RuleDef {
     /// Whether the rule applies to the asset `id` whose (latest) kind is `kind`.
     #[must_use]
     pub fn applies_to(&self, id: &str, kind: Option<&str>) -> bool {
-        let kind_ok = self.kinds.is_empty()
-            || kind.is_some_and(|k| self.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)));
-        kind_ok && self.pattern.as_deref().is_none_or(|p| glob_match(p, id))
+        scope_matches(&self.kinds, self.pattern.as_deref(), id, kind)
     }
 
     /// A fresh evaluator for this rule.
@@ -480,17 +494,19 @@ mod tests {
             .collect()
     }
 
+    /// What `r` emits over `s`, in the compact view of [`edges`].
+    fn fired(r: &ThresholdRule, s: &[(i64, f64)]) -> Vec<(i64, bool)> {
+        edges(&eval_threshold(r, s))
+    }
+
     #[test]
     fn exactly_on_threshold_is_not_alarm() {
         let r = rule(Limit::Hi, 7.0, 0.0, 0, 0);
         assert!(eval_threshold(&r, &[(0, 7.0), (1, 7.0)]).is_empty());
-        assert_eq!(
-            edges(&eval_threshold(&r, &[(0, 7.0), (1, 7.01)])),
-            vec![(1, true)]
-        );
+        assert_eq!(fired(&r, &[(0, 7.0), (1, 7.01)]), vec![(1, true)]);
         // Leaving requires strictly below limit - deadband; on the limit stays active.
         assert_eq!(
-            edges(&eval_threshold(&r, &[(0, 8.0), (1, 7.0), (2, 6.9)])),
+            fired(&r, &[(0, 8.0), (1, 7.0), (2, 6.9)]),
             vec![(0, true), (2, false)]
         );
     }
@@ -531,14 +547,14 @@ mod tests {
             (5, 9.5),
         ];
         // 9.5 and 9.0 (== limit - deadband) hold; 8.99 clears; 9.5 is not above the limit, so no re-raise.
-        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(0, true), (4, false)]);
+        assert_eq!(fired(&r, &s), vec![(0, true), (4, false)]);
     }
 
     #[test]
     fn negative_deadband_treated_as_zero() {
         let r = rule(Limit::Hi, 10.0, -5.0, 0, 0);
         assert_eq!(
-            edges(&eval_threshold(&r, &[(0, 11.0), (1, 9.9)])),
+            fired(&r, &[(0, 11.0), (1, 9.9)]),
             vec![(0, true), (1, false)]
         );
     }
@@ -547,10 +563,10 @@ mod tests {
     fn on_delay_satisfied() {
         let r = rule(Limit::Hi, 7.0, 0.0, 1000, 0);
         let s = [(0, 8.0), (400, 8.0), (999, 8.0), (1000, 8.0), (1500, 8.0)];
-        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(1000, true)]);
+        assert_eq!(fired(&r, &s), vec![(1000, true)]);
         // Without a sample at exactly +1000, the first sample past the delay fires.
         let s = [(0, 8.0), (600, 8.0), (1200, 8.0)];
-        assert_eq!(edges(&eval_threshold(&r, &s)), vec![(1200, true)]);
+        assert_eq!(fired(&r, &s), vec![(1200, true)]);
     }
 
     #[test]
@@ -578,10 +594,7 @@ mod tests {
             (999, 6.0),
             (1000, 6.0),
         ];
-        assert_eq!(
-            edges(&eval_threshold(&r, &s)),
-            vec![(0, true), (1000, false)]
-        );
+        assert_eq!(fired(&r, &s), vec![(0, true), (1000, false)]);
     }
 
     #[test]
@@ -602,13 +615,10 @@ mod tests {
     fn lo_and_lolo() {
         let lo = rule(Limit::Lo, 2.0, 0.5, 0, 0);
         let s = [(0, 2.0), (1, 1.9), (2, 2.4), (3, 2.5), (4, 2.51)];
-        assert_eq!(edges(&eval_threshold(&lo, &s)), vec![(1, true), (4, false)]);
+        assert_eq!(fired(&lo, &s), vec![(1, true), (4, false)]);
         let lolo = rule(Limit::LoLo, 1.0, 0.0, 100, 0);
         let s = [(0, 0.5), (50, 0.5), (100, 0.5), (150, 1.5)];
-        assert_eq!(
-            edges(&eval_threshold(&lolo, &s)),
-            vec![(100, true), (150, false)]
-        );
+        assert_eq!(fired(&lolo, &s), vec![(100, true), (150, false)]);
     }
 
     #[test]
@@ -622,10 +632,7 @@ mod tests {
             (150, f64::NAN),
             (200, 1.0),
         ];
-        assert_eq!(
-            edges(&eval_threshold(&r, &s)),
-            vec![(100, true), (200, false)]
-        );
+        assert_eq!(fired(&r, &s), vec![(100, true), (200, false)]);
         assert!(eval_threshold(&r, &[(0, f64::NAN), (500, f64::NAN)]).is_empty());
     }
 
@@ -633,7 +640,7 @@ mod tests {
     fn out_of_order_sample_skipped() {
         let r = rule(Limit::Hi, 7.0, 0.0, 0, 0);
         assert_eq!(
-            edges(&eval_threshold(&r, &[(100, 1.0), (50, 9.0), (150, 9.0)])),
+            fired(&r, &[(100, 1.0), (50, 9.0), (150, 9.0)]),
             vec![(150, true)]
         );
     }
@@ -708,26 +715,7 @@ mod tests {
         struct W {
             rules: Vec<RuleDef>,
         }
-        let w: W = toml::from_str(
-            r#"
-[[rules]]
-code = "VIB_HI"
-property = "vibration"
-limit = "hi"
-value = 7.0
-deadband = 0.5
-on_delay_s = 10
-priority = "medium"
-kinds = ["machine"]
-[[rules]]
-code = "STATE_FAULT"
-property = "state"
-equals = "FAULT"
-priority = "high"
-pattern = "plant-a/*"
-"#,
-        )
-        .unwrap();
+        let w: W = toml::from_str(&crate::testkit::rules::two_rules()).unwrap();
         assert_eq!(
             w.rules[0].kind,
             RuleKind::Threshold {

@@ -16,8 +16,8 @@ use crate::twin::fleet_table::{Column, Row, SortBy, Table, limit_text, ttl_ms};
 use crate::twin::forecast::Rul;
 
 /// Width of the asset column, and of the others.
-const ASSET_W: f32 = 190.0;
-const CELL_W: f32 = 96.0;
+const ASSET_W: f32 = 160.0;
+const CELL_W: f32 = 88.0;
 const WIDE_W: f32 = 170.0;
 
 /// The table's own state: the operator's columns, sort and filter (persisted per cluster:
@@ -118,7 +118,7 @@ pub fn show(
                 .show_rows(ui, row_h, order.len(), |ui, range| {
                     for &i in &order[range] {
                         if let Some(r) = table.rows.get(i as usize) {
-                            row(ui, view, table, r, row_h, &mut cmds);
+                            row(ui, view, group, table, r, row_h, &mut cmds);
                         }
                     }
                 });
@@ -238,7 +238,11 @@ fn header(ui: &mut Ui, view: &View<'_>, table: &Table, state: &mut FleetTableSta
                 state.toggle_sort(column);
             }
         };
+        // What needs attention first (alarm, age, time to limit), then the properties.
         head(ui, Column::Asset, "asset".into(), ASSET_W);
+        head(ui, Column::Alarm, "alarm".into(), CELL_W);
+        head(ui, Column::Age, "age".into(), CELL_W);
+        head(ui, Column::TimeToLimit, "time to limit".into(), WIDE_W);
         for p in &table.shown {
             let text = match view.units.get(p.as_ref()) {
                 Some(u) => format!("{p} ({u})"),
@@ -246,9 +250,6 @@ fn header(ui: &mut Ui, view: &View<'_>, table: &Table, state: &mut FleetTableSta
             };
             head(ui, Column::Prop(p.clone()), text, CELL_W);
         }
-        head(ui, Column::Alarm, "alarm".into(), CELL_W);
-        head(ui, Column::Age, "age".into(), CELL_W);
-        head(ui, Column::TimeToLimit, "time to limit".into(), WIDE_W);
     });
 }
 
@@ -265,12 +266,25 @@ fn cell(ui: &mut Ui, w: f32, h: f32, add: impl FnOnce(&mut Ui)) {
     );
 }
 
-fn row(ui: &mut Ui, view: &View<'_>, table: &Table, r: &Row, h: f32, cmds: &mut Vec<Command>) {
+fn row(
+    ui: &mut Ui,
+    view: &View<'_>,
+    group: &str,
+    table: &Table,
+    r: &Row,
+    h: f32,
+    cmds: &mut Vec<Command>,
+) {
+    let sep = view.store.separator();
     ui.horizontal(|ui| {
         cell(ui, ASSET_W, h, |ui| {
             let selected = view.selected == Some(r.id.as_ref());
+            // Relative to the group: the group is in the heading.
+            let short =
+                r.id.strip_prefix(group)
+                    .map_or(r.id.as_ref(), |s| s.trim_start_matches(sep));
             let resp = ui
-                .selectable_label(selected, RichText::new(r.id.as_ref()).monospace())
+                .selectable_label(selected, RichText::new(short).monospace())
                 .on_hover_text("Select this asset");
             let name = format!("Fleet row {}", r.id);
             resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
@@ -278,18 +292,6 @@ fn row(ui: &mut Ui, view: &View<'_>, table: &Table, r: &Row, h: f32, cmds: &mut 
                 cmds.push(Command::Select(Some(r.id.to_string())));
             }
         });
-        for (i, p) in table.shown.iter().enumerate() {
-            cell(ui, CELL_W, h, |ui| {
-                let text = r
-                    .cells
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map_or_else(|| "—".to_owned(), ToString::to_string);
-                let name = format!("{} {p} = {text}", r.id);
-                ui.label(RichText::new(&text).monospace())
-                    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));
-            });
-        }
         cell(ui, CELL_W, h, |ui| match &r.alarm {
             Some((p, s)) => {
                 let dot = if matches!(s, AlarmState::UnackActive | AlarmState::UnackRtn) {
@@ -350,5 +352,17 @@ fn row(ui: &mut Ui, view: &View<'_>, table: &Table, r: &Row, h: f32, cmds: &mut 
                     .on_hover_text("No prediction toward a limit for this asset");
             }
         });
+        for (i, p) in table.shown.iter().enumerate() {
+            cell(ui, CELL_W, h, |ui| {
+                let text = r
+                    .cells
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map_or_else(|| "—".to_owned(), ToString::to_string);
+                let name = format!("{} {p} = {text}", r.id);
+                ui.label(RichText::new(&text).monospace())
+                    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &name));
+            });
+        }
     });
 }

@@ -471,6 +471,7 @@ pub fn app_harness(opts: AppOptions, persisted: Persisted) -> Harness<'static, T
 
 pub mod fold;
 pub mod incident_plant;
+pub mod jvm;
 pub mod plant;
 pub mod real_kafka;
 pub mod registry;

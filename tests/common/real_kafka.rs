@@ -9,7 +9,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +22,8 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
+
+use super::jvm::{self, Watched};
 
 const JAR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/kafka-jars");
 const POM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/pom.xml");
@@ -65,27 +66,6 @@ struct Node {
     dir: PathBuf,
     ports: [u16; 4],
     child: Option<Watched>,
-}
-
-/// A broker JVM under a shell that SIGKILLs it as soon as its stdin closes: when the fixture
-/// drops it, and also when the test process dies without unwinding (a crash, a CI timeout),
-/// so no broker outlives the test that started it.
-struct Watched {
-    shell: Child,
-    /// Closing it is the kill signal.
-    stdin: Option<std::process::ChildStdin>,
-}
-
-impl Watched {
-    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        self.shell.try_wait()
-    }
-
-    /// SIGKILLs the JVM (through the watchdog) and reaps the shell.
-    fn kill(mut self) {
-        drop(self.stdin.take());
-        let _ = self.shell.wait();
-    }
 }
 
 /// A running Kafka cluster on loopback. Nodes are numbered from 1 (their `node.id`), so
@@ -348,15 +328,7 @@ impl RealKafka {
         let dir = std::env::temp_dir().join(format!("twinscope-kafka-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        // Hold every listener until all are chosen so no port is picked twice.
-        let held: Vec<TcpListener> = (0..4 * opts.nodes)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
-        drop(held);
+        let ports = jvm::free_ports(4 * opts.nodes);
         let nodes = (1..=opts.nodes)
             .map(|id| {
                 let p = &ports[4 * (id - 1)..4 * id];
@@ -475,25 +447,11 @@ broker.heartbeat.interval.ms=500
             .append(true)
             .open(node.dir.join("stdout.log"))
             .unwrap();
-        let java = java(&node.dir);
-        // `sh` runs the JVM in the background, kills it when stdin reaches EOF, and exits with
-        // the JVM's status, so an early exit (a port taken) is still seen by `try_wait`.
-        let mut shell = Command::new("sh")
-            .arg("-c")
-            // Background jobs get /dev/null as stdin, so the watchdog reads a copy on fd 3.
-            .arg(r#"exec 3<&0; "$@" & pid=$!; (read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid"#)
-            .arg("sh")
-            .arg(java.get_program())
-            .args(java.get_args())
+        let mut kafka = java(&node.dir);
+        kafka
             .arg("kafka.Kafka")
-            .arg(node.dir.join("server.properties"))
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("run sh and java (is a JDK 17+ on PATH or in JAVA_HOME?)");
-        let stdin = shell.stdin.take();
-        node.child = Some(Watched { shell, stdin });
+            .arg(node.dir.join("server.properties"));
+        node.child = Some(Watched::spawn(&kafka, log));
     }
 
     /// Polls `ready` until it holds; fails early if a node process exits.
@@ -598,11 +556,7 @@ impl Drop for RealKafka {
 
 /// `java` with the heap/JIT flags, the jar classpath and logging into `<node_dir>/logs`.
 fn java(node_dir: &Path) -> Command {
-    let java = std::env::var_os("JAVA_HOME").map_or_else(
-        || PathBuf::from("java"),
-        |h| PathBuf::from(h).join("bin/java"),
-    );
-    let mut cmd = Command::new(java);
+    let mut cmd = Command::new(jvm::java_bin());
     cmd.args(JVM_FLAGS)
         .arg(format!("-Dlog4j2.configurationFile={LOG4J}"))
         .arg(format!(
@@ -626,42 +580,21 @@ fn metadata(bootstrap: &str, topic: Option<&str>) -> Option<Metadata> {
 /// Runs Maven once to copy the Kafka jars into [`JAR_DIR`], under a file lock so parallel tests
 /// and test binaries wait for a single download. Redone when the pom changes.
 fn ensure_jars() {
-    let jar_dir = Path::new(JAR_DIR);
-    let marker = jar_dir.join(MARKER);
     let pom = fs::read_to_string(POM).expect("read tests/kafka/pom.xml");
-    let done = || fs::read_to_string(&marker).is_ok_and(|m| m == pom);
-    if done() {
-        return;
-    }
-    fs::create_dir_all(jar_dir).unwrap();
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(jar_dir.with_extension("lock"))
-        .unwrap();
-    lock.lock().expect("lock the Kafka jar download");
-    if done() {
-        return;
-    }
-    // Start empty, so no jar from another version stays on the `*` classpath.
-    for entry in fs::read_dir(jar_dir).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "jar") {
-            let _ = fs::remove_file(entry.path());
+    jvm::fetch_once(Path::new(JAR_DIR), MARKER, &pom, || {
+        // Start empty, so no jar from another version stays on the `*` classpath.
+        for entry in fs::read_dir(JAR_DIR).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "jar") {
+                let _ = fs::remove_file(entry.path());
+            }
         }
-    }
-    let out = Command::new("mvn")
-        .args(["-q", "-B", "-f", POM, "dependency:copy-dependencies"])
-        .arg(format!("-DoutputDirectory={JAR_DIR}"))
-        .output()
-        .expect("run mvn (is Maven installed?)");
-    assert!(
-        out.status.success(),
-        "mvn failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    fs::write(&marker, &pom).unwrap();
+        jvm::mvn([
+            "-f".to_owned(),
+            POM.to_owned(),
+            "dependency:copy-dependencies".to_owned(),
+            format!("-DoutputDirectory={JAR_DIR}"),
+        ]);
+    });
 }
 
 /// A CA, a server certificate for IP 127.0.0.1 it signs, and an unrelated second CA. The PEM

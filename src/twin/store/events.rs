@@ -116,33 +116,23 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::rec;
     use super::*;
+    use crate::testkit::records::{alarm, origin};
     use crate::twin::alarms::{AlarmState, Priority};
-    use crate::twin::decode::Decoded;
 
     #[test]
     fn alarms_fold_by_event_time() {
         let mut s = Store::new("/", 0);
         let ev = |o: i64, ts: i64, action: AlarmAction| {
-            rec(
-                Role::Events,
-                0,
-                o,
-                Decoded::Event(Event {
-                    asset: "p/m".into(),
-                    parent: None,
-                    ts,
-                    kind: EventKind::Alarm {
-                        action,
-                        until: None,
-                    },
-                    code: "HOT".into(),
-                    severity: Severity::Alarm(Priority::High),
-                    message: Some("hot".into()),
-                    by: Some("ann".into()),
-                    comment: None,
-                }),
+            let at = origin(Role::Events, 0, o, 0);
+            alarm(
+                at,
+                "p/m",
+                ts,
+                "HOT",
+                Priority::High,
+                action,
+                Some("hot".into()),
             )
         };
         s.apply(ev(1, 300, AlarmAction::Cleared));
