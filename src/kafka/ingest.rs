@@ -23,8 +23,20 @@ use super::client::ClientSettings;
 use super::seek::{TimeIndex, offset_for_time};
 use crate::schema::provenance::{self, ClusterIndex};
 use crate::schema::{self as schemas, RegistrySettings, SchemaError};
-use crate::twin::decode::{BadRecord, Decoded, Origin, Rec, Role, decode, decode_value};
+use crate::twin::decode::{
+    BadRecord, DecodeError, Decoded, Origin, Rec, Role, decode, decode_value,
+};
 use crate::twin::mapping::Mapping;
+
+/// Why one record could not be decoded: the twin contract, or its schema in the registry.
+/// Becomes the reason of its bad record.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
 
 /// Why finding the twin's partitions and where to start reading them failed. Each is shown
 /// as the reason the cluster is down, and discovery is retried with backoff.
@@ -899,6 +911,7 @@ impl Worker {
                             self.decode_framed(origin, &topic, m.key(), m.payload())
                         } else {
                             decode(&self.spec.mapping, origin, m.key(), m.payload())
+                                .map_err(RecordError::from)
                         };
                         let part = &mut self.parts[pi];
                         match decoded {
@@ -929,11 +942,11 @@ impl Worker {
                                 }
                                 recs.push(Rec { origin, body });
                             }
-                            Err(reason) => bad.push(BadRecord {
+                            Err(e) => bad.push(BadRecord {
                                 topic: part.topic.clone(),
                                 partition: m.partition(),
                                 offset: m.offset(),
-                                reason,
+                                reason: e.to_string(),
                             }),
                         }
                         self.consumed += 1;
@@ -1198,14 +1211,15 @@ impl Worker {
         topic: &Arc<str>,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-    ) -> Result<Decoded, String> {
+    ) -> Result<Decoded, RecordError> {
         let value = value.unwrap_or_default();
-        let max = self.spec.mapping.limits.max_value_bytes;
-        if value.len() > max {
-            return Err(format!(
-                "value of {} bytes exceeds the limit of {max} bytes",
-                value.len()
-            ));
+        let limit = self.spec.mapping.limits.max_value_bytes;
+        if value.len() > limit {
+            return Err(DecodeError::TooLarge {
+                bytes: value.len(),
+                limit,
+            }
+            .into());
         }
         loop {
             let decoded = self.schemas.borrow_mut().decode(value);
@@ -1214,7 +1228,7 @@ impl Worker {
                     if let Ok(mut index) = self.provenance.lock() {
                         index.note(topic, origin.partition, origin.offset, &tag);
                     }
-                    return decode_value(&self.spec.mapping, origin, key, json);
+                    return Ok(decode_value(&self.spec.mapping, origin, key, json)?);
                 }
                 Err(e) => e,
             };
@@ -1223,15 +1237,15 @@ impl Worker {
                 _ => None,
             };
             let Some(wait) = wait else {
-                return Err(err.to_string());
+                return Err(err.into());
             };
             if let Flow::Stop = self.send(IngestEvent::Progress(self.progress())) {
-                return Err(err.to_string());
+                return Err(err.into());
             }
             let until = Instant::now() + wait.max(Duration::from_millis(10));
             while Instant::now() < until {
                 if self.stopped() {
-                    return Err(err.to_string());
+                    return Err(err.into());
                 }
                 std::thread::sleep(
                     until

@@ -193,6 +193,60 @@ pub struct BadRecord {
     pub reason: String,
 }
 
+/// Why a record does not follow the topic contract. Each becomes the reason of a
+/// [`BadRecord`], shown with the record's exact place so the producer can be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("value of {bytes} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("key is not valid UTF-8")]
+    KeyNotUtf8,
+    #[error("null value (tombstone) on a non-compacted topic")]
+    Tombstone,
+    #[error("tombstone without a key")]
+    TombstoneWithoutKey,
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("value is JSON {0}, not an object")]
+    NotAnObject(&'static str),
+    #[error("nesting depth {depth} exceeds the limit of {max}")]
+    TooDeep { depth: usize, max: usize },
+    #[error("no scalar properties in telemetry record")]
+    NoProperties,
+    #[error("bad time at {at}: {value}")]
+    BadTime { at: String, value: String },
+    #[error(
+        "event time {ts} ms is more than {limit_s} s ahead of the Kafka timestamp {kafka_ts} ms"
+    )]
+    TooFarAhead {
+        ts: i64,
+        limit_s: u64,
+        kafka_ts: i64,
+    },
+    #[error("event time {ts} ms is more than {limit_s} s behind the Kafka timestamp {kafka_ts} ms")]
+    TooFarBehind {
+        ts: i64,
+        limit_s: u64,
+        kafka_ts: i64,
+    },
+    #[error("empty or missing key (asset id)")]
+    MissingKey,
+    #[error("missing asset id at {0}")]
+    MissingId(String),
+    #[error("unknown severity {0:?}")]
+    UnknownSeverity(String),
+    #[error("alarm without a state")]
+    AlarmWithoutState,
+    #[error("unknown alarm state {0:?}")]
+    UnknownAlarmState(String),
+    #[error("alarm without a code")]
+    AlarmWithoutCode,
+    #[error("shelve without `until`")]
+    ShelveWithoutUntil,
+    #[error("command_result without correlation_id")]
+    NoCorrelationId,
+}
+
 /// Decodes one record of the given role.
 ///
 /// # Errors
@@ -202,25 +256,24 @@ pub fn decode(
     origin: Origin,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     if let Some(v) = value
         && v.len() > mapping.limits.max_value_bytes
     {
-        return Err(format!(
-            "value of {} bytes exceeds the limit of {} bytes",
-            v.len(),
-            mapping.limits.max_value_bytes
-        ));
+        return Err(DecodeError::TooLarge {
+            bytes: v.len(),
+            limit: mapping.limits.max_value_bytes,
+        });
     }
     let key = match key {
-        Some(k) => Some(std::str::from_utf8(k).map_err(|_| "key is not valid UTF-8".to_owned())?),
+        Some(k) => Some(std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?),
         None => None,
     };
     match origin.role {
         Role::Assets => decode_asset(mapping, origin, key, value),
         Role::Telemetry | Role::Events => {
             let Some(value) = value else {
-                return Err("null value (tombstone) on a non-compacted topic".into());
+                return Err(DecodeError::Tombstone);
             };
             if origin.role == Role::Telemetry
                 && let Some(d) = fast_telemetry(mapping, key, value, origin.kafka_ts)
@@ -243,9 +296,9 @@ pub fn decode_value(
     origin: Origin,
     key: Option<&[u8]>,
     value: Json,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     let key = match key {
-        Some(k) => Some(std::str::from_utf8(k).map_err(|_| "key is not valid UTF-8".to_owned())?),
+        Some(k) => Some(std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?),
         None => None,
     };
     match origin.role {
@@ -260,8 +313,9 @@ fn decode_json(
     origin: Origin,
     key: Option<&str>,
     value: &[u8],
-) -> Result<Decoded, String> {
-    let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+) -> Result<Decoded, DecodeError> {
+    let json: Json =
+        serde_json::from_slice(value).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     decode_object(mapping, origin, key, json)
 }
 
@@ -271,7 +325,7 @@ fn decode_object(
     origin: Origin,
     key: Option<&str>,
     json: Json,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     let obj = into_object(mapping, json)?;
     let ts = event_time(mapping, &obj, origin.kafka_ts)?;
     let (asset, parent) = asset_id(mapping, key, &obj)?;
@@ -279,7 +333,7 @@ fn decode_object(
         let mut props = Vec::new();
         flatten(mapping, &obj, "", &mut props);
         if props.is_empty() {
-            return Err("no scalar properties in telemetry record".into());
+            return Err(DecodeError::NoProperties);
         }
         Ok(Decoded::Telemetry {
             asset,
@@ -293,9 +347,9 @@ fn decode_object(
 }
 
 /// The value as an object within the nesting limit, or why not.
-fn into_object(mapping: &Mapping, json: Json) -> Result<Map<String, Json>, String> {
+fn into_object(mapping: &Mapping, json: Json) -> Result<Map<String, Json>, DecodeError> {
     let Json::Object(obj) = json else {
-        return Err(format!("value is JSON {}, not an object", json_kind(&json)));
+        return Err(DecodeError::NotAnObject(json_kind(&json)));
     };
     check_depth(&obj, mapping.limits.max_depth)?;
     Ok(obj)
@@ -312,7 +366,7 @@ fn json_kind(j: &Json) -> &'static str {
     }
 }
 
-fn check_depth(obj: &Map<String, Json>, max: usize) -> Result<(), String> {
+fn check_depth(obj: &Map<String, Json>, max: usize) -> Result<(), DecodeError> {
     fn depth(j: &Json) -> usize {
         match j {
             Json::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
@@ -322,12 +376,16 @@ fn check_depth(obj: &Map<String, Json>, max: usize) -> Result<(), String> {
     }
     let d = 1 + obj.values().map(depth).max().unwrap_or(0);
     if d > max {
-        return Err(format!("nesting depth {d} exceeds the limit of {max}"));
+        return Err(DecodeError::TooDeep { depth: d, max });
     }
     Ok(())
 }
 
-fn event_time(mapping: &Mapping, obj: &Map<String, Json>, kafka_ts: i64) -> Result<i64, String> {
+fn event_time(
+    mapping: &Mapping,
+    obj: &Map<String, Json>,
+    kafka_ts: i64,
+) -> Result<i64, DecodeError> {
     if mapping.time == "kafka" {
         return Ok(kafka_ts);
     }
@@ -335,26 +393,30 @@ fn event_time(mapping: &Mapping, obj: &Map<String, Json>, kafka_ts: i64) -> Resu
 }
 
 /// The event time given the payload's time field, if any.
-fn event_time_of(mapping: &Mapping, v: Option<&Json>, kafka_ts: i64) -> Result<i64, String> {
+fn event_time_of(mapping: &Mapping, v: Option<&Json>, kafka_ts: i64) -> Result<i64, DecodeError> {
     let Some(v) = v else {
         return Ok(kafka_ts);
     };
-    let ts = parse_time(v, mapping.time_unit)
-        .ok_or_else(|| format!("bad time at {}: {v}", mapping.time))?;
+    let ts = parse_time(v, mapping.time_unit).ok_or_else(|| DecodeError::BadTime {
+        at: mapping.time.clone(),
+        value: v.to_string(),
+    })?;
     let ahead = i64::try_from(mapping.limits.max_ahead_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let behind =
         i64::try_from(mapping.limits.max_behind_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     if ts > kafka_ts.saturating_add(ahead) {
-        return Err(format!(
-            "event time {ts} ms is more than {} s ahead of the Kafka timestamp {kafka_ts} ms",
-            mapping.limits.max_ahead_s
-        ));
+        return Err(DecodeError::TooFarAhead {
+            ts,
+            limit_s: mapping.limits.max_ahead_s,
+            kafka_ts,
+        });
     }
     if ts < kafka_ts.saturating_sub(behind) {
-        return Err(format!(
-            "event time {ts} ms is more than {} s behind the Kafka timestamp {kafka_ts} ms",
-            mapping.limits.max_behind_s
-        ));
+        return Err(DecodeError::TooFarBehind {
+            ts,
+            limit_s: mapping.limits.max_behind_s,
+            kafka_ts,
+        });
     }
     Ok(ts)
 }
@@ -400,7 +462,7 @@ fn asset_id(
     mapping: &Mapping,
     key: Option<&str>,
     obj: &Map<String, Json>,
-) -> Result<(String, Option<String>), String> {
+) -> Result<(String, Option<String>), DecodeError> {
     let id = match &mapping.asset_id {
         IdSource::Key => key.map(str::to_owned),
         IdSource::Pointer(p) => pointer(obj, p).and_then(scalar_string),
@@ -408,8 +470,8 @@ fn asset_id(
     let id = id
         .filter(|s| !s.is_empty())
         .ok_or_else(|| match &mapping.asset_id {
-            IdSource::Key => "empty or missing key (asset id)".to_owned(),
-            IdSource::Pointer(p) => format!("missing asset id at {p}"),
+            IdSource::Key => DecodeError::MissingKey,
+            IdSource::Pointer(p) => DecodeError::MissingId(p.clone()),
         })?;
     let parent = match &mapping.hierarchy {
         Hierarchy::Separator(_) => None,
@@ -739,11 +801,11 @@ fn decode_asset(
     origin: Origin,
     key: Option<&str>,
     value: Option<&[u8]>,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     let Some(value) = value else {
         let asset = key
             .filter(|k| !k.is_empty())
-            .ok_or("tombstone without a key")?
+            .ok_or(DecodeError::TombstoneWithoutKey)?
             .to_owned();
         return Ok(Decoded::Asset {
             asset,
@@ -751,7 +813,8 @@ fn decode_asset(
             def: None,
         });
     };
-    let json: Json = serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
+    let json: Json =
+        serde_json::from_slice(value).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     decode_asset_json(mapping, origin, key, json)
 }
 
@@ -761,11 +824,11 @@ fn decode_asset_json(
     origin: Origin,
     key: Option<&str>,
     json: Json,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     let obj = into_object(mapping, json)?;
     let asset = key
         .filter(|k| !k.is_empty())
-        .ok_or("empty or missing key (asset id)")?
+        .ok_or(DecodeError::MissingKey)?
         .to_owned();
     let ts = event_time(mapping, &obj, origin.kafka_ts)?;
     let text = |f: &str| obj.get(f).and_then(scalar_string);
@@ -794,7 +857,7 @@ fn decode_event(
     parent: Option<String>,
     ts: i64,
     obj: &Map<String, Json>,
-) -> Result<Event, String> {
+) -> Result<Event, DecodeError> {
     let f = &mapping.events;
     let text = |name: &str| obj.get(name).and_then(scalar_string);
     let kind = text(&f.kind).unwrap_or_else(|| "event".into());
@@ -804,11 +867,13 @@ fn decode_event(
     let severity = if sev.eq_ignore_ascii_case("info") {
         Severity::Info
     } else {
-        Severity::Alarm(Priority::parse(&sev).ok_or_else(|| format!("unknown severity {sev:?}"))?)
+        Severity::Alarm(
+            Priority::parse(&sev).ok_or_else(|| DecodeError::UnknownSeverity(sev.clone()))?,
+        )
     };
     let kind = match kind.as_str() {
         "alarm" => {
-            let raw = text(&f.state).ok_or("alarm without a state")?;
+            let raw = text(&f.state).ok_or(DecodeError::AlarmWithoutState)?;
             let state = f.state_map.get(&raw).cloned().unwrap_or(raw);
             let action = match state.to_ascii_lowercase().as_str() {
                 "active" | "raised" => AlarmAction::Active,
@@ -816,20 +881,19 @@ fn decode_event(
                 "acked" | "ack" | "acknowledged" => AlarmAction::Acked,
                 "shelved" => AlarmAction::Shelved,
                 "unshelved" => AlarmAction::Unshelved,
-                other => return Err(format!("unknown alarm state {other:?}")),
+                other => return Err(DecodeError::UnknownAlarmState(other.to_owned())),
             };
             if code.is_empty() {
-                return Err("alarm without a code".into());
+                return Err(DecodeError::AlarmWithoutCode);
             }
             let until = obj.get("until").and_then(|v| parse_time(v, TimeUnit::Auto));
             if action == AlarmAction::Shelved && until.is_none() {
-                return Err("shelve without `until`".into());
+                return Err(DecodeError::ShelveWithoutUntil);
             }
             EventKind::Alarm { action, until }
         }
         "command_result" => EventKind::CommandResult {
-            correlation_id: text("correlation_id")
-                .ok_or("command_result without correlation_id")?,
+            correlation_id: text("correlation_id").ok_or(DecodeError::NoCorrelationId)?,
             status: text("status").unwrap_or_else(|| "unknown".into()),
         },
         _ => EventKind::Event,
@@ -860,7 +924,7 @@ mod tests {
         }
     }
 
-    fn tele(m: &Mapping, key: &str, v: &str) -> Result<Decoded, String> {
+    fn tele(m: &Mapping, key: &str, v: &str) -> Result<Decoded, DecodeError> {
         decode(
             m,
             origin(Role::Telemetry),
@@ -911,32 +975,39 @@ mod tests {
         assert!(
             tele(&m, "x", "{not json")
                 .unwrap_err()
+                .to_string()
                 .starts_with("invalid JSON")
         );
         assert_eq!(
-            tele(&m, "x", "[1,2]").unwrap_err(),
+            tele(&m, "x", "[1,2]").unwrap_err().to_string(),
             "value is JSON array, not an object"
         );
         assert_eq!(
-            tele(&m, "", r#"{"a":1}"#).unwrap_err(),
+            tele(&m, "", r#"{"a":1}"#).unwrap_err().to_string(),
             "empty or missing key (asset id)"
         );
         assert!(
             tele(&m, "x", r#"{"ts": "yesterday", "a": 1}"#)
                 .unwrap_err()
+                .to_string()
                 .starts_with("bad time")
         );
         let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
-        assert!(tele(&m, "x", &deep).unwrap_err().contains("nesting depth"));
+        assert!(
+            tele(&m, "x", &deep)
+                .unwrap_err()
+                .to_string()
+                .contains("nesting depth")
+        );
         let bad_key = decode(
             &m,
             origin(Role::Telemetry),
             Some(&[0xff, 0xfe]),
             Some(b"{}"),
         );
-        assert_eq!(bad_key.unwrap_err(), "key is not valid UTF-8");
+        assert_eq!(bad_key.unwrap_err().to_string(), "key is not valid UTF-8");
         let none = decode(&m, origin(Role::Telemetry), Some(b"x"), None);
-        assert!(none.unwrap_err().contains("tombstone"));
+        assert!(none.unwrap_err().to_string().contains("tombstone"));
     }
 
     #[test]
@@ -1054,7 +1125,9 @@ mod tests {
             );
         }
         assert_eq!(
-            decode_value(&m, origin(Role::Telemetry), Some(&[0xff]), Json::Null).unwrap_err(),
+            decode_value(&m, origin(Role::Telemetry), Some(&[0xff]), Json::Null)
+                .unwrap_err()
+                .to_string(),
             "key is not valid UTF-8"
         );
     }
@@ -1066,6 +1139,7 @@ mod tests {
         assert!(
             tele(&m, "x", r#"{"a": 123456789}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("exceeds the limit")
         );
     }
