@@ -11,23 +11,16 @@
 //! `cargo test` (no `--bench`) sizes are tiny and nothing depends on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use twinscope::app::{AppOptions, Persisted, TwinApp};
-use twinscope::config::{Config, Topics};
-use twinscope::kafka::demo::{DemoBroker, DemoOptions};
+use twinscope::config::Config;
 use twinscope::testkit::records::{LogOffsets, num, telemetry, text};
-use twinscope::testkit::{BATCH, Pcts};
+use twinscope::testkit::{BATCH, Pcts, frame};
 use twinscope::timeline::now_ms;
 use twinscope::twin::fleet_table::{Column, SortBy};
 use twinscope::twin::{Role, Store};
-
-/// True under `cargo bench`; false in CI's smoke run under `cargo test`.
-fn full() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
 
 /// `n` assets in one group, `fleet`, each with four properties written twice in the last
 /// minute (so every row has values and an age).
@@ -58,20 +51,6 @@ fn build_store(n: usize) -> Store {
     store
 }
 
-/// One frame's input: the window, and `events` (a wheel step over the table).
-fn input(frame: usize, events: Vec<egui::Event>) -> egui::RawInput {
-    egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1600.0, 1000.0),
-        )),
-        time: Some(frame as f64 / 60.0),
-        predicted_dt: 1.0 / 60.0,
-        events,
-        ..Default::default()
-    }
-}
-
 /// A wheel step down (or up) with the pointer over the table's rows.
 fn wheel(down: bool) -> Vec<egui::Event> {
     vec![
@@ -88,12 +67,8 @@ fn wheel(down: bool) -> Vec<egui::Event> {
 
 /// One whole frame (UI pass and tessellation), in milliseconds.
 fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize, events: Vec<egui::Event>) -> f64 {
-    let t = Instant::now();
-    let mut out = ctx.run_ui(input(n, events), |ui| app.frame(ui));
-    // No renderer uploads the font atlas here; epaint insists that is said explicitly.
-    out.textures_delta.clear();
-    black_box(ctx.tessellate(out.shapes, out.pixels_per_point));
-    t.elapsed().as_secs_f64() * 1000.0
+    let (pass, tessellation) = frame::run(ctx, app, n, events);
+    (pass + tessellation).as_secs_f64() * 1000.0
 }
 
 /// What changes before each measured frame.
@@ -147,20 +122,12 @@ impl Change {
 }
 
 fn frames(c: &mut Criterion) {
-    let (sizes, frames_per): (&[usize], usize) = if full() {
+    let (sizes, frames_per): (&[usize], usize) = if frame::full() {
         (&[10_000, 100_000], 60)
     } else {
         (&[200], 3)
     };
-    let broker = DemoBroker::start(
-        &DemoOptions {
-            partitions: 1,
-            simulate: false,
-            ..DemoOptions::default()
-        },
-        &Topics::default(),
-    )
-    .unwrap();
+    let broker = frame::empty_cluster().unwrap();
     for &n in sizes {
         let t = Instant::now();
         let mut store = build_store(n);
@@ -180,13 +147,8 @@ fn frames(c: &mut Criterion) {
         };
         let mut app = TwinApp::new(&ctx, opts, persisted);
         std::mem::swap(app.store_mut(), &mut store);
-        let start = Instant::now();
         let mut i = 0;
-        // Until the (empty) read has caught up, so the progress bar is gone, as in steady state.
-        while i < 5 || (!app.caught_up() && start.elapsed() < Duration::from_secs(10)) {
-            frame(&ctx, &mut app, i, Vec::new());
-            i += 1;
-        }
+        frame::warm_up(&ctx, &mut app, &mut i, 5);
         let shown = app.fleet_table().map_or(0, |(_, t, _)| t.rows.len());
         assert_eq!(shown, n, "the fleet table shows every asset of the group");
         for change in [

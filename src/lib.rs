@@ -15,9 +15,9 @@ pub mod incident_bundle;
 pub mod kafka;
 #[cfg(feature = "app")]
 pub mod predict;
+pub mod schema;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod schema;
 pub mod timeline;
 pub mod twin;
 #[cfg(feature = "app")]

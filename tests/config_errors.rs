@@ -63,21 +63,31 @@ fn snapshot_with(config: &Path) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn snapshot_refuses_an_unknown_key_naming_key_line_and_suggestion() {
-    let path = config_file(
-        "typo.toml",
-        "# plant\n[kafka]\nbrokerz = \"k1:9092\"\n[history]\nbudget_mb = 64\n",
-    );
+/// Runs `snapshot` with `text` as the config file `name` and requires it refused, with a
+/// message containing `want(path of the file)`; returns what it printed.
+fn refused(name: &str, text: &str, want: impl Fn(&Path) -> String) -> Output {
+    let path = config_file(name, text);
     let out = snapshot_with(&path);
     remove(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "accepted; stderr: {stderr}");
-    let want = format!(
-        "unknown key \"brokerz\" in [kafka] at {} line 3, did you mean \"brokers\"?",
-        path.display()
-    );
+    let want = want(&path);
     assert!(stderr.contains(&want), "stderr lacks {want:?}:\n{stderr}");
+    out
+}
+
+#[test]
+fn snapshot_refuses_an_unknown_key_naming_key_line_and_suggestion() {
+    let out = refused(
+        "typo.toml",
+        "# plant\n[kafka]\nbrokerz = \"k1:9092\"\n[history]\nbudget_mb = 64\n",
+        |path| {
+            format!(
+                "unknown key \"brokerz\" in [kafka] at {} line 3, did you mean \"brokers\"?",
+                path.display()
+            )
+        },
+    );
     assert!(
         out.stdout.is_empty(),
         "printed a snapshot: {:?}",
@@ -87,17 +97,14 @@ fn snapshot_refuses_an_unknown_key_naming_key_line_and_suggestion() {
 
 #[test]
 fn snapshot_refuses_a_wrong_value_naming_key_and_line() {
-    let path = config_file(
+    refused(
         "wrong-type.toml",
         "[topics]\ntelemetry = \"t\"\n\n[[rules]]\ncode = \"A\"\nproperty = \"p\"\nlimit = \"hi\"\nvalue = \"seven\"\npriority = \"low\"\n",
+        |path| {
+            format!(
+                "invalid value for \"value\" in [[rules]] #1 at {} line 8: invalid type: string \"seven\"",
+                path.display()
+            )
+        },
     );
-    let out = snapshot_with(&path);
-    remove(&path);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "accepted; stderr: {stderr}");
-    let want = format!(
-        "invalid value for \"value\" in [[rules]] #1 at {} line 8: invalid type: string \"seven\"",
-        path.display()
-    );
-    assert!(stderr.contains(&want), "stderr lacks {want:?}:\n{stderr}");
 }

@@ -221,6 +221,17 @@ fn three_brokers(tele: i32) -> common::Cluster {
     common::replicated_cluster(3, 3, &[(TELEMETRY, tele), (EVENTS, 1), (ASSETS, 1)])
 }
 
+/// The stream most fault tests run through [`three_brokers`]`(6)`: assets named from `prefix`,
+/// 6 telemetry partitions at 200 records/s in all, and an event every 5 rounds.
+fn six_partitions(prefix: &'static str) -> Stream {
+    Stream {
+        prefix,
+        partitions: 6,
+        rate: 200.0,
+        events_every: Some(5),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -228,12 +239,7 @@ fn broker_down_then_up_loses_and_duplicates_nothing() {
     let outage = outage();
     let cluster = three_brokers(6);
     let bootstrap = cluster.bootstrap_servers();
-    let stream = Stream {
-        prefix: "f1",
-        partitions: 6,
-        rate: 200.0,
-        events_every: Some(5),
-    };
+    let stream = six_partitions("f1");
     let mut h = Harness::start(&bootstrap);
     let connect = wait_connected(&mut h);
 
@@ -340,12 +346,7 @@ fn partition_leader_moves_without_loss() {
     };
     lead(0);
     let bootstrap = cluster.bootstrap_servers();
-    let stream = Stream {
-        prefix: "f2",
-        partitions: 6,
-        rate: 200.0,
-        events_every: Some(5),
-    };
+    let stream = six_partitions("f2");
     let mut h = Harness::start(&bootstrap);
     wait_connected(&mut h);
 
@@ -472,12 +473,7 @@ fn added_rtt_keeps_ingest_correct() {
         cluster.broker_round_trip_time(b, RTT).unwrap();
     }
     let bootstrap = cluster.bootstrap_servers();
-    let stream = Stream {
-        prefix: "f4",
-        partitions: 6,
-        rate: 200.0,
-        events_every: Some(5),
-    };
+    let stream = six_partitions("f4");
     let mut h = Harness::start(&bootstrap);
     let connect = wait_connected(&mut h);
 

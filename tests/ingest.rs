@@ -11,6 +11,7 @@ use rdkafka::mocking::MockCluster;
 use serde_json::{Value as Json, json};
 use twinscope::config::Config;
 use twinscope::headless::HeadlessError;
+use twinscope::testkit::mapping::POINTER_HIERARCHY;
 use twinscope::twin::alarms::{AlarmState, Priority};
 use twinscope::twin::hierarchy::Tree;
 use twinscope::twin::{Store, Value, seq_parts};
@@ -591,20 +592,8 @@ fn mapping_config_for_a_non_default_payload_shape() {
 /// tree would depend on which topic happened to be read first.
 #[test]
 fn pointer_hierarchy_parent_is_kept_for_assets_first_seen_in_events() {
-    let config = Config::parse(
-        r#"
-        [topics]
-        telemetry = "cars.state"
-        events = "cars.events"
-        assets = ""
-        [mapping]
-        asset_id = "/vin"
-        time = "/t"
-        time_unit = "s"
-        hierarchy = ["/region", "/fleet", "/vin"]
-        "#,
-    )
-    .unwrap();
+    let topics = "[topics]\ntelemetry = \"cars.state\"\nevents = \"cars.events\"\nassets = \"\"\n";
+    let config = Config::parse(&format!("{topics}[mapping]{POINTER_HIERARCHY}")).unwrap();
     let cluster = common::mock_cluster(3, &[("cars.state", 1), ("cars.events", 1)]);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);

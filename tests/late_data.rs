@@ -78,12 +78,7 @@ fn check(partitions: i32, upload: Upload, seed: u64) {
     for o in &OUTAGES {
         for t in [T0 + (o.from + o.to) / 2, T0 + o.to - 1, T0 + o.to + MIN] {
             let out = common::snapshot_json(&bootstrap, t, &[]);
-            assert_eq!(
-                out["assets"],
-                produced.state_at(t),
-                "snapshot at T0{:+} ms",
-                t - T0
-            );
+            produced.assert_folds(&out, t, T0, "snapshot");
             assert_eq!(
                 out["read"],
                 json!({"to": "end offsets at start", "exact": true})
@@ -219,12 +214,7 @@ fn a_bounded_read_is_exact_when_its_lateness_assumption_holds() {
             std::time::Duration::from_secs(20),
         )
         .unwrap();
-        assert_eq!(
-            read.snapshot(t)["assets"],
-            produced.state_at(t),
-            "at T0{:+} ms",
-            t - T0
-        );
+        produced.assert_folds(&read.snapshot(t), t, T0, "bounded read");
         if t < T0 + 10 * MIN {
             let total = (produced.tele.len() + produced.defs.len()) as u64;
             assert!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use twinscope::config::Config;
-use twinscope::predict::{Job, JobKind, PredictWorker, forecast_at, series_input};
+use twinscope::predict::{Job, JobKind, JobResult, PredictWorker, forecast_at, series_input};
 use twinscope::twin::forecast::{Rul, Threshold};
 
 use common::T0;
@@ -38,6 +38,25 @@ fn produce(p: &mut common::TestProducer, range: std::ops::RangeInclusive<i64>) {
         );
     }
     p.flush();
+}
+
+/// What the "predict" thread answers for `m/press`'s `vib` at T in `store`, asked as the
+/// focus job of `generation`.
+fn focus_at_t(
+    worker: &PredictWorker,
+    store: &twinscope::twin::Store,
+    limit: &[Threshold],
+    generation: u64,
+) -> JobResult {
+    let input = series_input(store, "m/press", "vib", T, limit.to_vec(), None, true).unwrap();
+    let job = Job {
+        kind: JobKind::Focus,
+        at: T,
+        generation,
+        inputs: vec![input],
+    };
+    worker.try_submit(job).unwrap();
+    worker.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
 #[test]
@@ -84,16 +103,7 @@ fn forecast_at_a_past_time_ignores_records_produced_after_it() {
 
     // The thread computes the same from the same store.
     let worker = PredictWorker::spawn(Arc::new(|| {})).unwrap();
-    let input = series_input(&before, "m/press", "vib", T, limit.to_vec(), None, true).unwrap();
-    worker
-        .try_submit(Job {
-            kind: JobKind::Focus,
-            at: T,
-            generation: 1,
-            inputs: vec![input],
-        })
-        .unwrap();
-    let threaded = worker.recv_timeout(Duration::from_secs(10)).unwrap();
+    let threaded = focus_at_t(&worker, &before, &limit, 1);
     assert_eq!(threaded.outcomes[0].2.prediction, first.prediction);
     assert_eq!(threaded.outcomes[0].2.rul, first.rul);
     // Nothing after T exists yet: the backtest has no actuals.
@@ -119,16 +129,7 @@ fn forecast_at_a_past_time_ignores_records_produced_after_it() {
 
     // The backtest at T now scores against what happened: the limit was crossed at ~450 s
     // (4.0 + 0.02·50), long before the predicted ~600 s.
-    let input = series_input(&after, "m/press", "vib", T, limit.to_vec(), None, true).unwrap();
-    worker
-        .try_submit(Job {
-            kind: JobKind::Focus,
-            at: T,
-            generation: 2,
-            inputs: vec![input],
-        })
-        .unwrap();
-    let r = worker.recv_timeout(Duration::from_secs(10)).unwrap();
+    let r = focus_at_t(&worker, &after, &limit, 2);
     let o = &r.outcomes[0].2;
     assert_eq!(o.prediction, first.prediction);
     let b = o.backtest.unwrap();

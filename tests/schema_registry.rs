@@ -12,13 +12,12 @@ mod common;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
-use prost_reflect::{DynamicMessage, Value as PValue};
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value as Json, json};
 use twinscope::config::Config;
 use twinscope::kafka::ingest::{Ingest, IngestEvent};
 use twinscope::schema::avro::AvroSchema;
+use twinscope::schema::encode::frame_proto;
 use twinscope::schema::evolution::schema_change;
 use twinscope::schema::protobuf::{ProtoSchema, to_base64_descriptor};
 use twinscope::schema::{provenance, wire};
@@ -26,6 +25,7 @@ use twinscope::twin::Store;
 
 use common::registry::Registry;
 use common::{TestProducer, read_all};
+use egui_kittest::kittest::Queryable as _;
 
 /// Base of all event times: 2023-11-14T22:13:20Z.
 const T0: i64 = 1_700_000_000_000;
@@ -217,41 +217,16 @@ fn car_record(
     lat: f64,
     gear: i32,
 ) -> Vec<u8> {
-    let desc = s.message(&[1]).unwrap();
-    let mut m = DynamicMessage::new(desc.clone());
-    m.set_field_by_name("vin", PValue::String(vin.into()));
-    m.set_field_by_name("speed", PValue::F64(speed));
-    m.set_field_by_name("gear", PValue::EnumNumber(gear));
-    m.set_field_by_name("odometer_m", PValue::I64(1_234_567));
-    m.set_field_by_name("region", PValue::String("eu".into()));
-    let pos_desc = desc
-        .get_field_by_name("pos")
-        .unwrap()
-        .kind()
-        .as_message()
-        .unwrap()
-        .clone();
-    let mut pos = DynamicMessage::new(pos_desc);
-    pos.set_field_by_name("lat", PValue::F64(lat));
-    pos.set_field_by_name("lon", PValue::F64(11.5));
-    m.set_field_by_name("pos", PValue::Message(pos));
-    let ts_desc = desc
-        .get_field_by_name("t")
-        .unwrap()
-        .kind()
-        .as_message()
-        .unwrap()
-        .clone();
-    let mut ts = DynamicMessage::new(ts_desc);
-    ts.set_field_by_name("seconds", PValue::I64(t / 1000));
-    ts.set_field_by_name(
-        "nanos",
-        PValue::I32(i32::try_from((t % 1000) * 1_000_000).unwrap()),
-    );
-    m.set_field_by_name("t", PValue::Message(ts));
-    let mut payload = wire::encode_message_indexes(&[1]);
-    payload.extend(m.encode_to_vec());
-    wire::frame(id, &payload)
+    let v = json!({
+        "vin": vin,
+        "speed": speed,
+        "gear": gear,
+        "odometer_m": 1_234_567,
+        "region": "eu",
+        "pos": {"lat": lat, "lon": 11.5},
+        "t": {"seconds": t / 1000, "nanos": (t % 1000) * 1_000_000},
+    });
+    frame_proto(id, &[1], &s.message(&[1]).unwrap(), &v).unwrap()
 }
 
 #[test]
@@ -517,6 +492,95 @@ fn schema_evolution_is_exact_at_every_time_and_the_diff_names_fields_that_came_a
         (humidity.old.clone(), humidity.new.clone()),
         (None, Some(json!(40.0)))
     );
+}
+
+/// The diff window across a schema change says which properties appeared and disappeared:
+/// v1 records (temperature, pressure) for 1..=5 s, then v2 (temperature, humidity) for
+/// 6..=10 s; A at 5 s and B at 10 s on the selected pump name both, and A and B on the same
+/// schema show no schema line.
+#[test]
+fn the_diff_window_names_the_properties_a_schema_change_added_and_dropped() {
+    let reg = registry();
+    let (_cluster, bootstrap) = cluster();
+    let subject = format!("{TELEMETRY}-value");
+    // The pump of the evolution test under another record name, so these versions get ids of
+    // their own under the subject of the app's topic.
+    let [ui_v1, ui_v2] = [EVO_V1, EVO_V2].map(|s| s.replace(r#""Pump""#, r#""UiPump""#));
+    let v1 = reg.register(&subject, "AVRO", &ui_v1, &[]);
+    let v2 = reg.register(&subject, "AVRO", &ui_v2, &[]);
+    let (s1, s2) = (
+        AvroSchema::parse(&ui_v1, &[]).unwrap(),
+        AvroSchema::parse(&ui_v2, &[]).unwrap(),
+    );
+    let pump = "pump-ui";
+    let mut p = TestProducer::new(&bootstrap);
+    for i in 1..=10 {
+        let ts = T0 + i * 1000;
+        let (id, schema, v) = if i <= 5 {
+            (
+                v1,
+                &s1,
+                json!({"ts": ts, "temperature": 50.0 + i as f64, "pressure": 2.5}),
+            )
+        } else {
+            (
+                v2,
+                &s2,
+                json!({"ts": ts, "temperature": 50.0 + i as f64, "humidity": 40.0}),
+            )
+        };
+        let value = wire::frame(id, &schema.encode_json(&v).unwrap());
+        p.send(TELEMETRY, 0, Some(pump.as_bytes()), Some(&value), ts);
+    }
+    p.flush();
+    let mut h = common::window_on(
+        &bootstrap,
+        config_for(Some(reg)),
+        twinscope::config::ClientProps::default(),
+    );
+    common::step_until(&mut h, Duration::from_secs(30), "the ten records", |h| {
+        h.state().caught_up() && h.state().store().stats().records == 10
+    });
+    h.get_by_label(pump).click();
+    h.run_steps(2);
+    assert_eq!(h.state().selected(), Some(pump));
+    let diff = |h: &mut common::App, a: i64, b: i64| {
+        common::go_to(h, a);
+        h.get_by_label("Set A").click();
+        h.run_steps(2);
+        common::go_to(h, b);
+        h.get_by_label("Set B").click();
+        h.run_steps(2);
+        h.get_by_label("Diff A→B").click();
+        h.run_steps(3);
+    };
+    diff(&mut h, T0 + 5000, T0 + 10_000);
+    h.get_by_label(&format!("schema {subject} v1 → v2: + humidity, − pressure"));
+    // The export carries it too.
+    let text = h
+        .state()
+        .export_text(twinscope::app::Export::Diff, T0 + 10_000)
+        .unwrap();
+    let exported: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        exported["schema_change"]["appeared"],
+        json!(["humidity"]),
+        "{text}"
+    );
+    assert_eq!(
+        exported["schema_change"]["disappeared"],
+        json!(["pressure"])
+    );
+    // Both times on v2: the same schema, no schema line (the diff itself is still shown).
+    diff(&mut h, T0 + 7000, T0 + 10_000);
+    h.get_by_label("Diff A → B");
+    let text = common::ui_text(&h);
+    assert!(!text.contains("schema "), "{text}");
+    let text = h
+        .state()
+        .export_text(twinscope::app::Export::Diff, T0 + 10_000)
+        .unwrap();
+    assert!(!text.contains("schema_change"), "{text}");
 }
 
 const SMALL: &str = r#"{"type": "record", "name": "S", "fields": [{"name": "ts", "type": "long"}, {"name": "v", "type": "double"}]}"#;

@@ -214,7 +214,10 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     assert_eq!(h.state().selected(), Some(target.as_str()));
     assert!(h.state().fleet_table().is_none());
     let v = store_speed(h, &target, T0 + 30_000);
-    assert!(h.get_all_by_label(&v).next().is_some(), "its speed {v} is shown");
+    assert!(
+        h.get_all_by_label(&v).next().is_some(),
+        "its speed {v} is shown"
+    );
 }
 
 #[test]

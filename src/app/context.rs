@@ -2,6 +2,7 @@
 //! asset tree at the query time and the open A → B diff, each keyed by the store it was
 //! computed from and that store's generation.
 
+use crate::schema::evolution::{SchemaChange, schema_change};
 use crate::twin::Store;
 use crate::twin::diff::Diff;
 use crate::twin::hierarchy::{Tree, TreeCache};
@@ -74,6 +75,9 @@ struct DiffKey {
 pub struct DiffCache {
     key: Option<DiffKey>,
     pub diff: Diff,
+    /// The selected asset's schema change between A and B, when its records at the two times
+    /// were written with different schemas: computed with the diff, not per frame.
+    pub schema: Option<SchemaChange>,
 }
 
 impl TwinApp {
@@ -97,9 +101,20 @@ impl TwinApp {
             return;
         }
         let diff = crate::twin::diff::diff(store, a, b, key.scope.as_deref());
+        let schema = key.scope.as_deref().and_then(|asset| {
+            schema_change(
+                store,
+                &self.sources.brokers,
+                &self.opts.config.topics.telemetry,
+                asset,
+                a.min(b),
+                a.max(b),
+            )
+        });
         self.diff = Some(DiffCache {
             key: Some(key),
             diff,
+            schema,
         });
     }
 

@@ -37,7 +37,24 @@ impl TwinApp {
                 ))
             }
             Export::State => serde_json::to_string_pretty(&self.store_for(at).snapshot(at)).ok(),
-            Export::Diff => serde_json::to_string_pretty(&self.diff.as_ref()?.diff).ok(),
+            Export::Diff => {
+                let d = self.diff.as_ref()?;
+                let mut json = serde_json::to_value(&d.diff).ok()?;
+                // The schema change rides along, in the words the diff window uses.
+                if let (Some(c), Some(obj)) = (&d.schema, json.as_object_mut()) {
+                    obj.insert(
+                        "schema_change".into(),
+                        serde_json::json!({
+                            "summary": c.summary(),
+                            "from": c.from.as_ref().map(ToString::to_string),
+                            "to": c.to.as_ref().map(ToString::to_string),
+                            "appeared": c.appeared,
+                            "disappeared": c.disappeared,
+                        }),
+                    );
+                }
+                serde_json::to_string_pretty(&json).ok()
+            }
             Export::FleetTable => {
                 // Ages as shown: from now while live, else from the cursor.
                 let reference = if self.timeline.is_live() {

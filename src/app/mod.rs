@@ -43,12 +43,12 @@ use crate::ui::status_bar::IngestStatus;
 use crate::ui::{PlotKey, SentCommand};
 
 pub use clusters::{ClusterKey, ClusterState};
-pub use export::{Export, series_csv};
-pub use incident::OpenIncident;
-pub use stores::{StoreId, StoreKind};
 /// The per-frame tree cache, public so the scrub benchmark measures the app's own path
 /// (`testkit::ui_scrub`).
 pub use context::TreeView;
+pub use export::{Export, series_csv};
+pub use incident::OpenIncident;
+pub use stores::{StoreId, StoreKind};
 
 use commands::Toast;
 use context::DiffCache;

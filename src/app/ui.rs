@@ -196,18 +196,12 @@ impl TwinApp {
             ));
         }
         if let Some(d) = &self.diff {
-            cmds.extend(ui::diff::show(&ctx, &view, &d.diff));
+            cmds.extend(ui::diff::show(&ctx, &view, &d.diff, d.schema.as_ref()));
         }
         if let Some(i) = &self.incident
             && let Some(a) = i.analysis()
         {
-            cmds.extend(ui::incident::show(
-                &ctx,
-                &view,
-                a,
-                i.scope,
-                i.lookback_min,
-            ));
+            cmds.extend(ui::incident::show(&ctx, &view, a, i.scope, i.lookback_min));
         }
         self.panels = panels;
         let operator = self.opts.config.operator();
@@ -275,9 +269,7 @@ fn keyboard(ctx: &egui::Context) -> Vec<Command> {
         }
         // O: the onset of the open incident, else of the worst unacknowledged alarm.
         if i.consume_key(Modifiers::NONE, Key::O) {
-            cmds.push(Command::OpenIncident(
-                ui::incident::IncidentTarget::Current,
-            ));
+            cmds.push(Command::OpenIncident(ui::incident::IncidentTarget::Current));
         }
     });
     cmds

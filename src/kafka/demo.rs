@@ -21,9 +21,9 @@ use serde_json::Value;
 
 use super::KafkaLayerError;
 use super::client::ClientSettings;
-use simulator::{OutRecord, PlantSim, TopicKind};
 use crate::config::Topics;
 use crate::timeline::now_ms;
+use simulator::{OutRecord, PlantSim, TopicKind};
 
 /// Creates the twin topics that do not exist yet on a real cluster, for `demo produce`: the
 /// telemetry topic with `telemetry_partitions`, events with 4, commands with 2, and

@@ -501,6 +501,11 @@ struct Part {
     /// the newest record before it: their event times are at most this plus the lateness
     /// (which is measured on every record read, so the bound follows it as it grows).
     after_gap: Option<i64>,
+    /// Set once records are missing from inside the log (compaction, or a log start the
+    /// statistics do not show yet): compacted records were superseded by later ones of their
+    /// key, anywhere later in the log, so from then on nothing proves that a record's key did
+    /// not hold another value just before it, and only the head is exact.
+    superseded: bool,
     /// History at or before this event time may be incomplete in Kafka (see
     /// [`TopicProgress::incomplete_through`]).
     lost_through: Option<i64>,
@@ -796,6 +801,7 @@ impl Worker {
                     // was before it is gone.
                     gapped: start == low && low > 0,
                     after_gap: None,
+                    superseded: false,
                     lost_through: None,
                     lateness: 0,
                     done: self.spec.stop_at.is_some() && start >= high,
@@ -882,14 +888,18 @@ impl Worker {
                         }
                         if m.offset() > part.next {
                             if m.offset() <= part.low {
-                                // Retention deleted records we had not read yet.
+                                // Retention deleted records we had not read yet: the next
+                                // record bounds them.
                                 part.skipped += m.offset() - part.next;
+                                part.gapped = true;
                             } else {
                                 // Retention (the statistics may not show the new log start
-                                // yet) or compaction: judged once they do.
+                                // yet) or compaction: counted once they do. Until then it
+                                // may be compaction, and a bounded read may end first, so
+                                // it is taken as compaction now (see `superseded`).
                                 part.unjudged.push((part.next, m.offset(), Instant::now()));
+                                part.superseded = true;
                             }
-                            part.gapped = true;
                         }
                         part.next = m.offset() + 1;
                         batch_bytes += decoded_size(m.payload_len());
@@ -924,6 +934,9 @@ impl Worker {
                                 if part.gapped {
                                     part.gapped = false;
                                     part.after_gap = Some(part.after_gap.map_or(et, |g| g.max(et)));
+                                }
+                                if part.superseded {
+                                    part.lose_through(et.saturating_sub(1));
                                 }
                                 if let Some(g) = part.after_gap {
                                     // What the missing records said is unknown up to the

@@ -199,13 +199,25 @@ impl WireEncoder {
     pub fn encode(&self, value: &Json) -> Result<Vec<u8>, String> {
         match &self.schema {
             Compiled::Avro(s) => Ok(wire::frame(self.id, &s.encode_json(value)?)),
-            Compiled::Protobuf(desc) => {
-                let mut body = wire::encode_message_indexes(&[0]);
-                body.extend(proto_from_json(desc, value)?.encode_to_vec());
-                Ok(wire::frame(self.id, &body))
-            }
+            Compiled::Protobuf(desc) => frame_proto(self.id, &[0], desc, value),
         }
     }
+}
+
+/// `value` as a Protobuf message of type `desc` in the wire format: magic byte, schema `id`,
+/// the message `indexes` of `desc` in its file, then the message.
+///
+/// # Errors
+/// When the value does not fit the message (see [`proto_from_json`]).
+pub fn frame_proto(
+    id: u32,
+    indexes: &[usize],
+    desc: &MessageDescriptor,
+    value: &Json,
+) -> Result<Vec<u8>, String> {
+    let mut body = wire::encode_message_indexes(indexes);
+    body.extend(proto_from_json(desc, value)?.encode_to_vec());
+    Ok(wire::frame(id, &body))
 }
 
 /// A Protobuf message of type `desc` from a JSON object, field by field name (numbers,
@@ -291,9 +303,10 @@ mod tests {
         assert_eq!(avro.decode(&avro.encode_json(&v).unwrap()).unwrap(), v);
         let proto = ProtoSchema::compile("m.proto", MACHINE_PROTO, &[]).unwrap();
         let desc = proto.message(&[0]).unwrap();
-        let mut body = wire::encode_message_indexes(&[0]);
-        body.extend(proto_from_json(&desc, &v).unwrap().encode_to_vec());
-        let back = proto.decode(&body).unwrap();
+        let framed = frame_proto(7, &[0], &desc, &v).unwrap();
+        let (id, body) = wire::split(&framed).unwrap();
+        assert_eq!(id, 7);
+        let back = proto.decode(body).unwrap();
         assert_eq!(back["ts"], v["ts"]);
         assert_eq!(back["power_kw"], 12.5);
         assert_eq!(back["state"], "IDLE");

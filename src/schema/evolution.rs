@@ -27,6 +27,47 @@ pub struct SchemaChange {
     pub disappeared: Vec<String>,
 }
 
+impl SchemaChange {
+    /// One line for the diff window and export, e.g.
+    /// `schema twin.telemetry-value v1 → v2: + humidity, − pressure`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let name = |t: &Option<Arc<SchemaTag>>| match t.as_deref() {
+            None => "plain JSON".to_owned(),
+            Some(SchemaTag {
+                subject: Some(s),
+                version: Some(v),
+                ..
+            }) => format!("{s} v{v}"),
+            Some(t) => format!("id {}", t.id),
+        };
+        let (from, to) = (name(&self.from), name(&self.to));
+        // The subject once when both versions share it.
+        let head = match (self.from.as_deref(), self.to.as_deref()) {
+            (
+                Some(SchemaTag {
+                    subject: Some(a),
+                    version: Some(_),
+                    ..
+                }),
+                Some(SchemaTag {
+                    subject: Some(b),
+                    version: Some(v),
+                    ..
+                }),
+            ) if a == b => format!("{from} → v{v}"),
+            _ => format!("{from} → {to}"),
+        };
+        let mut parts: Vec<String> = self.appeared.iter().map(|p| format!("+ {p}")).collect();
+        parts.extend(self.disappeared.iter().map(|p| format!("− {p}")));
+        if parts.is_empty() {
+            format!("schema {head}: same properties")
+        } else {
+            format!("schema {head}: {}", parts.join(", "))
+        }
+    }
+}
+
 /// The schema change of `asset` between `a` and `b` (B after A), read from telemetry `topic`
 /// of the cluster at `brokers`; `None` when the same schema is in force at both times.
 #[must_use]

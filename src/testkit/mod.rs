@@ -6,6 +6,7 @@
 //! through a dev-dependency on the crate itself; `cargo build` of the product leaves it out.
 
 pub mod frame;
+pub mod mapping;
 pub mod measure;
 pub mod records;
 pub mod rules;

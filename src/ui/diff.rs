@@ -4,10 +4,20 @@ use egui::{RichText, Ui};
 
 use super::style;
 use super::{Command, View};
+use crate::schema::evolution::SchemaChange;
 use crate::twin::diff::Diff;
 
 /// Shows the diff window while open.
-pub fn show(ctx: &egui::Context, view: &View<'_>, d: &Diff) -> Vec<Command> {
+///
+/// `schema` is the selected asset's schema change between A and B (computed with the diff),
+/// shown above the property changes: a dropped field keeps its last value in the store, and
+/// only this line says it is no longer written.
+pub fn show(
+    ctx: &egui::Context,
+    view: &View<'_>,
+    d: &Diff,
+    schema: Option<&SchemaChange>,
+) -> Vec<Command> {
     let mut cmds = Vec::new();
     let mut open = true;
     egui::Window::new("Diff A → B")
@@ -31,6 +41,9 @@ pub fn show(ctx: &egui::Context, view: &View<'_>, d: &Diff) -> Vec<Command> {
                     cmds.push(Command::ExportDiff);
                 }
             });
+            if let Some(c) = schema {
+                ui.label(RichText::new(c.summary()).strong());
+            }
             ui.separator();
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
                 for (title, ids) in [("Added", &d.added), ("Removed", &d.removed)] {

@@ -24,7 +24,12 @@ pub struct IngestStatus {
 }
 
 /// The bottom status bar.
-pub fn show(ui: &mut Ui, view: &View<'_>, st: &IngestStatus, write_requested: bool) -> Vec<Command> {
+pub fn show(
+    ui: &mut Ui,
+    view: &View<'_>,
+    st: &IngestStatus,
+    write_requested: bool,
+) -> Vec<Command> {
     let mut cmds = Vec::new();
     ui.horizontal(|ui| {
         let (dot, text, color) = match (&st.fatal, &st.conn) {

@@ -187,13 +187,20 @@ impl Produced {
     /// name the time relative to `t0`).
     pub fn assert_store_folds(&self, store: &twinscope::twin::Store, times: &[i64], t0: i64) {
         for &t in times {
-            assert_eq!(
-                store.snapshot(t)["assets"],
-                self.state_at(t),
-                "store at T0{:+} ms",
-                t - t0
-            );
+            self.assert_folds(&store.snapshot(t), t, t0, "store");
         }
+    }
+
+    /// Checks that `snapshot`, the JSON some `read` (the store, `snapshot --at`, the window)
+    /// gave for `t`, holds exactly the fold's assets at `t` (a failure names the read and the
+    /// time relative to `t0`).
+    pub fn assert_folds(&self, snapshot: &Json, t: i64, t0: i64, read: &str) {
+        assert_eq!(
+            snapshot["assets"],
+            self.state_at(t),
+            "{read} at T0{:+} ms",
+            t - t0
+        );
     }
 }
 
