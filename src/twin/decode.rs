@@ -1012,15 +1012,7 @@ mod tests {
 
     #[test]
     fn pointer_mapping_takes_id_time_and_path_from_payload() {
-        let m: Mapping = toml::from_str(
-            r#"
-            asset_id = "/vin"
-            time = "/t"
-            time_unit = "s"
-            hierarchy = ["/region", "/fleet", "/vin"]
-            "#,
-        )
-        .unwrap();
+        let m: Mapping = toml::from_str(crate::testkit::mapping::POINTER_HIERARCHY).unwrap();
         let d = tele(
             &m,
             "ignored",

@@ -192,18 +192,16 @@ mod tests {
 
     #[test]
     fn parses_pointer_hierarchy_and_id_from_toml() {
-        let m: Mapping = toml::from_str(
+        let text = format!(
+            "{}{}",
+            crate::testkit::mapping::POINTER_HIERARCHY,
             r#"
-            asset_id = "/vin"
-            time = "/t"
-            time_unit = "s"
-            hierarchy = ["/region", "/fleet", "/vin"]
             [events]
             severity = "sev"
             severity_map = { "1" = "critical", "2" = "high" }
             "#,
-        )
-        .unwrap();
+        );
+        let m: Mapping = toml::from_str(&text).unwrap();
         assert_eq!(m.asset_id, IdSource::Pointer("/vin".into()));
         assert_eq!(m.time_unit, TimeUnit::S);
         assert_eq!(m.time_field(), Some("t"));
