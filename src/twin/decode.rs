@@ -314,9 +314,13 @@ fn decode_json(
     key: Option<&str>,
     value: &[u8],
 ) -> Result<Decoded, DecodeError> {
-    let json: Json =
-        serde_json::from_slice(value).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let json = parse_json(value)?;
     decode_object(mapping, origin, key, json)
+}
+
+/// The value parsed as JSON, or why not.
+fn parse_json(value: &[u8]) -> Result<Json, DecodeError> {
+    serde_json::from_slice(value).map_err(|e| DecodeError::InvalidJson(e.to_string()))
 }
 
 /// Telemetry or an event from a parsed value.
@@ -813,8 +817,7 @@ fn decode_asset(
             def: None,
         });
     };
-    let json: Json =
-        serde_json::from_slice(value).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let json = parse_json(value)?;
     decode_asset_json(mapping, origin, key, json)
 }
 
