@@ -76,10 +76,11 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 
 /// Runs `fetch` to fill `dir` unless its marker file already holds `stamp` (what was fetched:
 /// a version, a pom), under a file lock so parallel tests and test binaries wait for a single
-/// download; then writes the marker.
+/// download; then writes the marker. Surrounding whitespace does not count, because `.ci/run`
+/// writes its markers with `echo`.
 pub fn fetch_once(dir: &Path, marker: &str, stamp: &str, fetch: impl FnOnce()) {
     let marker = dir.join(marker);
-    let done = || fs::read_to_string(&marker).is_ok_and(|m| m == stamp);
+    let done = || fs::read_to_string(&marker).is_ok_and(|m| m.trim() == stamp.trim());
     if done() {
         return;
     }

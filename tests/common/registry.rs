@@ -4,16 +4,18 @@
 //! does it before the tests; the fixture does it on first use otherwise). Needs `java` 17+
 //! (or `$JAVA_HOME`) and `mvn`.
 //!
-//! Like the Kafka fixture, the JVM runs under a shell that SIGKILLs it when its stdin closes,
-//! so it dies with the test even when the test process does not unwind.
+//! Like the Kafka fixture, the JVM runs under [`Watched`], so it dies with the test even when
+//! the test process does not unwind.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use twinscope::schema::RegistrySettings;
+
+use super::jvm::{self, Watched};
 
 const VERSION: &str = "3.0.9";
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/apicurio");
@@ -24,8 +26,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// A running Apicurio Registry on a free loopback port. Dropping it kills the JVM.
 pub struct Registry {
     port: u16,
-    shell: Child,
-    stdin: Option<ChildStdin>,
+    jvm: Option<Watched>,
     log: PathBuf,
 }
 
@@ -37,17 +38,8 @@ impl Registry {
         let home = ensure_apicurio();
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = std::env::temp_dir().join(format!("apicurio-{}-{n}.log", std::process::id()));
-        let out = fs::File::create(&log).unwrap();
-        let java = std::env::var_os("JAVA_HOME").map_or_else(
-            || PathBuf::from("java"),
-            |h| PathBuf::from(h).join("bin/java"),
-        );
-        let mut shell = Command::new("sh")
-            .arg("-c")
-            .arg(r#"exec 3<&0; "$@" & pid=$!; (read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid"#)
-            .arg("sh")
-            .arg(java)
-            .args(["-Xmx384m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
+        let mut java = Command::new(jvm::java_bin());
+        java.args(["-Xmx384m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
             .arg("-Dquarkus.http.host=127.0.0.1")
             .arg("-Dquarkus.http.port=0")
             .arg("-Dquarkus.management.enabled=false")
@@ -55,22 +47,16 @@ impl Registry {
             .arg("-Dquarkus.log.category.\"io.quarkus\".level=INFO")
             .arg("-jar")
             .arg(home.join(format!("apicurio-registry-app-{VERSION}-runner.jar")))
-            .current_dir(&home)
-            .stdin(Stdio::piped())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("run sh and java (is a JDK 17+ on PATH or in JAVA_HOME?)");
-        let stdin = shell.stdin.take();
+            .current_dir(&home);
+        let jvm = Watched::spawn(&java, fs::File::create(&log).unwrap());
         let mut reg = Registry {
             port: 0,
-            shell,
-            stdin,
+            jvm: Some(jvm),
             log,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(Some(status)) = reg.shell.try_wait() {
+            if let Some(Ok(Some(status))) = reg.jvm.as_mut().map(Watched::try_wait) {
                 panic!("apicurio exited ({status}):\n{}", reg.log_tail());
             }
             if reg.port == 0 {
@@ -132,8 +118,9 @@ impl Registry {
 
     /// Kills the registry (it keeps no state: a restart would start empty).
     pub fn stop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.shell.wait();
+        if let Some(jvm) = self.jvm.take() {
+            jvm.kill();
+        }
     }
 
     fn log_tail(&self) -> String {
@@ -163,50 +150,26 @@ fn listening_port(log: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// Fetches and extracts the Apicurio distribution into [`DIR`] once (under a file lock, so
-/// parallel tests wait for one download); returns the directory with the runner jar.
+/// Fetches and extracts the Apicurio distribution into [`DIR`] once; returns the directory with
+/// the runner jar.
 fn ensure_apicurio() -> PathBuf {
     let dir = Path::new(DIR);
-    let marker = dir.join(MARKER);
-    let done = || fs::read_to_string(&marker).is_ok_and(|m| m.trim() == VERSION);
-    if done() {
-        return dir.to_owned();
-    }
-    fs::create_dir_all(dir).unwrap();
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.with_extension("lock"))
-        .unwrap();
-    lock.lock().expect("lock the Apicurio download");
-    if done() {
-        return dir.to_owned();
-    }
-    let out = Command::new("mvn")
-        .args(["-q", "-B", "dependency:copy"])
-        .arg(format!(
-            "-Dartifact=io.apicurio:apicurio-registry-app:{VERSION}:tar.gz:all"
-        ))
-        .arg(format!("-DoutputDirectory={DIR}"))
-        .output()
-        .expect("run mvn (is Maven installed?)");
-    assert!(
-        out.status.success(),
-        "mvn failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tar = dir.join(format!("apicurio-registry-app-{VERSION}-all.tar.gz"));
-    let status = Command::new("tar")
-        .arg("xzf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(dir)
-        .status()
-        .expect("run tar");
-    assert!(status.success(), "tar xzf {} failed", tar.display());
-    let _ = fs::remove_file(&tar);
-    fs::write(&marker, VERSION).unwrap();
+    jvm::fetch_once(dir, MARKER, VERSION, || {
+        jvm::mvn([
+            "dependency:copy".to_owned(),
+            format!("-Dartifact=io.apicurio:apicurio-registry-app:{VERSION}:tar.gz:all"),
+            format!("-DoutputDirectory={DIR}"),
+        ]);
+        let tar = dir.join(format!("apicurio-registry-app-{VERSION}-all.tar.gz"));
+        let status = Command::new("tar")
+            .arg("xzf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(dir)
+            .status()
+            .expect("run tar");
+        assert!(status.success(), "tar xzf {} failed", tar.display());
+        let _ = fs::remove_file(&tar);
+    });
     dir.to_owned()
 }
