@@ -11,9 +11,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use prost::Message as _;
-use prost_reflect::{DynamicMessage, Value as PValue};
 use serde_json::Value as Json;
+use twinscope::schema::encode::{MACHINE_AVRO, MACHINE_PROTO, frame_proto};
 use twinscope::schema::protobuf::ProtoSchema;
 use twinscope::schema::{Format, Schema, SchemaTag, avro::AvroSchema, wire};
 use twinscope::testkit::Workload;
@@ -21,14 +20,6 @@ use twinscope::twin::decode::{Origin, decode, decode_value};
 use twinscope::twin::mapping::Mapping;
 use twinscope::twin::{Decoded, Role};
 
-const AVRO: &str = r#"{"type": "record", "name": "Machine", "fields": [
-    {"name": "ts", "type": "long"}, {"name": "temperature", "type": "double"},
-    {"name": "vibration", "type": "double"}, {"name": "power_kw", "type": "double"},
-    {"name": "state", "type": "string"}]}"#;
-const PROTO: &str = r#"syntax = "proto3";
-message Machine { int64 ts = 1; double temperature = 2; double vibration = 3;
-  double power_kw = 4; string state = 5; }
-"#;
 const JSON_SCHEMA: &str = r#"{"type": "object", "required": ["ts", "temperature"],
   "properties": {"ts": {"type": "integer"}, "temperature": {"type": "number"},
   "vibration": {"type": "number"}, "power_kw": {"type": "number"},
@@ -69,19 +60,11 @@ fn samples(n: usize, avro: &AvroSchema, proto: &ProtoSchema) -> Vec<Sample> {
         .map(|i| {
             let text = w.payload(i);
             let v: Json = serde_json::from_str(&text).unwrap();
-            let mut m = DynamicMessage::new(desc.clone());
-            m.set_field_by_name("ts", PValue::I64(v["ts"].as_i64().unwrap()));
-            for f in ["temperature", "vibration", "power_kw"] {
-                m.set_field_by_name(f, PValue::F64(v[f].as_f64().unwrap()));
-            }
-            m.set_field_by_name("state", PValue::String(v["state"].as_str().unwrap().into()));
-            let mut pb = wire::encode_message_indexes(&[0]);
-            pb.extend(m.encode_to_vec());
             Sample {
                 key: Workload::asset_id(w.asset(i)),
                 json: text.clone().into_bytes(),
                 avro: wire::frame(1, &avro.encode_json(&v).unwrap()),
-                proto: wire::frame(2, &pb),
+                proto: frame_proto(2, &[0], &desc, &v).unwrap(),
                 json_schema: wire::frame(3, text.as_bytes()),
             }
         })
@@ -107,10 +90,10 @@ fn framed(mapping: &Mapping, schema: &Schema, o: Origin, key: &str, value: &[u8]
 fn bench(c: &mut Criterion) {
     let n = if full() { 10_000 } else { 50 };
     let mapping = Mapping::default();
-    let avro_schema = AvroSchema::parse(AVRO, &[]).unwrap();
-    let avro = Schema::compile(tag(1, Format::Avro), AVRO, &[]).unwrap();
-    let proto = Schema::compile(tag(2, Format::Protobuf), PROTO, &[]).unwrap();
-    let proto_local = ProtoSchema::compile("m.proto", PROTO, &[]).unwrap();
+    let avro_schema = AvroSchema::parse(MACHINE_AVRO, &[]).unwrap();
+    let avro = Schema::compile(tag(1, Format::Avro), MACHINE_AVRO, &[]).unwrap();
+    let proto = Schema::compile(tag(2, Format::Protobuf), MACHINE_PROTO, &[]).unwrap();
+    let proto_local = ProtoSchema::compile("m.proto", MACHINE_PROTO, &[]).unwrap();
     let json_schema = Schema::compile(tag(3, Format::JsonSchema), JSON_SCHEMA, &[]).unwrap();
     let recs = samples(n, &avro_schema, &proto_local);
 

@@ -38,6 +38,10 @@ struct Cli {
     /// format (overrides `[schema_registry] url`), e.g. http://registry:8081.
     #[arg(long, global = true, value_name = "URL")]
     schema_registry: Option<String>,
+    /// Save incident bundles (File → Export incident…) into this folder, without asking for
+    /// one each time: one sub-folder per incident, named after its alarm and onset.
+    #[arg(long, value_name = "DIR")]
+    export_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -191,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
             since,
             allow_write: cli.allow_write,
             demo: DemoOptions::default(),
+            export_dir: cli.export_dir.clone(),
         }),
         Some(Cmd::Snapshot {
             at,

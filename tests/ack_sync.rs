@@ -118,15 +118,7 @@ fn wait_both(
 fn ack_by_one_instance_is_seen_by_another_with_operator_and_comment() {
     let config = Config::default();
     let topics = &config.topics;
-    let cluster = common::mock_cluster(
-        1,
-        &[
-            (&topics.telemetry, 2),
-            (&topics.events, 2),
-            (&topics.assets, 1),
-            (&topics.commands, 1),
-        ],
-    );
+    let cluster = common::command_cluster(2, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     let settings = ClientSettings::plain(&bootstrap);
 

@@ -62,8 +62,8 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(demo: &DemoBroker) -> Self {
-        let spec = common::spec(&Config::default(), demo.bootstrap());
+    fn start(bootstrap: &str) -> Self {
+        let spec = common::spec(&Config::default(), bootstrap);
         let store = Store::new(spec.mapping.separator(), 0);
         let ingest = Ingest::spawn(spec, Arc::new(|| {})).expect("ingest starts");
         Self { ingest, store }
@@ -85,6 +85,16 @@ impl Watcher {
                 Err(true) => panic!("ingest thread ended"),
             }
         }
+    }
+
+    /// The command result for `cid` (see [`result_for`]), once it arrives; fails the test if
+    /// it does not within [`COMMAND_DEADLINE`].
+    fn result(&mut self, cid: &str) -> (String, String, i64, String) {
+        assert!(
+            self.until(COMMAND_DEADLINE, |s| result_for(s, cid).is_some()),
+            "no command_result for {cid} within 10 s"
+        );
+        result_for(&self.store, cid).unwrap()
     }
 }
 
@@ -138,11 +148,7 @@ fn hold_idle(demo: &DemoBroker, watch: &mut Watcher, commands: &Commands) -> Str
     for machine in candidates.iter().take(10) {
         let cid = unique_id("hold");
         commands.send(Some(machine), &command_json("stop", &cid));
-        assert!(
-            watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
-            "no command_result for {cid} within 10 s"
-        );
-        let (_, status, at, message) = result_for(&watch.store, &cid).unwrap();
+        let (_, status, at, message) = watch.result(&cid);
         if status != "accepted" {
             eprintln!("{machine} could not be stopped ({message}); trying another");
             continue;
@@ -156,6 +162,16 @@ fn hold_idle(demo: &DemoBroker, watch: &mut Watcher, commands: &Commands) -> Str
         return machine.clone();
     }
     panic!("no machine could be stopped: {candidates:?}");
+}
+
+/// The demo plant, a watcher on it, a commands producer, and a machine held IDLE (see
+/// [`hold_idle`]).
+fn plant_with_idle_machine() -> (DemoBroker, Watcher, Commands, String) {
+    let demo = start_demo();
+    let mut watch = Watcher::start(demo.bootstrap());
+    let commands = Commands::new(demo.bootstrap());
+    let machine = hold_idle(&demo, &mut watch, &commands);
+    (demo, watch, commands, machine)
 }
 
 /// The record as the app sends it (`WriteBack::command`).
@@ -262,7 +278,7 @@ fn reset_fault_clears_the_fault_and_the_machine_runs_again() {
         .map(|(_, m, c)| (m, c))
         .expect("a FAULT machine has an active FAULT_* alarm");
 
-    let mut watch = Watcher::start(&demo);
+    let mut watch = Watcher::start(demo.bootstrap());
     assert!(
         watch.until(COMMAND_DEADLINE, |s| state_of(s, &machine)
             .is_some_and(|(st, _)| st == "FAULT")),
@@ -310,19 +326,12 @@ fn reset_fault_clears_the_fault_and_the_machine_runs_again() {
 
 #[test]
 fn reset_fault_of_a_machine_not_in_fault_is_rejected() {
-    let demo = start_demo();
-    let mut watch = Watcher::start(&demo);
-    let commands = Commands::new(demo.bootstrap());
     // IDLE, held: it cannot fault on its own meanwhile.
-    let machine = hold_idle(&demo, &mut watch, &commands);
+    let (_demo, mut watch, commands, machine) = plant_with_idle_machine();
     let cid = unique_id("not-faulted");
     let t0 = Instant::now();
     commands.send(Some(&machine), &command_json("reset_fault", &cid));
-    assert!(
-        watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
-        "no command_result for {cid} within 10 s"
-    );
-    let (asset, status, _, message) = result_for(&watch.store, &cid).unwrap();
+    let (asset, status, _, message) = watch.result(&cid);
     eprintln!(
         "rejected reset seen {} ms after send: {message}",
         t0.elapsed().as_millis()
@@ -334,11 +343,8 @@ fn reset_fault_of_a_machine_not_in_fault_is_rejected() {
 
 #[test]
 fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
-    let demo = start_demo();
-    let mut watch = Watcher::start(&demo);
-    let commands = Commands::new(demo.bootstrap());
     // IDLE, held until `start`: whatever the random plant does meanwhile, this machine waits.
-    let machine = hold_idle(&demo, &mut watch, &commands);
+    let (demo, mut watch, commands, machine) = plant_with_idle_machine();
 
     // Not JSON, and no correlation id to answer to: skipped.
     send_command(demo.bootstrap(), Some(&machine), "{not json");
@@ -391,11 +397,7 @@ fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
     // ... and it still obeys well-formed commands.
     let cid = unique_id("start");
     commands.send(Some(&machine), &command_json("start", &cid));
-    assert!(
-        watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
-        "no command_result for {cid} within 10 s"
-    );
-    let (_, status, started_at, message) = result_for(&watch.store, &cid).unwrap();
+    let (_, status, started_at, message) = watch.result(&cid);
     assert_eq!(status, "accepted", "{message}");
     assert!(
         watch.until(COMMAND_DEADLINE, |s| state_of(s, &machine)
@@ -413,27 +415,14 @@ fn malformed_commands_are_rejected_or_skipped_and_the_plant_keeps_running() {
 /// telemetry of all 36 machines arrives, then live records, and the plant answers a command.
 #[test]
 fn demo_produce_writes_the_simulator_into_a_cluster() {
-    let topics = Topics::default();
-    let cluster = common::mock_cluster(
-        1,
-        &[
-            (&topics.telemetry, 4),
-            (&topics.events, 4),
-            (&topics.assets, 1),
-            (&topics.commands, 2),
-        ],
-    );
+    let cluster = common::command_cluster(4, 4, 2);
     let bootstrap = cluster.bootstrap_servers();
     let _child = common::ChildProcess(common::demo_produce(
         &bootstrap,
         60,
         std::process::Stdio::null(),
     ));
-    let spec = common::spec(&Config::default(), &bootstrap);
-    let mut watch = Watcher {
-        store: Store::new(spec.mapping.separator(), 0),
-        ingest: Ingest::spawn(spec, Arc::new(|| {})).expect("ingest starts"),
-    };
+    let mut watch = Watcher::start(&bootstrap);
     let started = now_ms();
     // 36 machines with a state, telemetry from the backfill (a minute back) ...
     assert!(
@@ -464,10 +453,6 @@ fn demo_produce_writes_the_simulator_into_a_cluster() {
         .expect("the simulator keeps a machine in FAULT");
     let cid = unique_id("produce-reset");
     commands.send(Some(&machine), &command_json("reset_fault", &cid));
-    assert!(
-        watch.until(COMMAND_DEADLINE, |s| result_for(s, &cid).is_some()),
-        "no command_result for {cid} from demo produce"
-    );
-    let (asset, _, _, _) = result_for(&watch.store, &cid).unwrap();
+    let (asset, _, _, _) = watch.result(&cid);
     assert_eq!(asset, machine);
 }

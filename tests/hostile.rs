@@ -19,6 +19,14 @@ use common::T0;
 const TELEMETRY: &str = "twin.telemetry";
 const GOOD: &str = "site/good";
 
+/// A hostile record: (key, value, the start of the expected reason).
+type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, String);
+
+/// A bad `value` under the good asset's key.
+fn bad_value(value: &[u8], reason: impl Into<String>) -> Case<'_> {
+    (Some(GOOD.as_bytes()), Some(value), reason.into())
+}
+
 /// The good record number `n`: property `n` = n, one second apart.
 fn good(p: &mut TestProducer, part: i32, n: i64) -> i64 {
     let ts = T0 + n * 1000;
@@ -64,67 +72,35 @@ fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
     let big = format!(r#"{{"ts": {T0}, "blob": "{}"}}"#, "x".repeat(2 << 20));
     let future = format!(r#"{{"ts": {}, "temp": 1}}"#, T0 + 500 + 2 * 86_400_000);
     let past = r#"{"ts": 1000, "temp": 1}"#.to_owned();
-    // (key, value, the start of the expected reason)
-    type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, String);
     let cases: Vec<Case<'_>> = vec![
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": 1, "temp": "#),
-            "invalid JSON: EOF while parsing".into(),
+        bad_value(br#"{"ts": 1, "temp": "#, "invalid JSON: EOF while parsing"),
+        bad_value(b"42", "value is JSON number, not an object"),
+        bad_value(b"null", "value is JSON null, not an object"),
+        bad_value(br#"["a", 1]"#, "value is JSON array, not an object"),
+        bad_value(br#"{"ts": "yesterday", "temp": 1}"#, "bad time at /ts"),
+        bad_value(
+            br#"{"ts": 1700000000000, "temp": [1, 2], "x": null}"#,
+            "no scalar properties in telemetry record",
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(b"42"),
-            "value is JSON number, not an object".into(),
+        bad_value(
+            br#"{"ts": 1700000000000, "temp": NaN}"#,
+            "invalid JSON: expected value",
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(b"null"),
-            "value is JSON null, not an object".into(),
+        bad_value(
+            br#"{"ts": 1700000000000, "temp": Infinity}"#,
+            "invalid JSON: expected value",
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"["a", 1]"#),
-            "value is JSON array, not an object".into(),
+        bad_value(
+            br#"{"ts": 1700000000000, "temp": 1e999}"#,
+            "invalid JSON: number out of range",
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": "yesterday", "temp": 1}"#),
-            "bad time at /ts".into(),
+        bad_value(deep.as_bytes(), "invalid JSON: recursion limit exceeded"),
+        bad_value(
+            nested_20.as_bytes(),
+            "nesting depth 20 exceeds the limit of 16",
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": 1700000000000, "temp": [1, 2], "x": null}"#),
-            "no scalar properties in telemetry record".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": 1700000000000, "temp": NaN}"#),
-            "invalid JSON: expected value".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": 1700000000000, "temp": Infinity}"#),
-            "invalid JSON: expected value".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(br#"{"ts": 1700000000000, "temp": 1e999}"#),
-            "invalid JSON: number out of range".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(deep.as_bytes()),
-            "invalid JSON: recursion limit exceeded".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(nested_20.as_bytes()),
-            "nesting depth 20 exceeds the limit of 16".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(big.as_bytes()),
+        bad_value(
+            big.as_bytes(),
             format!(
                 "value of {} bytes exceeds the limit of 1048576 bytes",
                 big.len()
@@ -150,16 +126,8 @@ fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
             None,
             "null value (tombstone) on a non-compacted topic".into(),
         ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(future.as_bytes()),
-            "event time".into(),
-        ),
-        (
-            Some(GOOD.as_bytes()),
-            Some(past.as_bytes()),
-            "event time".into(),
-        ),
+        bad_value(future.as_bytes(), "event time"),
+        bad_value(past.as_bytes(), "event time"),
     ];
     let n_cases = cases.len();
     for (i, (key, value, reason)) in cases.into_iter().enumerate() {

@@ -12,7 +12,6 @@ mod common;
 use serde_json::json;
 use twinscope::config::Config;
 
-use common::TestProducer;
 use common::fold::{Outage, Upload, outage_times, produce_with_outages};
 
 /// 2024-05-01T00:00:00Z.
@@ -45,17 +44,14 @@ const OUTAGES: [Outage; 4] = [
 ];
 
 fn check(partitions: i32, upload: Upload, seed: u64) {
-    let cluster = common::twin_cluster(1, partitions, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let (_cluster, bootstrap, mut p, mut rng) =
+        common::producing(common::twin_cluster(1, partitions, 1), seed);
     // 12 cars every 30 s for 7 hours: 10,080 records.
     let produced = produce_with_outages(
         &mut p,
         &mut rng,
-        "twin.telemetry",
         (12, partitions),
-        (T0, 7 * HOUR, 30_000),
+        (T0, 7 * HOUR),
         &OUTAGES,
         upload,
     );
@@ -115,27 +111,21 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
     use egui_kittest::kittest::Queryable as _;
     use twinscope::config::ClientProps;
 
-    let cluster = common::twin_cluster(1, 1, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(3);
+    let (_cluster, bootstrap, mut p, mut rng) = common::producing(common::twin_cluster(1, 1, 1), 3);
     // Car 2 is offline for 30 minutes, 2 h in, and uploads its buffer on reconnect.
-    let produced = produce_with_outages(
+    let mut produced = produce_with_outages(
         &mut p,
         &mut rng,
-        "twin.telemetry",
         (6, 1),
-        (T0, 3 * HOUR, 30_000),
+        (T0, 3 * HOUR),
         &OUTAGES[1..2],
         Upload::AtOnce,
     );
     // And, an hour after the fact, one more record from inside the window: the car's fault,
     // which a rule turns into an alarm that happened at 02:15 and was known at the end.
-    let mut produced = produced;
     let fault_at = T0 + 2 * HOUR + 15 * MIN;
     produced.send_tele(
         &mut p,
-        "twin.telemetry",
         0,
         "eu/f2/car-002",
         fault_at,
@@ -191,19 +181,16 @@ fn the_operator_sees_late_data_in_the_asset_panel_the_timeline_and_a_notice() {
 #[test]
 fn a_bounded_read_is_exact_when_its_lateness_assumption_holds() {
     use common::fold::{Fleet, produce_fleet};
-    let cluster = common::twin_cluster(1, 4, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(4);
+    let (_cluster, bootstrap, mut p, mut rng) = common::producing(common::twin_cluster(1, 4, 1), 4);
     let fleet = Fleet {
-        cars: 20,
         records: 4_000,
         partitions: 4,
         t0: T0,
         span_ms: 40 * MIN,
         jitter_ms: 90_000,
+        ..Fleet::default()
     };
-    let produced = produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    let produced = produce_fleet(&mut p, &mut rng, fleet);
     p.flush();
     for t in produced.probe_times(&mut rng, 20) {
         let read = common::read_bounded(

@@ -178,7 +178,7 @@ fn demo_bearing_rul_is_visible_and_shrinks() {
                     kafka_ts: now,
                 },
                 body: twinscope::twin::Decoded::Telemetry {
-                    asset: r.key.clone(),
+                    asset: r.key.as_str().into(),
                     parent: None,
                     ts: now,
                     props: vec![(

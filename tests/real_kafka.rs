@@ -25,23 +25,11 @@ use twinscope::twin::store::NotExact;
 
 use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
-use common::real_kafka::{KafkaOptions, RealKafka};
+use common::real_kafka::{KafkaOptions, RealKafka, twin_kafka};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinscope");
 /// 2024-03-01T00:00:00Z: data no other test uses.
 const T0: i64 = 1_709_251_200_000;
-
-/// The twin topics on `kafka`: telemetry with `partitions`, events and a compacted assets topic.
-fn create_twin_topics(kafka: &RealKafka, partitions: i32, replication: i32) {
-    kafka.create_topic("twin.telemetry", partitions, replication, &[]);
-    kafka.create_topic("twin.events", 1, replication, &[]);
-    kafka.create_topic(
-        "twin.assets",
-        1,
-        replication,
-        &[("cleanup.policy", "compact")],
-    );
-}
 
 /// `twinscope snapshot --at T --brokers B` with `extra` arguments.
 fn snapshot_cli(bootstrap: &str, at: i64, extra: &[&str]) -> Output {
@@ -55,12 +43,7 @@ fn snapshot_cli(bootstrap: &str, at: i64, extra: &[&str]) -> Output {
 
 #[test]
 fn snapshot_and_store_equal_the_fold_on_a_real_broker() {
-    let kafka = RealKafka::start(KafkaOptions::default());
-    eprintln!("one node started in {:?}", kafka.started_in());
-    create_twin_topics(&kafka, 4, 1);
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(0x5eed_4ea1);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(twin_kafka(4), 0x5eed_4ea1);
     let fleet = Fleet {
         cars: 30,
         records: 3_000,
@@ -69,7 +52,7 @@ fn snapshot_and_store_equal_the_fold_on_a_real_broker() {
         span_ms: 20 * 60_000,
         jitter_ms: 90_000,
     };
-    let produced = produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    let produced = produce_fleet(&mut p, &mut rng, fleet);
     p.flush();
 
     // The store, read by the real ingest thread.
@@ -140,10 +123,8 @@ fn log_of(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, i64)> {
 fn seek_by_time_uses_the_broker_and_agrees_with_the_index_and_bisection() {
     let kafka = RealKafka::start(KafkaOptions::default());
     kafka.create_topic("seek.t", 1, 1, &[]);
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(kafka, 17);
     // Non-decreasing Kafka times with runs of equal ones, as batching producers write them.
-    let mut rng = fastrand::Rng::with_seed(17);
     let mut ts = T0;
     for i in 0..4_000 {
         ts += rng.i64(0..3) * 250;
@@ -209,21 +190,18 @@ fn seek_by_time_uses_the_broker_and_agrees_with_the_index_and_bisection() {
 
 #[test]
 fn a_read_only_session_creates_no_group_commits_nothing_and_writes_nothing() {
-    let kafka = RealKafka::start(KafkaOptions::default());
-    create_twin_topics(&kafka, 2, 1);
+    let kafka = twin_kafka(2);
     kafka.create_topic("twin.commands", 1, 1, &[]);
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(99);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(kafka, 99);
     let fleet = Fleet {
         cars: 10,
         records: 400,
-        partitions: 2,
         t0: T0,
         span_ms: 600_000,
         jitter_ms: 5_000,
+        ..Fleet::default()
     };
-    produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    produce_fleet(&mut p, &mut rng, fleet);
     p.flush();
     let topics = [
         ("twin.telemetry", 2),
@@ -317,18 +295,13 @@ fn compaction_keeps_the_head_exact_and_flags_the_history_it_removed() {
         ("min.compaction.lag.ms", "0"),
     ];
     kafka.create_topic("twin.assets", 1, 1, &compacted);
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(0xc0);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(kafka, 0xc0);
+    // 20 cars, 600 records on two partitions over 30 minutes.
     let fleet = Fleet {
-        cars: 20,
-        records: 600,
-        partitions: 2,
         t0: T0,
-        span_ms: 30 * 60_000,
-        jitter_ms: 10_000,
+        ..Fleet::default()
     };
-    let mut produced = produce_fleet(&mut p, &mut rng, fleet, ("twin.telemetry", "twin.assets"));
+    let mut produced = produce_fleet(&mut p, &mut rng, fleet);
     p.flush();
     // Later versions of some definitions, one segment roll apart, so the earlier ones are
     // superseded in closed segments the cleaner may remove.
@@ -338,8 +311,6 @@ fn compaction_keeps_the_head_exact_and_flags_the_history_it_removed() {
             let ts = T0 + fleet.span_ms + round * 60_000;
             produced.send_def(
                 &mut p,
-                "twin.assets",
-                0,
                 &common::fold::car_id(car),
                 ts,
                 car % 3 != 0 || round < 3,
@@ -360,14 +331,7 @@ fn compaction_keeps_the_head_exact_and_flags_the_history_it_removed() {
         );
         std::thread::sleep(Duration::from_millis(500));
         // Another append rolls the active segment, so the cleaner gets a closed one.
-        produced.send_def(
-            &mut p,
-            "twin.assets",
-            0,
-            "eu/roll",
-            T0 + fleet.span_ms + 300_000,
-            true,
-        );
+        produced.send_def(&mut p, "eu/roll", T0 + fleet.span_ms + 300_000, true);
         p.flush();
     };
     eprintln!(
@@ -443,20 +407,12 @@ fn retention_moves_the_earliest_time_forward_and_older_times_are_not_retained() 
             ("speed".into(), json!(i as f64)),
             ("pad".into(), json!("x".repeat(3_000))),
         ];
-        produced.send_tele(
-            &mut p,
-            "twin.telemetry",
-            0,
-            &car,
-            old + i as i64 * 1_000,
-            props,
-        );
+        produced.send_tele(&mut p, 0, &car, old + i as i64 * 1_000, props);
     }
     for i in 0..10 {
         let car = common::fold::car_id(i);
         produced.send_tele(
             &mut p,
-            "twin.telemetry",
             0,
             &car,
             recent + i as i64,
@@ -645,17 +601,12 @@ fn late_uploads_are_exact_on_a_real_broker() {
             to: 390 * MIN,
         },
     ];
-    let kafka = RealKafka::start(KafkaOptions::default());
-    create_twin_topics(&kafka, 4, 1);
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(0x1a7e);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(twin_kafka(4), 0x1a7e);
     let produced = produce_with_outages(
         &mut p,
         &mut rng,
-        "twin.telemetry",
         (10, 4),
-        (T0, 420 * MIN, 30_000),
+        (T0, 420 * MIN),
         &outages,
         Upload::AtOnce,
     );

@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use egui_kittest::kittest::Queryable as _;
 use twinscope::config::{ClientProps, Config};
 
-use common::TestProducer;
 use common::fold::{Fleet, produce_fleet};
 use common::real_kafka::{KafkaOptions, RealKafka};
 use common::stream::{
-    ASSETS, EVENTS, Stream, TELEMETRY, assert_log_holds_every_produced_record, assert_store_is_log,
+    EVENTS, Stream, TELEMETRY, assert_log_holds_every_produced_record, assert_store_is_log,
     read_log, spawn_stream,
 };
 
@@ -38,15 +37,7 @@ fn three_nodes() -> RealKafka {
         ..KafkaOptions::default()
     });
     eprintln!("three nodes started in {:?}", kafka.started_in());
-    let isr = [("min.insync.replicas", "2")];
-    kafka.create_topic(TELEMETRY, 6, 3, &isr);
-    kafka.create_topic(EVENTS, 1, 3, &isr);
-    kafka.create_topic(
-        ASSETS,
-        1,
-        3,
-        &[("min.insync.replicas", "2"), ("cleanup.policy", "compact")],
-    );
+    kafka.create_twin_topics(6, 3, &[("min.insync.replicas", "2")]);
     kafka
 }
 
@@ -55,10 +46,7 @@ fn snapshot_and_store_equal_the_fold_on_three_nodes() {
     let _one = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let kafka = three_nodes();
-    let bootstrap = kafka.bootstrap();
-    let mut p = TestProducer::new(&bootstrap);
-    let mut rng = fastrand::Rng::with_seed(0x3_0de5);
+    let (_kafka, bootstrap, mut p, mut rng) = common::producing(three_nodes(), 0x3_0de5);
     let fleet = Fleet {
         cars: 40,
         records: 2_400,
@@ -67,7 +55,7 @@ fn snapshot_and_store_equal_the_fold_on_three_nodes() {
         span_ms: 15 * 60_000,
         jitter_ms: 120_000,
     };
-    let produced = produce_fleet(&mut p, &mut rng, fleet, (TELEMETRY, ASSETS));
+    let produced = produce_fleet(&mut p, &mut rng, fleet);
     p.flush();
     let store = common::read_all(&Config::default(), &bootstrap);
     assert_eq!(store.bad_records(), &[]);

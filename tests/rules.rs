@@ -29,15 +29,7 @@ fn state(store: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
 #[test]
 fn threshold_rule_alarm_states_at_known_times() {
     let config = Config::parse(&rules::vib_hi("off_delay_s = 2\n")).unwrap();
-    let topics = &config.topics;
-    let cluster = common::mock_cluster(
-        1,
-        &[
-            (&topics.telemetry, 2),
-            (&topics.events, 1),
-            (&topics.assets, 1),
-        ],
-    );
+    let cluster = common::twin_cluster(1, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     let mut p = TestProducer::new(&bootstrap);
     // One sample a second for 60 s: 5.0, above the limit (8.0) from 10 s, inside the deadband

@@ -21,6 +21,7 @@ use twinscope::schema::encode::frame_proto;
 use twinscope::schema::evolution::schema_change;
 use twinscope::schema::protobuf::{ProtoSchema, to_base64_descriptor};
 use twinscope::schema::{provenance, wire};
+use twinscope::testkit::schemas::{CAR_PROTO, POS_PROTO};
 use twinscope::twin::Store;
 
 use common::registry::Registry;
@@ -185,27 +186,6 @@ fn avro_records_become_the_same_properties_as_json_on_a_mixed_topic() {
         Some("mixed-avro-value v1")
     );
 }
-
-const POS_PROTO: &str = r#"syntax = "proto3";
-package geo;
-message Pos { double lat = 1; double lon = 2; }
-"#;
-const CAR_PROTO: &str = r#"syntax = "proto3";
-package fleet;
-import "geo/pos.proto";
-import "google/protobuf/timestamp.proto";
-message Header { string source = 1; }
-message Car {
-  string vin = 1;
-  google.protobuf.Timestamp t = 2;
-  double speed = 3;
-  geo.Pos pos = 4;
-  enum Gear { PARK = 0; DRIVE = 1; REVERSE = 2; }
-  Gear gear = 5;
-  int64 odometer_m = 6;
-  string region = 7;
-}
-"#;
 
 /// A `fleet.Car` in the wire format: message indexes `[1]` (the second message of the file).
 fn car_record(

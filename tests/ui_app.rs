@@ -73,7 +73,7 @@ fn select_asset_in_tree_shows_its_properties_and_plot_adds_series() {
 }
 
 #[test]
-fn alarm_in_list_selects_its_asset_when_clicked() {
+fn alarm_in_list_selects_its_asset_and_plots_it_when_clicked() {
     let mut f = fixture();
     let h = &mut f.harness;
     h.get_by_label("too hot");
@@ -81,6 +81,15 @@ fn alarm_in_list_selects_its_asset_when_clicked() {
     h.run_steps(2);
     assert_eq!(h.state().selected(), Some("a/b/d"));
     h.get_by_label("1200");
+    // The plot follows the alarm: its asset's numbers, nothing of another asset.
+    let plotted: Vec<(&str, &str)> = h
+        .state()
+        .plotted()
+        .iter()
+        .map(|k| (k.asset.as_str(), k.prop.as_str()))
+        .collect();
+    assert_eq!(plotted, vec![("a/b/d", "rpm")]);
+    h.get_by_label("Remove rpm");
 }
 
 #[test]
@@ -253,13 +262,27 @@ fn diff_between_markers_lists_changed_properties_and_alarms() {
 /// a visible progress banner, and then shows exactly what a read without eviction shows.
 #[test]
 fn evicted_history_is_reread_from_kafka_and_identical() {
-    let cluster = common::twin_cluster(1, 1, 1);
+    let cluster = common::twin_cluster(1, 4, 1);
     let bootstrap = cluster.bootstrap_servers();
     let p = plant::producer(&bootstrap);
-    // 60k samples of ~32 B each: about 1.9 MB of history against a 1 MB budget.
+    // 60k records of a counter on m/x (partition 0), and beside it three assets of random
+    // numbers on partitions 1-3: the counter compresses to almost nothing, random mantissas
+    // do not (about 8 B a sample), so the history is well over the 1 MB budget while no
+    // partition passes the mock's 5 MB.
+    let mut rng = fastrand::Rng::with_seed(7);
     for i in 0..60_000i64 {
         let ts = T0 + i * 1000;
         telemetry(&p, "m/x", ts, &format!(r#""v": {}"#, 1_000_000 + i));
+        if i % 2 == 0 {
+            for k in 1..=3 {
+                let nums: Vec<String> = ["a", "b", "c", "d"]
+                    .iter()
+                    .map(|n| format!(r#""{n}": {}"#, rng.f64()))
+                    .collect();
+                let body = format!(r#"{{"ts": {ts}, {}}}"#, nums.join(", "));
+                plant::produce_to(&p, ("twin.telemetry", k), &format!("n/{k}"), ts, &body);
+            }
+        }
     }
     p.flush(Duration::from_secs(30)).unwrap();
 
@@ -286,7 +309,7 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
         },
     );
     plant::step_until(&mut h, Duration::from_secs(60), "catch-up", |h| {
-        h.state().caught_up() && h.state().store().stats().records == 60_000
+        h.state().caught_up() && h.state().store().stats().records == 150_000
     });
     h.run_steps(2);
     let evicted_before = h
@@ -319,8 +342,9 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
     assert_eq!(h.state().snapshot_at_cursor(), full.snapshot(T0 + 1000));
     // No checkpoint before T0: read from the beginning, up to the event-time watermark of
     // the re-read range: cursor + 10 min + the lateness the live read observed (none here: one
-    // record a second in order) + 1 s, i.e. offsets 0..=602.
-    assert_eq!(h.state().replay_records(), Some(603));
+    // record a second in order) + 1 s, i.e. offsets 0..=602 of m/x's partition and, of each
+    // noise partition (a record every 2 s), offsets 0..=301: 603 + 3 × 302.
+    assert_eq!(h.state().replay_records(), Some(603 + 3 * 302));
 
     // Later evicted times start from the eviction checkpoint before them and seek there (own
     // index first), so only a small part of the log is read again; the result is still exact.
@@ -335,10 +359,11 @@ fn evicted_history_is_reread_from_kafka_and_identical() {
     h.get_by_label("1020000");
     let reread = h.state().replay_records().unwrap();
     eprintln!("re-read from the checkpoint: {reread} records");
-    // A read from the beginning would take 20,662 records; from the checkpoint it is a few
-    // thousand (2,000 s to the cursor, the 11-minute window, and one index stride).
+    // A read from the beginning would take 20,662 records of m/x and half as many of each
+    // noise asset (51,655); from the checkpoint it is a few thousand (2,000 s to the cursor,
+    // the 11-minute window, and one index stride), times 2.5 for the noise.
     assert!(
-        reread < 5_000,
+        reread < 12_500,
         "re-read {reread} records, expected a seek near the checkpoint"
     );
 }

@@ -867,13 +867,28 @@ fn plotted_series_selection_and_tree_survive_a_restart() {
     select(h, &["a", "b", "c"]);
     h.get_by_label("temp").click();
     h.run_steps(2);
+    // An alarm row selects its asset and plots that asset's numbers in place of what was
+    // plotted (the operator goes to the alarm, the plot follows).
     h.get_by_label("OVERHEAT").click();
     h.run_steps(2);
-    select(h, &["a", "b", "d"]);
-    h.get_by_label("rpm").click();
+    assert_eq!(h.state().selected(), Some("a/b/d"));
+    let shown: Vec<(&str, &str)> = h
+        .state()
+        .plotted()
+        .iter()
+        .map(|k| (k.asset.as_str(), k.prop.as_str()))
+        .collect();
+    assert!(
+        !shown.is_empty() && shown.iter().all(|&(a, _)| a == "a/b/d"),
+        "{shown:?}"
+    );
+    assert!(shown.contains(&("a/b/d", "rpm")), "{shown:?}");
+    select(h, &["a", "b", "c"]);
+    h.get_by_label("temp").click();
     h.run_steps(2);
+    select(h, &["a", "b", "d"]);
     let plotted = h.state().plotted().to_vec();
-    assert_eq!(plotted.len(), 2);
+    assert_eq!(plotted.len(), 2, "{plotted:?}");
     let mut storage = common::MemStorage::default();
     eframe::App::save(h.state_mut(), &mut storage);
     let saved = storage.0.get(PERSIST_KEY).cloned().unwrap();

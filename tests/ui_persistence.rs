@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::plant::{self, App, step_until, telemetry};
+use common::plant::{self, App, click, select, step_until, telemetry};
 use common::{Cluster, app_harness};
 use egui_kittest::kittest::Queryable as _;
 use rdkafka::producer::Producer as _;
@@ -55,20 +55,12 @@ fn selection_plots_and_columns_come_back_only_on_their_cluster() {
     let mut h = open(&a_brokers, Persisted::default());
     h.get_by_label("a").click();
     h.run_steps(3);
-    h.get_by_label("Columns…").click();
-    h.run_steps(2);
-    h.get_by_label("state").click();
-    h.run_steps(2);
+    click(&mut h, "Columns…");
+    click(&mut h, "state");
     h.key_press(egui::Key::Escape);
     h.run_steps(2);
-    h.get_by_label("Expand a").click();
-    h.run_steps(2);
-    h.get_by_label("Expand b").click();
-    h.run_steps(2);
-    h.get_by_label("c").click();
-    h.run_steps(2);
-    h.get_by_label("temp").click();
-    h.run_steps(2);
+    select(&mut h, &["a", "b", "c"]);
+    click(&mut h, "temp");
     assert_eq!(h.state().selected(), Some("a/b/c"));
     assert_eq!(h.state().plotted(), std::slice::from_ref(&temp));
     let on_a = saved(&h);

@@ -238,24 +238,24 @@ impl TwinApp {
         .write(dir, None)
     }
 
-    /// File → Export incident…: into `dir`, or a folder the operator picks; from the GUI the
-    /// window's screenshot follows as `window.png` once the next frame is rendered.
+    /// File → Export incident…: into `dir`, or under `--export-dir`, or a folder the operator
+    /// picks; from the GUI the window's screenshot follows as `window.png` once the next frame
+    /// is rendered.
     pub(super) fn export_incident(&mut self, dir: Option<PathBuf>, ctx: &egui::Context) {
         if self.incident.is_none() {
             self.say("Open an incident first: Go to onset on an alarm");
             return;
         }
-        let dir = match dir {
-            Some(d) => d,
-            None => {
-                let name = self.incident.as_ref().map_or_else(String::new, |i| {
-                    format!("incident-{}-{}", i.onset.code, i.onset.at)
-                });
-                match rfd::FileDialog::new().set_file_name(&name).pick_folder() {
-                    Some(d) => d.join(name),
-                    None => return,
-                }
-            }
+        let name = self.incident.as_ref().map_or_else(String::new, |i| {
+            format!("incident-{}-{}", i.onset.code, i.onset.at)
+        });
+        let dir = match (dir, &self.opts.export_dir) {
+            (Some(d), _) => d,
+            (None, Some(base)) => base.join(name),
+            (None, None) => match rfd::FileDialog::new().set_file_name(&name).pick_folder() {
+                Some(d) => d.join(name),
+                None => return,
+            },
         };
         match self.write_bundle(&dir, true) {
             Ok(files) => {

@@ -71,6 +71,8 @@ pub struct AppOptions {
     pub since: Option<i64>,
     pub allow_write: bool,
     pub demo: DemoOptions,
+    /// Where File → Export incident… writes without asking (`--export-dir`); `None` asks.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// What survives a restart (never twin data, never secrets).

@@ -1,9 +1,9 @@
 //! `twinscope-bench`: the end-to-end benchmarks (ingest against kcat and a bare consumer,
-//! scrub against a naive replay, memory per sample, live latency), kept out of the product.
-//! Built only with the `testkit` feature:
-//! `cargo run --release --features testkit --bin twinscope-bench -- [all|ingest|memory|latency]`;
+//! scrub against a naive replay, memory per sample, live latency, a fleet of cars end to end),
+//! kept out of the product. Built only with the `testkit` feature: `cargo run --release
+//! --features testkit --bin twinscope-bench -- [all|ingest|memory|latency|fleet]`;
 //! `ingest --format avro|protobuf --schema-registry URL` measures the same workload in the
-//! Confluent wire format.
+//! Confluent wire format; `fleet --assets 100000 --props 8 --minutes 1` a fleet at 1 Hz.
 
 use anyhow::Result;
 use clap::Parser;
@@ -11,7 +11,9 @@ use clap::Parser;
 use twinscope::kafka::bench::{BenchFormat, BenchOptions, Which, run};
 
 /// Benchmarks: ingest vs kcat and a bare consumer, scrub vs a naive replay, memory per sample,
-/// live latency. On an embedded mock cluster, or with --brokers on that cluster (the workload
+/// live latency; and (on its own, not in `all`) `fleet`: N cars x P numbers at 1 Hz for M
+/// minutes, with peak RSS, RSS per sample, headless and GUI catch-up, frames with the fleet
+/// table open, scrub and live latency at 1 Hz per car. On an embedded mock cluster, or with --brokers on that cluster (the workload
 /// topic is created there, or reused when already complete). Prints figures and ratios; never
 /// fails on timing. Build with --release for meaningful figures.
 #[derive(Parser, Debug)]
@@ -26,10 +28,11 @@ struct BenchArgs {
     /// Telemetry records in the topic (ingest, scrub).
     #[arg(long, default_value_t = 2_000_000)]
     records: usize,
-    /// Distinct assets.
+    /// Distinct assets (fleet: cars).
     #[arg(long, default_value_t = 10_000)]
     assets: usize,
-    /// Telemetry partitions (the mock keeps at most 5 MB each).
+    /// Telemetry partitions (the mock keeps at most 5 MB each; fleet raises it on the mock to
+    /// hold the whole history).
     #[arg(long, default_value_t = 64)]
     partitions: i32,
     /// Repetitions of each ingest run; the median is reported.
@@ -38,9 +41,9 @@ struct BenchArgs {
     /// Do not run kcat.
     #[arg(long)]
     no_kcat: bool,
-    /// Random times for the scrub percentiles.
-    #[arg(long, default_value_t = 1000)]
-    scrub_times: usize,
+    /// Random times for the scrub percentiles [default: 1000; fleet: 100].
+    #[arg(long)]
+    scrub_times: Option<usize>,
     /// Naive replays (each reads the whole topic).
     #[arg(long, default_value_t = 3)]
     naive_times: usize,
@@ -50,7 +53,7 @@ struct BenchArgs {
     /// Live produce rate, records/s.
     #[arg(long, default_value_t = 100_000)]
     rate: u64,
-    /// Live produce duration, seconds.
+    /// Live produce duration, seconds (fleet: at --assets records/s, 1 Hz per car).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Value format of the ingest workload (the same records in each); avro and protobuf are
@@ -61,6 +64,21 @@ struct BenchArgs {
     /// and read from, e.g. Apicurio's http://127.0.0.1:8080/apis/ccompat/v7.
     #[arg(long)]
     schema_registry: Option<String>,
+    /// Numeric properties per car (fleet).
+    #[arg(long, default_value_t = 8)]
+    props: usize,
+    /// Minutes of 1 Hz history per car (fleet). Small by default: the store holds ~37 B per
+    /// sample, so 100k cars x 8 props x 1 min (48M samples) is ~1.8 GB, and the embedded
+    /// cluster holds the log (~1.2 GB) beside it.
+    #[arg(long, default_value_t = 1)]
+    minutes: u64,
+    /// History budget (history.budget_mb) of the fleet's stores [default: sized to hold every
+    /// sample, so nothing is evicted].
+    #[arg(long)]
+    budget_mb: Option<usize>,
+    /// Frames measured with the fleet table open, once caught up (fleet).
+    #[arg(long, default_value_t = 100)]
+    frames: usize,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -76,6 +94,7 @@ enum BenchWhich {
     Ingest,
     Memory,
     Latency,
+    Fleet,
 }
 
 fn main() -> Result<()> {
@@ -86,7 +105,10 @@ fn main() -> Result<()> {
         partitions: b.partitions,
         reps: b.reps,
         kcat: !b.no_kcat,
-        scrub_times: b.scrub_times,
+        scrub_times: b.scrub_times.unwrap_or(match b.which {
+            BenchWhich::Fleet => 100,
+            _ => 1000,
+        }),
         naive_times: b.naive_times,
         samples: b.samples,
         rate: b.rate,
@@ -98,12 +120,17 @@ fn main() -> Result<()> {
             BenchFormatArg::Protobuf => BenchFormat::Protobuf,
         },
         schema_registry: b.schema_registry,
+        props: b.props,
+        minutes: b.minutes,
+        budget_mb: b.budget_mb,
+        frames: b.frames,
     };
     let which = match b.which {
         BenchWhich::All => Which::All,
         BenchWhich::Ingest => Which::Ingest,
         BenchWhich::Memory => Which::Memory,
         BenchWhich::Latency => Which::Latency,
+        BenchWhich::Fleet => Which::Fleet,
     };
     run(&opts, which)?;
     Ok(())

@@ -28,10 +28,8 @@ impl ClientSettings {
     /// defaults the same loop is more than ten times slower.
     #[must_use]
     pub fn consumer_config(&self, purpose: &str) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("client.id", format!("twinscope-{purpose}"))
-            .set(
+        self.client_config(purpose, |c| {
+            c.set(
                 "group.id",
                 format!("twinscope-{purpose}-{}", std::process::id()),
             )
@@ -48,24 +46,28 @@ impl ClientSettings {
             .set("receive.message.max.bytes", "100000000")
             .set("reconnect.backoff.ms", "200")
             .set("reconnect.backoff.max.ms", "5000")
-            .set("topic.metadata.refresh.interval.ms", "10000")
-            .set("log_level", "3");
-        for (k, v) in self.props.iter() {
-            c.set(k, v);
-        }
-        c
+            .set("topic.metadata.refresh.interval.ms", "10000");
+        })
     }
 
     /// A producer config (demo simulator and, when enabled, write-back).
     #[must_use]
     pub fn producer_config(&self, purpose: &str) -> ClientConfig {
+        self.client_config(purpose, |c| {
+            c.set("linger.ms", "20")
+                .set("queue.buffering.max.messages", "1000000")
+                .set("batch.num.messages", "10000");
+        })
+    }
+
+    /// A client for `purpose`: the brokers, its client id and librdkafka's log level, then what
+    /// `set` sets, then the user's properties, which override both.
+    fn client_config(&self, purpose: &str, set: impl FnOnce(&mut ClientConfig)) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", format!("twinscope-{purpose}"))
-            .set("linger.ms", "20")
-            .set("queue.buffering.max.messages", "1000000")
-            .set("batch.num.messages", "10000")
             .set("log_level", "3");
+        set(&mut c);
         for (k, v) in self.props.iter() {
             c.set(k, v);
         }

@@ -42,9 +42,8 @@ fn num(s: &Series, i: usize) -> f64 {
 /// before `at`.
 #[must_use]
 pub fn fit_window(s: &Series, at: i64) -> (Vec<i64>, Vec<f64>) {
-    let times = s.times();
-    let end = times.partition_point(|&t| t <= at);
-    let start = times[..end].partition_point(|&t| t <= at.saturating_sub(FIT_WINDOW_MS));
+    let end = s.count_through(at);
+    let start = s.count_through(at.saturating_sub(FIT_WINDOW_MS)).min(end);
     let n = end - start;
     let stride = n.div_ceil(MAX_FIT_SAMPLES).max(1);
     let mut t = Vec::with_capacity(n.min(MAX_FIT_SAMPLES));
@@ -53,7 +52,7 @@ pub fn fit_window(s: &Series, at: i64) -> (Vec<i64>, Vec<f64>) {
     let mut j = end;
     while j > start {
         let k = j - 1;
-        t.push(times[k]);
+        t.push(s.ts(k).unwrap_or(0));
         v.push(num(s, k));
         if k < start + stride {
             break;
@@ -68,14 +67,13 @@ pub fn fit_window(s: &Series, at: i64) -> (Vec<i64>, Vec<f64>) {
 /// Consecutive samples for the anomaly chart: from `ANOMALY_WARMUP` samples before `from` to
 /// the last at or before `at`.
 pub(super) fn recent(s: &Series, from: i64, at: i64) -> (Vec<i64>, Vec<f64>, i64) {
-    let times = s.times();
-    let end = times.partition_point(|&t| t <= at);
-    let lo = times[..end].partition_point(|&t| t < from);
+    let end = s.count_through(at);
+    let lo = s.count_before(from).min(end);
     let start = lo
         .saturating_sub(ANOMALY_WARMUP)
         .max(end.saturating_sub(MAX_ANOMALY_SAMPLES));
     (
-        times[start..end].to_vec(),
+        s.times_in(start..end).collect(),
         (start..end).map(|i| num(s, i)).collect(),
         from,
     )
@@ -84,19 +82,18 @@ pub(super) fn recent(s: &Series, from: i64, at: i64) -> (Vec<i64>, Vec<f64>, i64
 /// Samples after `at` for a backtest: up to the horizon, or further until the first one beyond
 /// `limit` (which is when the crossing happened).
 pub(super) fn after(s: &Series, at: i64, limit: Option<Threshold>) -> (Vec<i64>, Vec<f64>) {
-    let times = s.times();
-    let start = times.partition_point(|&t| t <= at);
-    let horizon_end = times.partition_point(|&t| t <= at.saturating_add(BACKTEST_HORIZON_MS));
+    let start = s.count_through(at);
+    let horizon_end = s.count_through(at.saturating_add(BACKTEST_HORIZON_MS));
     let mut end = horizon_end;
     if let Some(l) = limit
         && !(start..horizon_end).any(|i| l.is_beyond(num(s, i)))
     {
-        end = (horizon_end..times.len())
+        end = (horizon_end..s.len())
             .find(|&i| l.is_beyond(num(s, i)))
             .map_or(horizon_end, |i| i + 1);
     }
     (
-        times[start..end].to_vec(),
+        s.times_in(start..end).collect(),
         (start..end).map(|i| num(s, i)).collect(),
     )
 }

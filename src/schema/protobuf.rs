@@ -213,28 +213,7 @@ pub fn to_base64_descriptor(name: &str, text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const COMMON: &str = r#"syntax = "proto3";
-package geo;
-message Pos { double lat = 1; double lon = 2; }
-"#;
-    const ROOT: &str = r#"syntax = "proto3";
-package fleet;
-import "geo/pos.proto";
-import "google/protobuf/timestamp.proto";
-message Other { int32 x = 1; }
-message Car {
-  string vin = 1;
-  google.protobuf.Timestamp t = 2;
-  double speed = 3;
-  geo.Pos pos = 4;
-  enum Mode { PARK = 0; DRIVE = 1; }
-  Mode mode = 5;
-  int64 odo = 6;
-  map<string, double> tyres = 7;
-  message Inner { bool ok = 1; }
-}
-"#;
+    use crate::testkit::schemas::{CAR_PROTO, POS_PROTO};
 
     fn encode(s: &ProtoSchema, idx: &[usize], set: impl Fn(&mut DynamicMessage)) -> Vec<u8> {
         let desc = s.message(idx).unwrap();
@@ -255,8 +234,8 @@ message Car {
         let bytes = encode(&s, &[1], |m| {
             m.set_field_by_name("vin", Value::String("V1".into()));
             m.set_field_by_name("speed", Value::F64(80.5));
-            m.set_field_by_name("mode", Value::EnumNumber(1));
-            m.set_field_by_name("odo", Value::I64(123_456));
+            m.set_field_by_name("gear", Value::EnumNumber(1));
+            m.set_field_by_name("odometer_m", Value::I64(123_456));
             let pos_desc = s.file.parent_pool().get_message_by_name("geo.Pos").unwrap();
             let mut pos = DynamicMessage::new(pos_desc);
             pos.set_field_by_name("lat", Value::F64(48.5));
@@ -274,10 +253,10 @@ message Car {
         assert_eq!(
             s.decode(&bytes).unwrap(),
             serde_json::json!({"vin": "V1", "t": 12_500, "speed": 80.5, "pos": {"lat": 48.5, "lon": 0.0},
-                "mode": "DRIVE", "odo": 123_456, "tyres": {}})
+                "gear": "DRIVE", "odometer_m": 123_456, "region": "", "tyres": {}})
         );
-        // Nested types count in descriptor order, the map's synthetic entry type included
-        // (as Confluent's serializers count them): Car.TyresEntry is [1, 0], Car.Inner [1, 1].
+        // Nested types count in descriptor order, the map's entry type included: Car.Inner is
+        // [1, 1].
         let inner = encode(&s, &[1, 1], |m| {
             m.set_field_by_name("ok", Value::Bool(true));
         });
@@ -293,11 +272,11 @@ message Car {
 
     #[test]
     fn text_and_base64_descriptors_decode_alike() {
-        check(ROOT, COMMON);
-        let root64 = to_base64_descriptor("root.proto", ROOT).unwrap();
-        let ref64 = to_base64_descriptor("geo/pos.proto", COMMON).unwrap();
-        assert!(descriptor_from_base64(ROOT).is_none());
+        check(CAR_PROTO, POS_PROTO);
+        let root64 = to_base64_descriptor("root.proto", CAR_PROTO).unwrap();
+        let ref64 = to_base64_descriptor("geo/pos.proto", POS_PROTO).unwrap();
+        assert!(descriptor_from_base64(CAR_PROTO).is_none());
         check(&root64, &ref64);
-        check(&root64, COMMON);
+        check(&root64, POS_PROTO);
     }
 }

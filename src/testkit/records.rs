@@ -67,11 +67,11 @@ pub fn logged(offset: i64, body: Decoded) -> Rec {
 
 /// A telemetry record of `asset` at event time `ts`.
 #[must_use]
-pub fn telemetry(origin: Origin, asset: &str, ts: i64, props: Vec<(String, Value)>) -> Rec {
+pub fn telemetry(origin: Origin, asset: &str, ts: i64, props: Vec<(Arc<str>, Value)>) -> Rec {
     Rec {
         origin,
         body: Decoded::Telemetry {
-            asset: asset.to_owned(),
+            asset: Arc::from(asset),
             parent: None,
             ts,
             props,
@@ -81,14 +81,14 @@ pub fn telemetry(origin: Origin, asset: &str, ts: i64, props: Vec<(String, Value
 
 /// One numeric property as a telemetry record carries it.
 #[must_use]
-pub fn num(name: &str, v: f64) -> (String, Value) {
-    (name.to_owned(), Value::Num(v))
+pub fn num(name: &str, v: f64) -> (Arc<str>, Value) {
+    (Arc::from(name), Value::Num(v))
 }
 
 /// One string property as a telemetry record carries it.
 #[must_use]
-pub fn text(name: &str, v: &str) -> (String, Value) {
-    (name.to_owned(), Value::Str(Arc::from(v)))
+pub fn text(name: &str, v: &str) -> (Arc<str>, Value) {
+    (Arc::from(name), Value::Str(Arc::from(v)))
 }
 
 /// An alarm transition of `asset` at event time `ts`.

@@ -3,7 +3,7 @@
 //! and frame benchmarks. Both are deterministic: the same parameters give the same records.
 
 use crate::twin::alarms::Priority;
-use crate::twin::decode::{AlarmAction, decode};
+use crate::twin::decode::{AlarmAction, Interner, decode_with};
 use crate::twin::mapping::Mapping;
 use crate::twin::{Rec, Role, Store};
 
@@ -85,6 +85,17 @@ impl Workload {
     /// from a topic of `partitions` partitions (offsets counted per partition from `offsets`).
     #[must_use]
     pub fn decode_range(&self, range: std::ops::Range<usize>, offsets: &mut [i64]) -> Vec<Rec> {
+        self.decode_range_with(&mut Interner::new(), range, offsets)
+    }
+
+    /// [`Self::decode_range`] with the names shared across calls, as one ingest session
+    /// shares them.
+    fn decode_range_with(
+        &self,
+        names: &mut Interner,
+        range: std::ops::Range<usize>,
+        offsets: &mut [i64],
+    ) -> Vec<Rec> {
         let mapping = Mapping::default();
         let partitions = offsets.len().max(1) as i32;
         let mut out = Vec::with_capacity(range.len());
@@ -97,7 +108,8 @@ impl Workload {
             let origin = origin(Role::Telemetry, p, *o, self.ts(i));
             *o += 1;
             let payload = self.payload(i);
-            if let Ok(body) = decode(
+            if let Ok(body) = decode_with(
+                names,
                 &mapping,
                 origin,
                 Some(key.as_bytes()),
@@ -113,10 +125,51 @@ impl Workload {
     #[must_use]
     pub fn decoded_batches(&self, partitions: i32) -> Vec<Vec<Rec>> {
         let mut offsets = vec![0i64; partitions.max(1) as usize];
+        let mut names = Interner::new();
         (0..self.records)
             .step_by(BATCH)
-            .map(|s| self.decode_range(s..(s + BATCH).min(self.records), &mut offsets))
+            .map(|s| {
+                self.decode_range_with(&mut names, s..(s + BATCH).min(self.records), &mut offsets)
+            })
             .collect()
+    }
+}
+
+/// Telemetry records a benchmark produces to Kafka, record by record: the live latency and
+/// the fills take any of the workloads through this, so that each is produced the same way.
+pub trait TelemetrySource {
+    /// Records in the history.
+    fn count(&self) -> usize;
+    /// The key of record `i`: its asset id.
+    fn key(&self, i: usize) -> String;
+    /// The event time of record `i` in the history.
+    fn event_time(&self, i: usize) -> i64;
+    /// The JSON value of record `i` with event time `ts` (live records carry the wall clock).
+    fn value_at(&self, i: usize, ts: i64) -> String;
+    /// The partition of record `i`: each asset lives in one, so per-asset order is the
+    /// produce order.
+    fn partition_of(&self, i: usize, partitions: i32) -> i32;
+}
+
+impl TelemetrySource for Workload {
+    fn count(&self) -> usize {
+        self.records
+    }
+
+    fn key(&self, i: usize) -> String {
+        Self::asset_id(self.asset(i))
+    }
+
+    fn event_time(&self, i: usize) -> i64 {
+        self.ts(i)
+    }
+
+    fn value_at(&self, i: usize, ts: i64) -> String {
+        self.payload_at(i, ts)
+    }
+
+    fn partition_of(&self, i: usize, partitions: i32) -> i32 {
+        self.partition(i, partitions)
     }
 }
 

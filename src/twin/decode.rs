@@ -91,13 +91,15 @@ pub struct Origin {
 /// A decoded twin record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    /// State of one asset at one time.
+    /// State of one asset at one time. The asset id and the property names are shared
+    /// (interned by the decoder, see [`Interner`]): a record carries no allocation per name,
+    /// and the store looks them up by pointer.
     Telemetry {
-        asset: String,
+        asset: Arc<str>,
         /// Group path above the asset when the hierarchy comes from payload fields.
         parent: Option<String>,
         ts: i64,
-        props: Vec<(String, Value)>,
+        props: Vec<(Arc<str>, Value)>,
     },
     /// An alarm transition or a plain event.
     Event(Event),
@@ -193,6 +195,93 @@ pub struct BadRecord {
     pub reason: String,
 }
 
+/// Names most kept by an [`Interner`] before it starts afresh. A fleet has far fewer asset ids
+/// and property names than this; a producer inventing new ones forever must not grow the
+/// decoder without bound (the store keeps its own reference to every name it holds).
+const MAX_INTERNED_NAMES: usize = 1 << 20;
+/// Distinct string values most kept before starting afresh: states like `RUN` repeat, free
+/// text does not and only costs an allocation per value, as without interning.
+const MAX_INTERNED_TEXTS: usize = 4096;
+/// Longest string value that is interned.
+const MAX_INTERNED_TEXT_LEN: usize = 64;
+
+/// The decoder's shared names. Every record of a fleet repeats the same asset ids, property
+/// names and states: handing out one `Arc<str>` per distinct string, instead of a fresh
+/// `String` per name per record, removes most of ingest's allocations (and their frees on the
+/// store's thread), and lets the store find assets and properties by pointer.
+///
+/// Lives as long as the ingest session that owns it; equal strings from different interners
+/// are still equal, only not the same pointer.
+#[derive(Debug, Default)]
+pub struct Interner {
+    names: foldhash::HashSet<Arc<str>>,
+    texts: foldhash::HashSet<Arc<str>>,
+    /// Scratch for dotted property names (`bearing.wear`), so nested names allocate only the
+    /// first time they are seen.
+    path: String,
+}
+
+impl Interner {
+    /// An empty interner.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shared copy of an asset id or property name.
+    pub fn name(&mut self, s: &str) -> Arc<str> {
+        intern(&mut self.names, s, MAX_INTERNED_NAMES)
+    }
+
+    /// A string property value: shared when short, as states are; long or rare text gets its
+    /// own allocation once the table is full of others.
+    pub fn text(&mut self, s: &str) -> Arc<str> {
+        if s.len() > MAX_INTERNED_TEXT_LEN {
+            return Arc::from(s);
+        }
+        intern(&mut self.texts, s, MAX_INTERNED_TEXTS)
+    }
+
+    /// The shared copy of `prefix.key` (or `key` at the top level).
+    fn dotted(&mut self, prefix: &str, key: &str) -> Arc<str> {
+        if prefix.is_empty() {
+            return self.name(key);
+        }
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        path.push_str(prefix);
+        path.push('.');
+        path.push_str(key);
+        let name = self.name(&path);
+        self.path = path;
+        name
+    }
+
+    /// Distinct asset ids and property names held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True before the first name.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+fn intern(set: &mut foldhash::HashSet<Arc<str>>, s: &str, max: usize) -> Arc<str> {
+    if let Some(a) = set.get(s) {
+        return a.clone();
+    }
+    if set.len() >= max {
+        set.clear();
+    }
+    let a: Arc<str> = Arc::from(s);
+    set.insert(a.clone());
+    a
+}
+
 /// Why a record does not follow the topic contract. Each becomes the reason of a
 /// [`BadRecord`], shown with the record's exact place so the producer can be found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,11 +336,27 @@ pub enum DecodeError {
     NoCorrelationId,
 }
 
-/// Decodes one record of the given role.
+/// Decodes one record of the given role, with names of its own: for tools and tests that
+/// decode a few records. The ingest keeps one [`Interner`] for all of them ([`decode_with`]).
 ///
 /// # Errors
 /// Returns the reason when the record does not follow the contract.
 pub fn decode(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<Decoded, DecodeError> {
+    decode_with(&mut Interner::new(), mapping, origin, key, value)
+}
+
+/// Decodes one record of the given role, sharing asset ids, property names and short string
+/// values through `names` so that a record costs no allocation per name.
+///
+/// # Errors
+/// Returns the reason when the record does not follow the contract.
+pub fn decode_with(
+    names: &mut Interner,
     mapping: &Mapping,
     origin: Origin,
     key: Option<&[u8]>,
@@ -276,22 +381,37 @@ pub fn decode(
                 return Err(DecodeError::Tombstone);
             };
             if origin.role == Role::Telemetry
-                && let Some(d) = fast_telemetry(mapping, key, value, origin.kafka_ts)
+                && let Some(d) = fast_telemetry(names, mapping, key, value, origin.kafka_ts)
             {
                 return Ok(d);
             }
-            decode_json(mapping, origin, key, value)
+            decode_json(names, mapping, origin, key, value)
         }
     }
 }
 
 /// Decodes one record whose value was already decoded into JSON elsewhere: a schema-registry
 /// format (Avro, Protobuf, JSON Schema; see `crate::schema`). From here on it is the same
-/// path as a JSON record's, so the mapping applies unchanged.
+/// path as a JSON record's, so the mapping applies unchanged. Names of its own, as
+/// [`decode`]; the ingest uses [`decode_value_with`].
 ///
 /// # Errors
 /// Returns the reason when the record does not follow the contract.
 pub fn decode_value(
+    mapping: &Mapping,
+    origin: Origin,
+    key: Option<&[u8]>,
+    value: Json,
+) -> Result<Decoded, DecodeError> {
+    decode_value_with(&mut Interner::new(), mapping, origin, key, value)
+}
+
+/// [`decode_value`] sharing names through `names`, as [`decode_with`].
+///
+/// # Errors
+/// Returns the reason when the record does not follow the contract.
+pub fn decode_value_with(
+    names: &mut Interner,
     mapping: &Mapping,
     origin: Origin,
     key: Option<&[u8]>,
@@ -303,19 +423,20 @@ pub fn decode_value(
     };
     match origin.role {
         Role::Assets => decode_asset_json(mapping, origin, key, value),
-        Role::Telemetry | Role::Events => decode_object(mapping, origin, key, value),
+        Role::Telemetry | Role::Events => decode_object(names, mapping, origin, key, value),
     }
 }
 
 /// The general path for telemetry and events: the whole value as a `serde_json::Value`.
 fn decode_json(
+    names: &mut Interner,
     mapping: &Mapping,
     origin: Origin,
     key: Option<&str>,
     value: &[u8],
 ) -> Result<Decoded, DecodeError> {
     let json = parse_json(value)?;
-    decode_object(mapping, origin, key, json)
+    decode_object(names, mapping, origin, key, json)
 }
 
 /// The value parsed as JSON, or why not.
@@ -325,6 +446,7 @@ fn parse_json(value: &[u8]) -> Result<Json, DecodeError> {
 
 /// Telemetry or an event from a parsed value.
 fn decode_object(
+    names: &mut Interner,
     mapping: &Mapping,
     origin: Origin,
     key: Option<&str>,
@@ -335,12 +457,12 @@ fn decode_object(
     let (asset, parent) = asset_id(mapping, key, &obj)?;
     if origin.role == Role::Telemetry {
         let mut props = Vec::new();
-        flatten(mapping, &obj, "", &mut props);
+        flatten(names, mapping, &obj, "", &mut props);
         if props.is_empty() {
             return Err(DecodeError::NoProperties);
         }
         Ok(Decoded::Telemetry {
-            asset,
+            asset: names.name(&asset),
             parent,
             ts,
             props,
@@ -492,10 +614,11 @@ fn asset_id(
 }
 
 fn flatten(
+    names: &mut Interner,
     mapping: &Mapping,
     obj: &Map<String, Json>,
     prefix: &str,
-    out: &mut Vec<(String, Value)>,
+    out: &mut Vec<(Arc<str>, Value)>,
 ) {
     for (k, v) in obj {
         if out.len() >= mapping.limits.max_properties {
@@ -506,20 +629,21 @@ fn flatten(
         {
             continue;
         }
-        let name = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
         match v {
             Json::Number(n) => {
                 if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
-                    out.push((name, Value::Num(f)));
+                    out.push((names.dotted(prefix, k), Value::Num(f)));
                 }
             }
-            Json::Bool(b) => out.push((name, Value::Bool(*b))),
-            Json::String(s) => out.push((name, Value::Str(Arc::from(s.as_str())))),
-            Json::Object(m) => flatten(mapping, m, &name, out),
+            Json::Bool(b) => out.push((names.dotted(prefix, k), Value::Bool(*b))),
+            Json::String(s) => {
+                let name = names.dotted(prefix, k);
+                out.push((name, Value::Str(names.text(s))));
+            }
+            Json::Object(m) => {
+                let name = names.dotted(prefix, k);
+                flatten(names, mapping, m, &name, out);
+            }
             Json::Null | Json::Array(_) => {}
         }
     }
@@ -530,6 +654,7 @@ fn flatten(
 /// nested pointers, arrays, any error), which then decides and words the outcome. Whenever this
 /// returns a record, the general path returns the same one.
 fn fast_telemetry(
+    names: &mut Interner,
     mapping: &Mapping,
     key: Option<&str>,
     value: &[u8],
@@ -564,12 +689,22 @@ fn fast_telemetry(
     de.end().ok()?;
     let ts = event_time_of(mapping, top.time.as_ref(), kafka_ts).ok()?;
     let asset = match id_field {
-        None => key.map(str::to_owned),
-        Some(_) => top.id.as_ref().and_then(scalar_string),
-    }
-    .filter(|s| !s.is_empty())?;
+        None => key.filter(|k| !k.is_empty()).map(|k| names.name(k)),
+        Some(_) => match top.id.as_ref()? {
+            Json::String(s) if s.is_empty() => None,
+            Json::String(s) => Some(names.name(s)),
+            other => scalar_string(other).map(|s| names.name(&s)),
+        },
+    }?;
     let mut props = Vec::with_capacity(top.entries.len());
-    emit(mapping, (time_field, id_field), top.entries, "", &mut props);
+    emit(
+        names,
+        mapping,
+        (time_field, id_field),
+        top.entries,
+        "",
+        &mut props,
+    );
     if props.is_empty() {
         return None;
     }
@@ -766,11 +901,12 @@ fn sort_entries<'de>(entries: &mut Vec<(Cow<'de, str>, Node<'de>)>) {
 
 /// `flatten` over the fast path's entries.
 fn emit<'de>(
+    names: &mut Interner,
     mapping: &Mapping,
     skip: (Option<&str>, Option<&str>),
     mut entries: Vec<(Cow<'de, str>, Node<'de>)>,
     prefix: &str,
-    out: &mut Vec<(String, Value)>,
+    out: &mut Vec<(Arc<str>, Value)>,
 ) {
     sort_entries(&mut entries);
     for (k, v) in entries {
@@ -781,20 +917,21 @@ fn emit<'de>(
         if prefix.is_empty() && (Some(&*k) == skip.0 || Some(&*k) == skip.1) {
             continue;
         }
-        let name = if prefix.is_empty() {
-            k.into_owned()
-        } else {
-            format!("{prefix}.{k}")
-        };
         match v {
             Node::Num(f) => {
                 if f.is_finite() {
-                    out.push((name, Value::Num(f)));
+                    out.push((names.dotted(prefix, &k), Value::Num(f)));
                 }
             }
-            Node::Bool(b) => out.push((name, Value::Bool(b))),
-            Node::Str(s) => out.push((name, Value::Str(Arc::from(&*s)))),
-            Node::Obj(m) => emit(mapping, skip, m, &name, out),
+            Node::Bool(b) => out.push((names.dotted(prefix, &k), Value::Bool(b))),
+            Node::Str(s) => {
+                let name = names.dotted(prefix, &k);
+                out.push((name, Value::Str(names.text(&s))));
+            }
+            Node::Obj(m) => {
+                let name = names.dotted(prefix, &k);
+                emit(names, mapping, skip, m, &name, out);
+            }
             Node::Null => {}
         }
     }
@@ -950,9 +1087,9 @@ mod tests {
         else {
             panic!("not telemetry")
         };
-        assert_eq!(asset, "a/b/c");
+        assert_eq!(&*asset, "a/b/c");
         assert_eq!(ts, 5000);
-        let names: Vec<_> = props.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<_> = props.iter().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["bearing.wear", "ok", "state", "temp"]);
         assert_eq!(props[0].1, Value::Num(0.25));
     }
@@ -1032,10 +1169,10 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (asset.as_str(), parent.as_deref(), ts),
+            (&*asset, parent.as_deref(), ts),
             ("V1", Some("eu/f3"), 12_500)
         );
-        assert!(props.iter().all(|(n, _)| n != "vin" && n != "t"));
+        assert!(props.iter().all(|(n, _)| &**n != "vin" && &**n != "t"));
     }
 
     #[test]
@@ -1169,8 +1306,15 @@ mod tests {
         for m in &mappings {
             for v in values {
                 let o = origin(Role::Telemetry);
-                let general = decode_json(m, o, Some("key"), v.as_bytes());
-                if let Some(d) = fast_telemetry(m, Some("key"), v.as_bytes(), o.kafka_ts) {
+                let general = decode_json(&mut Interner::new(), m, o, Some("key"), v.as_bytes());
+                let shortcut = fast_telemetry(
+                    &mut Interner::new(),
+                    m,
+                    Some("key"),
+                    v.as_bytes(),
+                    o.kafka_ts,
+                );
+                if let Some(d) = shortcut {
                     assert_eq!(Ok(d), general, "{v}");
                     fast += 1;
                 }
@@ -1179,5 +1323,110 @@ mod tests {
         }
         // The common shapes do take the fast path.
         assert!(fast >= 25, "{fast}");
+    }
+
+    #[test]
+    fn the_interner_hands_out_one_copy_per_name() {
+        let mut names = Interner::new();
+        assert!(names.is_empty());
+        let a = names.name("plant/line/m1");
+        let b = names.name("plant/line/m1");
+        let c = names.name("plant/line/m2");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!((&*a, &*c), ("plant/line/m1", "plant/line/m2"));
+        assert_eq!(names.len(), 2);
+        // Names and values are kept apart: a state called like a property is not counted.
+        let t = names.text("plant/line/m1");
+        assert!(!Arc::ptr_eq(&a, &t));
+        assert_eq!(names.len(), 2);
+        let dotted = names.dotted("bearing", "wear");
+        assert_eq!(&*dotted, "bearing.wear");
+        assert!(Arc::ptr_eq(&dotted, &names.name("bearing.wear")));
+        assert!(Arc::ptr_eq(&names.dotted("", "wear"), &names.name("wear")));
+    }
+
+    #[test]
+    fn records_decoded_with_one_interner_share_their_names_and_equal_the_unshared_ones() {
+        let mut names = Interner::new();
+        let m = Mapping::default();
+        let general: Mapping = toml::from_str("asset_id = \"/id\"\ntime = \"/ts\"").unwrap();
+        for (m, v) in [
+            // Fast path: key as id.
+            (
+                &m,
+                r#"{"ts": 5, "temp": 1.5, "state": "RUN", "bearing": {"wear": 0.25}}"#,
+            ),
+            // General path: an array sends it there.
+            (
+                &m,
+                r#"{"ts": 5, "temp": 1.5, "state": "RUN", "bearing": {"wear": 0.25}, "x": [1]}"#,
+            ),
+            // Fast path, id from the payload.
+            (
+                &general,
+                r#"{"id": "k", "ts": 5, "temp": 1.5, "state": "RUN", "bearing": {"wear": 0.25}}"#,
+            ),
+        ] {
+            let decode_shared = |names: &mut Interner| {
+                decode_with(
+                    names,
+                    m,
+                    origin(Role::Telemetry),
+                    Some(b"k"),
+                    Some(v.as_bytes()),
+                )
+                .unwrap()
+            };
+            let first = decode_shared(&mut names);
+            let second = decode_shared(&mut names);
+            assert_eq!(first, tele(m, "k", v).unwrap(), "{v}");
+            assert_eq!(first, second, "{v}");
+            let (
+                Decoded::Telemetry {
+                    asset: a1,
+                    props: p1,
+                    ..
+                },
+                Decoded::Telemetry {
+                    asset: a2,
+                    props: p2,
+                    ..
+                },
+            ) = (first, second)
+            else {
+                panic!("not telemetry: {v}")
+            };
+            assert!(Arc::ptr_eq(&a1, &a2), "{v}");
+            assert_eq!(p1.len(), 3, "{v}");
+            for ((n1, v1), (n2, v2)) in p1.iter().zip(&p2) {
+                assert!(Arc::ptr_eq(n1, n2), "{n1} in {v}");
+                if let (Value::Str(s1), Value::Str(s2)) = (v1, v2) {
+                    assert!(Arc::ptr_eq(s1, s2), "{s1} in {v}");
+                }
+            }
+        }
+        // One id, three property names and the group above `wear`, over all three shapes.
+        assert_eq!(names.len(), 5);
+    }
+
+    #[test]
+    fn interned_texts_stay_short_and_bounded() {
+        let mut names = Interner::new();
+        let long = "x".repeat(MAX_INTERNED_TEXT_LEN + 1);
+        assert!(!Arc::ptr_eq(&names.text(&long), &names.text(&long)));
+        assert_eq!(&*names.text(&long), long);
+        let run = names.text("RUN");
+        assert!(Arc::ptr_eq(&run, &names.text("RUN")));
+        for i in 0..MAX_INTERNED_TEXTS * 2 {
+            let t = names.text(&i.to_string());
+            assert_eq!(*t, *i.to_string());
+            assert!(names.texts.len() <= MAX_INTERNED_TEXTS);
+        }
+        // Started afresh on the way: "RUN" is a new copy now, still equal.
+        let again = names.text("RUN");
+        assert!(!Arc::ptr_eq(&run, &again));
+        assert_eq!(run, again);
+        assert!(names.is_empty());
     }
 }

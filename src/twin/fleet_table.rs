@@ -460,12 +460,12 @@ mod tests {
                 kafka_ts: ts,
             },
             body: Decoded::Telemetry {
-                asset: asset.to_owned(),
+                asset: asset.into(),
                 parent: None,
                 ts,
                 props: props
                     .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .map(|(k, v)| ((*k).into(), v.clone()))
                     .collect(),
             },
         });

@@ -240,7 +240,7 @@ impl Prediction {
 
 /// Forecasts the property from its samples at or before `at`, `horizon_ms` ahead.
 ///
-/// `times` must be sorted ascending (as `Series::times()` is); `values` is parallel to it and
+/// `times` must be sorted ascending (as a `Series` keeps them); `values` is parallel to it and
 /// may contain NaN, which is skipped. Returns `None` when fewer than `params.min_samples` finite
 /// samples lie in the trailing window, when the window spans no time, or on a non-positive
 /// horizon. A constant series gives a flat forecast with a zero-width band and no RUL.

@@ -1,7 +1,7 @@
 //! The alarm list as of the cursor: priority, asset, code, message and since when, worst
-//! first. Clicking a row selects its asset; ⏮ or a double-click opens the incident view at
-//! the alarm's onset (ui/incident.rs), which also plots that asset in place of what was
-//! plotted.
+//! first. Clicking a row selects its asset and plots its numeric properties in place of what
+//! was plotted; ⏮ or a double-click opens the incident view at the alarm's onset
+//! (ui/incident.rs).
 
 use egui::{RichText, Ui};
 
@@ -148,11 +148,18 @@ pub fn show(ui: &mut Ui, view: &View<'_>, filter: &mut AlarmFilter) -> Vec<Comma
                     );
                     let r = ui
                         .selectable_label(selected, RichText::new(v.code.as_ref()).strong())
-                        .on_hover_text("Click: select the asset · double-click: go to the onset");
+                        .on_hover_text(
+                            "Click: select the asset and plot its numbers · double-click: go to the onset",
+                        );
                     if r.double_clicked() {
                         cmds.push(open_incident(v, &asset_id, view.query_at));
                     } else if r.clicked() {
-                        cmds.push(Command::Select(Some(asset_id.to_string())));
+                        // The plot follows the alarm: an operator who clicks it wants to see
+                        // that asset, not whatever was plotted before.
+                        cmds.push(Command::Focus {
+                            asset: asset_id.to_string(),
+                            prop: None,
+                        });
                     }
                     let label = format!("Go to onset of {} on {asset_id}", v.code);
                     let r = ui

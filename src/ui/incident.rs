@@ -129,96 +129,100 @@ pub fn show(
 
 /// The ranked changes.
 fn changes(ui: &mut Ui, a: &Analysis, cmds: &mut Vec<Command>) {
-    ui.strong(format!("What changed before ({})", a.ranked.len()));
-    if a.ranked.is_empty() {
-        ui.label(RichText::new("Nothing changed in this scope and window.").weak());
-        return;
-    }
-    egui::ScrollArea::vertical()
-        .id_salt("incident_changes")
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for (i, c) in a.ranked.iter().take(MAX_ROWS).enumerate() {
-                let show = |v: &Option<serde_json::Value>| {
-                    v.as_ref().map_or("—".to_owned(), ToString::to_string)
-                };
-                let label = change_label(i, &c.asset, &c.property);
-                ui.horizontal_wrapped(|ui| {
-                    let r = ui.link(RichText::new(&label).small());
-                    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Link, true, &label));
-                    let why = match (c.kind, c.score, c.normal_range) {
-                        (ChangeKind::Numeric, Some(s), Some((lo, hi))) => {
-                            format!("{:.2}× its normal range ({lo:.3} … {hi:.3})", s)
-                        }
-                        (ChangeKind::State, ..) => "state change".to_owned(),
-                        (ChangeKind::Appeared, ..) => "appeared".to_owned(),
-                        _ => "vanished".to_owned(),
-                    };
-                    let when = c
-                        .changed_at()
-                        .map(|t| format!(" at {}", style::time(t)))
-                        .unwrap_or_default();
-                    let r = r.on_hover_text(format!(
-                        "{why}{when}\nClick to select {} and plot {}",
-                        c.asset, c.property
-                    ));
-                    if r.clicked() {
-                        cmds.push(Command::Focus {
-                            asset: c.asset.clone(),
-                            prop: Some(c.property.clone()),
-                        });
-                    }
-                    ui.label(
-                        RichText::new(format!("{} → {}", show(&c.old), show(&c.new)))
-                            .monospace()
-                            .small(),
-                    );
-                    if let Some(s) = c.score {
-                        ui.label(RichText::new(format!("{s:.2}×")).small().weak());
-                    }
+    let empty = "Nothing changed in this scope and window.";
+    list(ui, "What changed before", empty, &a.ranked, |ui, i, c| {
+        let show =
+            |v: &Option<serde_json::Value>| v.as_ref().map_or("—".to_owned(), ToString::to_string);
+        let label = change_label(i, &c.asset, &c.property);
+        ui.horizontal_wrapped(|ui| {
+            let r = ui.link(RichText::new(&label).small());
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Link, true, &label));
+            let why = match (c.kind, c.score, c.normal_range) {
+                (ChangeKind::Numeric, Some(s), Some((lo, hi))) => {
+                    format!("{:.2}× its normal range ({lo:.3} … {hi:.3})", s)
+                }
+                (ChangeKind::State, ..) => "state change".to_owned(),
+                (ChangeKind::Appeared, ..) => "appeared".to_owned(),
+                _ => "vanished".to_owned(),
+            };
+            let when = c
+                .changed_at()
+                .map(|t| format!(" at {}", style::time(t)))
+                .unwrap_or_default();
+            let r = r.on_hover_text(format!(
+                "{why}{when}\nClick to select {} and plot {}",
+                c.asset, c.property
+            ));
+            if r.clicked() {
+                cmds.push(Command::Focus {
+                    asset: c.asset.clone(),
+                    prop: Some(c.property.clone()),
                 });
             }
+            ui.label(
+                RichText::new(format!("{} → {}", show(&c.old), show(&c.new)))
+                    .monospace()
+                    .small(),
+            );
+            if let Some(s) = c.score {
+                ui.label(RichText::new(format!("{s:.2}×")).small().weak());
+            }
         });
+    });
 }
 
 /// The other alarms raised in the window.
 fn raised(ui: &mut Ui, a: &Analysis, cmds: &mut Vec<Command>) {
-    ui.strong(format!("Other alarms raised ({})", a.raised.len()));
-    if a.raised.is_empty() {
-        ui.label(RichText::new("None anywhere in the fleet in this window.").weak());
+    let empty = "None anywhere in the fleet in this window.";
+    list(ui, "Other alarms raised", empty, &a.raised, |ui, _, r| {
+        let color = Priority::parse(r.severity).map_or(style::HISTORY, style::priority_color);
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(style::time(r.at)).small().monospace());
+            ui.label(RichText::new(&r.code).small().color(color));
+            let link = ui
+                .link(RichText::new(&r.asset).small())
+                .on_hover_text(format!("Select {} and plot it", r.asset));
+            if link.clicked() {
+                cmds.push(Command::Focus {
+                    asset: r.asset.clone(),
+                    prop: None,
+                });
+            }
+            if ui
+                .small_button("⏮")
+                .on_hover_text("Open this alarm's incident")
+                .clicked()
+            {
+                cmds.push(Command::OpenIncident(IncidentTarget::Alarm {
+                    asset: r.asset.clone(),
+                    code: r.code.clone(),
+                    at: Some(r.at),
+                }));
+            }
+        });
+    });
+}
+
+/// One column of the panel: `title` with the number of `items`, then `empty` if there are
+/// none, or the first [`MAX_ROWS`] of them, a `row` each, in a scroll area of its own.
+fn list<T>(
+    ui: &mut Ui,
+    title: &str,
+    empty: &str,
+    items: &[T],
+    mut row: impl FnMut(&mut Ui, usize, &T),
+) {
+    ui.strong(format!("{title} ({})", items.len()));
+    if items.is_empty() {
+        ui.label(RichText::new(empty).weak());
         return;
     }
     egui::ScrollArea::vertical()
-        .id_salt("incident_raised")
+        .id_salt(title)
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            for r in a.raised.iter().take(MAX_ROWS) {
-                let color =
-                    Priority::parse(r.severity).map_or(style::HISTORY, style::priority_color);
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new(style::time(r.at)).small().monospace());
-                    ui.label(RichText::new(&r.code).small().color(color));
-                    let link = ui
-                        .link(RichText::new(&r.asset).small())
-                        .on_hover_text(format!("Select {} and plot it", r.asset));
-                    if link.clicked() {
-                        cmds.push(Command::Focus {
-                            asset: r.asset.clone(),
-                            prop: None,
-                        });
-                    }
-                    if ui
-                        .small_button("⏮")
-                        .on_hover_text("Open this alarm's incident")
-                        .clicked()
-                    {
-                        cmds.push(Command::OpenIncident(IncidentTarget::Alarm {
-                            asset: r.asset.clone(),
-                            code: r.code.clone(),
-                            at: Some(r.at),
-                        }));
-                    }
-                });
+            for (i, item) in items.iter().take(MAX_ROWS).enumerate() {
+                row(ui, i, item);
             }
         });
 }

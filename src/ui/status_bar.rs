@@ -189,21 +189,17 @@ pub fn banners(ui: &mut Ui, view: &View<'_>, st: &IngestStatus) -> Vec<Command> 
             .show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.label(
-                        RichText::new("⏪ HISTORY")
+                    let big = |text: String| {
+                        RichText::new(text)
                             .strong()
                             .color(Color32::WHITE)
-                            .size(16.0),
-                    );
-                    ui.label(
-                        RichText::new(format!(
-                            "showing the fleet as of {}",
-                            style::datetime(view.display_at)
-                        ))
-                        .strong()
-                        .color(Color32::WHITE)
-                        .size(16.0),
-                    );
+                            .size(16.0)
+                    };
+                    ui.label(big("⏪ HISTORY".to_owned()));
+                    ui.label(big(format!(
+                        "showing the fleet as of {}",
+                        style::datetime(view.display_at)
+                    )));
                     ui.label(
                         RichText::new(format!(
                             "({} behind live)",

@@ -13,6 +13,10 @@ use serde_json::{Map, Value as Json, json};
 
 use super::TestProducer;
 
+/// Where the fixtures write telemetry and asset definitions.
+const TELEMETRY: &str = "twin.telemetry";
+const ASSETS: &str = "twin.assets";
+
 /// `(event time, partition, offset)`: the order in which values win.
 type RecKey = (i64, i32, i64);
 /// Properties of one record, `a.b` for nested ones.
@@ -46,18 +50,17 @@ pub struct Produced {
 }
 
 impl Produced {
-    /// Sends a telemetry record (Kafka time = event time, as devices that stamp CreateTime do)
-    /// and notes it.
+    /// Sends a telemetry record to `twin.telemetry` (Kafka time = event time, as devices that
+    /// stamp CreateTime do) and notes it.
     pub fn send_tele(
         &mut self,
         p: &mut TestProducer,
-        topic: &str,
         partition: i32,
         key: &str,
         ts: i64,
         props: Vec<(String, Json)>,
     ) {
-        let offset = p.send_str(topic, partition, key, &payload(ts, &props), ts);
+        let offset = p.send_str(TELEMETRY, partition, key, &payload(ts, &props), ts);
         self.tele.push(TeleRec {
             key: key.to_owned(),
             partition,
@@ -67,21 +70,15 @@ impl Produced {
         });
     }
 
-    /// Sends an asset definition (or, with `alive` false, a tombstone) and notes it.
-    pub fn send_def(
-        &mut self,
-        p: &mut TestProducer,
-        topic: &str,
-        partition: i32,
-        key: &str,
-        ts: i64,
-        alive: bool,
-    ) {
+    /// Sends an asset definition (or, with `alive` false, a tombstone) to `twin.assets` (one
+    /// partition) and notes it.
+    pub fn send_def(&mut self, p: &mut TestProducer, key: &str, ts: i64, alive: bool) {
+        let partition = 0;
         let offset = if alive {
             let body = json!({"ts": ts, "kind": "vehicle", "name": key}).to_string();
-            p.send_str(topic, partition, key, &body, ts)
+            p.send_str(ASSETS, partition, key, &body, ts)
         } else {
-            p.send(topic, partition, Some(key.as_bytes()), None, ts)
+            p.send(ASSETS, partition, Some(key.as_bytes()), None, ts)
         };
         self.defs.push(DefRec {
             key: key.to_owned(),
@@ -266,7 +263,7 @@ pub fn vehicle_props(rng: &mut fastrand::Rng) -> Vec<(String, Json)> {
     }
 }
 
-/// The shape of [`produce_fleet`]'s workload.
+/// The shape of [`produce_fleet`]'s workload; tests name what differs from the default.
 #[derive(Debug, Clone, Copy)]
 pub struct Fleet {
     pub cars: usize,
@@ -279,53 +276,56 @@ pub struct Fleet {
     pub jitter_ms: i64,
 }
 
+impl Default for Fleet {
+    /// 20 cars, 600 records on 2 partitions over 30 minutes from [`super::T0`], each up to
+    /// 10 s behind the one before it.
+    fn default() -> Self {
+        Self {
+            cars: 20,
+            records: 600,
+            partitions: 2,
+            t0: super::T0,
+            span_ms: 30 * 60_000,
+            jitter_ms: 10_000,
+        }
+    }
+}
+
 /// Car `i`'s id: `eu/f{i % 3}/car-{i}`.
 #[must_use]
 pub fn car_id(i: usize) -> String {
     format!("eu/f{}/car-{i:03}", i % 3)
 }
 
-/// A fleet's telemetry and definitions: each car on one partition (keyed, as a real producer
-/// partitions), event times advancing with jitter so they are out of order within and across
-/// partitions, partial updates, and definitions that add cars later, remove some and add some
-/// back. Kafka time = event time.
-pub fn produce_fleet(
-    p: &mut TestProducer,
-    rng: &mut fastrand::Rng,
-    fleet: Fleet,
-    (telemetry, assets): (&str, &str),
-) -> Produced {
+/// A fleet's telemetry (to `twin.telemetry`) and definitions (to `twin.assets`): each car on
+/// one partition (keyed, as a real producer partitions), event times advancing with jitter so
+/// they are out of order within and across partitions, partial updates, and definitions that
+/// add cars later, remove some and add some back. Kafka time = event time.
+pub fn produce_fleet(p: &mut TestProducer, rng: &mut fastrand::Rng, fleet: Fleet) -> Produced {
     let mut out = Produced::default();
     let part = |car: usize| (car % fleet.partitions as usize) as i32;
     for i in 0..fleet.records {
         let car = rng.usize(0..fleet.cars);
         let base = fleet.t0 + fleet.span_ms * i as i64 / fleet.records as i64;
         let ts = (base - rng.i64(0..=fleet.jitter_ms)).max(fleet.t0);
-        out.send_tele(
-            p,
-            telemetry,
-            part(car),
-            &car_id(car),
-            ts,
-            vehicle_props(rng),
-        );
+        out.send_tele(p, part(car), &car_id(car), ts, vehicle_props(rng));
     }
     let at = |f: f64| fleet.t0 + (fleet.span_ms as f64 * f) as i64;
     for car in 0..fleet.cars {
         match car % 5 {
             // Defined from the start.
-            0 => out.send_def(p, assets, 0, &car_id(car), fleet.t0, true),
+            0 => out.send_def(p, &car_id(car), fleet.t0, true),
             // Added a third of the way in (telemetry before that makes it exist already).
-            1 => out.send_def(p, assets, 0, &car_id(car), at(0.33), true),
+            1 => out.send_def(p, &car_id(car), at(0.33), true),
             // Removed half-way.
             2 => {
-                out.send_def(p, assets, 0, &car_id(car), fleet.t0, true);
-                out.send_def(p, assets, 0, &car_id(car), at(0.5), false);
+                out.send_def(p, &car_id(car), fleet.t0, true);
+                out.send_def(p, &car_id(car), at(0.5), false);
             }
             // Removed, then added back.
             3 => {
-                out.send_def(p, assets, 0, &car_id(car), at(0.2), false);
-                out.send_def(p, assets, 0, &car_id(car), at(0.7), true);
+                out.send_def(p, &car_id(car), at(0.2), false);
+                out.send_def(p, &car_id(car), at(0.7), true);
             }
             _ => {}
         }
@@ -352,20 +352,23 @@ pub enum Upload {
     Interleaved,
 }
 
-/// A fleet reporting every `every_ms` over `span_ms`, with `outages`: the records a car takes
-/// while offline reach Kafka only after it reconnects, with their original event time and
-/// Kafka time (CreateTime), so a partition holds records minutes to hours behind their
-/// neighbours. Cars are keyed to `car % partitions`. Returns what was produced, in log order.
-#[allow(clippy::too_many_arguments)]
+/// How often each car of [`produce_with_outages`] reports (at a random time in the first half
+/// of each period).
+pub const REPORT_EVERY_MS: i64 = 30_000;
+
+/// A fleet reporting to `twin.telemetry` every [`REPORT_EVERY_MS`] over `span_ms`, with
+/// `outages`: the records a car takes while offline reach Kafka only after it reconnects, with
+/// their original event time and Kafka time (CreateTime), so a partition holds records minutes
+/// to hours behind their neighbours. Cars are keyed to `car % partitions`. Returns what was produced, in log order.
 pub fn produce_with_outages(
     p: &mut TestProducer,
     rng: &mut fastrand::Rng,
-    topic: &str,
     (cars, partitions): (usize, i32),
-    (t0, span_ms, every_ms): (i64, i64, i64),
+    (t0, span_ms): (i64, i64),
     outages: &[Outage],
     upload: Upload,
 ) -> Produced {
+    let every_ms = REPORT_EVERY_MS;
     let mut out = Produced::default();
     let part = |car: usize| (car % partitions as usize) as i32;
     let offline = |car: usize, t: i64| {
@@ -390,22 +393,22 @@ pub fn produce_with_outages(
                 let (mine, rest): (Vec<_>, Vec<_>) = buffered.drain(..).partition(|b| b.0 == car);
                 buffered = rest;
                 for (c, bts, bprops) in mine {
-                    out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+                    out.send_tele(p, part(c), &car_id(c), bts, bprops);
                 }
             }
-            out.send_tele(p, topic, part(car), &car_id(car), ts, props);
+            out.send_tele(p, part(car), &car_id(car), ts, props);
             if upload == Upload::Interleaved
                 && let Some(i) = buffered.iter().position(|b| !offline(b.0, t))
             {
                 let (c, bts, bprops) = buffered.remove(i);
-                out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+                out.send_tele(p, part(c), &car_id(c), bts, bprops);
             }
         }
         step += 1;
     }
     // Whatever is still buffered at the end comes in last.
     for (c, bts, bprops) in buffered {
-        out.send_tele(p, topic, part(c), &car_id(c), bts, bprops);
+        out.send_tele(p, part(c), &car_id(c), bts, bprops);
     }
     out
 }

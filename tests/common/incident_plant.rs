@@ -50,20 +50,12 @@ pub fn produce_plant() -> (MockCluster<'static, DefaultProducerContext>, Produce
         if i == 0 || i == 97 {
             props.push(prop("mode", json!(if i == 0 { "AUTO" } else { "MANUAL" })));
         }
-        produced.send_tele(&mut p, "twin.telemetry", 0, ROBOT, ts, props);
+        produced.send_tele(&mut p, 0, ROBOT, ts, props);
         let speed = 1.0 + (i % 5) as f64 * 0.1;
-        produced.send_tele(
-            &mut p,
-            "twin.telemetry",
-            1,
-            CONV,
-            ts,
-            vec![prop("speed", json!(speed))],
-        );
+        produced.send_tele(&mut p, 1, CONV, ts, vec![prop("speed", json!(speed))]);
         let pressure = 200.0 + (i % 4) as f64;
         produced.send_tele(
             &mut p,
-            "twin.telemetry",
             1,
             PRESS,
             ts,

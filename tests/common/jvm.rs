@@ -101,15 +101,8 @@ pub fn fetch_once(dir: &Path, marker: &str, stamp: &str, fetch: impl FnOnce()) {
 
 /// Runs `mvn -q -B` with `args`; panics with Maven's output if it fails.
 pub fn mvn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) {
-    let out = Command::new("mvn")
-        .args(["-q", "-B"])
-        .args(args)
-        .output()
-        .expect("run mvn (is Maven installed?)");
-    assert!(
-        out.status.success(),
-        "mvn failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    super::run_ok(
+        Command::new("mvn").args(["-q", "-B"]).args(args),
+        "run mvn (is Maven installed?)",
     );
 }

@@ -60,6 +60,41 @@ pub fn twin_cluster(brokers: i32, telemetry: i32, events: i32) -> Cluster {
     )
 }
 
+/// A mock cluster of one broker with the twin topics and the commands topic the write-back
+/// produces to: telemetry with `telemetry` partitions, events with `events`, assets with one,
+/// commands with `commands`.
+pub fn command_cluster(telemetry: i32, events: i32, commands: i32) -> Cluster {
+    mock_cluster(
+        1,
+        &[
+            ("twin.telemetry", telemetry),
+            ("twin.events", events),
+            ("twin.assets", 1),
+            ("twin.commands", commands),
+        ],
+    )
+}
+
+/// A cluster tests produce into: a mock one or a [`real_kafka::RealKafka`].
+pub trait Broker {
+    /// Its bootstrap servers.
+    fn bootstrap(&self) -> String;
+}
+
+impl Broker for Cluster {
+    fn bootstrap(&self) -> String {
+        self.bootstrap_servers()
+    }
+}
+
+/// The setup of a test that produces a workload: `broker` (kept, as dropping it stops it), its
+/// bootstrap servers, a [`TestProducer`] into it and an rng seeded with `seed`.
+pub fn producing<B: Broker>(broker: B, seed: u64) -> (B, String, TestProducer, fastrand::Rng) {
+    let bootstrap = broker.bootstrap();
+    let p = TestProducer::new(&bootstrap);
+    (broker, bootstrap, p, fastrand::Rng::with_seed(seed))
+}
+
 /// The mapping of a car fleet's payloads (`{"vin", "t" in seconds, "region", "fleet", ...}`,
 /// severities as numbers): a config for a payload shape other than the default.
 pub const CAR_MAPPING: &str = r#"
@@ -303,6 +338,20 @@ pub fn twinscope(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// Runs `cmd` to the end; panics with `cannot_run` if it does not start, and with its output
+/// if it fails.
+pub fn run_ok(cmd: &mut Command, cannot_run: &str) -> std::process::Output {
+    let out = cmd.output().expect(cannot_run);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// The JSON a run printed; the run must have succeeded.

@@ -125,16 +125,21 @@ pub fn fixture(
     Fixture { cluster, harness }
 }
 
+/// Clicks the widget labelled `label` and lets the window answer (two frames).
+pub fn click(h: &mut App, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(2);
+}
+
 /// Selects an asset through the tree (expanding its groups).
 pub fn select(h: &mut App, path: &[&str]) {
     for g in &path[..path.len() - 1] {
-        if let Some(n) = h.query_by_label(&format!("Expand {g}")) {
-            n.click();
-            h.run_steps(2);
+        let expand = format!("Expand {g}");
+        if h.query_by_label(&expand).is_some() {
+            click(h, &expand);
         }
     }
-    h.get_by_label(path[path.len() - 1]).click();
-    h.run_steps(2);
+    click(h, path[path.len() - 1]);
 }
 
 /// Opens the diff from the earliest retained time (A) to live (B) with the keyboard and the
@@ -142,12 +147,10 @@ pub fn select(h: &mut App, path: &[&str]) {
 pub fn diff_earliest_to_live(h: &mut App) {
     h.key_press(egui::Key::Home);
     h.run_steps(2);
-    h.get_by_label("Set A").click();
-    h.run_steps(2);
+    click(h, "Set A");
     h.key_press(egui::Key::End);
     h.run_steps(2);
-    h.get_by_label("Set B").click();
-    h.run_steps(2);
+    click(h, "Set B");
     h.get_by_label("Diff A→B").click();
     h.run_steps(3);
 }

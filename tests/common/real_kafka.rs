@@ -60,6 +60,20 @@ impl Default for KafkaOptions {
     }
 }
 
+impl super::Broker for RealKafka {
+    fn bootstrap(&self) -> String {
+        RealKafka::bootstrap(self)
+    }
+}
+
+/// A one-node cluster with the twin topics, telemetry on `partitions`.
+pub fn twin_kafka(partitions: i32) -> RealKafka {
+    let kafka = RealKafka::start(KafkaOptions::default());
+    eprintln!("one node started in {:?}", kafka.started_in());
+    kafka.create_twin_topics(partitions, 1, &[]);
+    kafka
+}
+
 /// One node: its directory, ports (PLAINTEXT, CONTROLLER, SASL_PLAINTEXT, SSL) and process.
 struct Node {
     id: usize,
@@ -151,19 +165,12 @@ impl RealKafka {
         replication: i32,
         config: &[(&str, &str)],
     ) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.live_bootstrap())
-            .create()
-            .expect("admin client");
+        let (admin, rt) = self.admin();
         let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
         for &(k, v) in config {
             topic = topic.set(k, v);
         }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let results = rt
             .block_on(admin.create_topics([&topic], &opts))
             .expect("CreateTopics");
@@ -197,22 +204,24 @@ impl RealKafka {
         }
     }
 
+    /// The twin topics: `twin.telemetry` with `partitions`, `twin.events` and a compacted
+    /// `twin.assets` with one, each on `replication` nodes and with `config`.
+    pub fn create_twin_topics(&self, partitions: i32, replication: i32, config: &[(&str, &str)]) {
+        self.create_topic("twin.telemetry", partitions, replication, config);
+        self.create_topic("twin.events", 1, replication, config);
+        let compacted = [config, &[("cleanup.policy", "compact")]].concat();
+        self.create_topic("twin.assets", 1, replication, &compacted);
+    }
+
     /// Replaces a topic's configuration (AlterConfigs resets what it does not name, so pass
     /// every setting the topic should keep).
     pub fn alter_topic(&self, name: &str, config: &[(&str, &str)]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.live_bootstrap())
-            .create()
-            .expect("admin client");
+        let (admin, rt) = self.admin();
         let mut alter = AlterConfig::new(ResourceSpecifier::Topic(name));
         for &(k, v) in config {
             alter = alter.set(k, v);
         }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         for r in rt
             .block_on(admin.alter_configs([&alter], &opts))
             .expect("AlterConfigs")
@@ -225,15 +234,8 @@ impl RealKafka {
 
     /// A topic's configuration as the broker describes it: `name -> value`.
     pub fn topic_config(&self, name: &str) -> std::collections::BTreeMap<String, String> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.live_bootstrap())
-            .create()
-            .expect("admin client");
+        let (admin, rt) = self.admin();
         let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let results = rt
             .block_on(admin.describe_configs([&ResourceSpecifier::Topic(name)], &opts))
             .expect("DescribeConfigs");
@@ -513,6 +515,19 @@ broker.heartbeat.interval.ms=500
         all.join(",")
     }
 
+    /// An admin client on the running nodes, and a runtime to wait for its answers.
+    fn admin(&self) -> (AdminClient<DefaultClientContext>, tokio::runtime::Runtime) {
+        let admin = ClientConfig::new()
+            .set("bootstrap.servers", self.live_bootstrap())
+            .create()
+            .expect("admin client");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        (admin, rt)
+    }
+
     /// PLAINTEXT listeners of the running nodes only, for the fixture's own clients.
     fn live_bootstrap(&self) -> String {
         let live = self.nodes.iter().filter(|n| n.child.is_some());
@@ -602,15 +617,9 @@ fn ensure_jars() {
 fn make_certs(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        super::run_ok(
+            Command::new("openssl").args(args).current_dir(dir),
+            "run openssl",
         );
     };
     for (name, cn) in [

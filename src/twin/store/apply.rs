@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use foldhash::HashMap;
+
 use super::{Alarm, Asset, AssetIdx, PropId, Store};
 use crate::twin::alarms::{AlarmHistory, Priority};
 use crate::twin::decode::{BadRecord, Decoded, Origin, Rec, Value};
@@ -12,6 +14,43 @@ use crate::twin::{seq_of, seq_parts};
 
 /// Most bad records kept for the diagnostics list; the count keeps going beyond it.
 pub(super) const MAX_BAD_KEPT: usize = 10_000;
+
+/// Entries the pointer tables may hold beyond two per asset or property before they start
+/// afresh (each ingest session's decoder has its own copies, see below).
+const SHARED_SLACK: usize = 1024;
+
+/// Asset ids and property names by the address of the decoder's shared copy
+/// ([`crate::twin::decode::Interner`]): every telemetry record names its asset and properties,
+/// and hashing a pointer is cheaper than hashing (and comparing) the string.
+///
+/// Each entry keeps its `Arc`, so no other string can be allocated at that address while the
+/// entry exists: a hit is always the same string, whoever decoded it. Strings no interner
+/// shares (a record's own copy) are not entered; they are looked up by content as before.
+#[derive(Debug, Default)]
+pub(super) struct SharedNames {
+    assets: HashMap<usize, (Arc<str>, AssetIdx)>,
+    props: HashMap<usize, (Arc<str>, PropId)>,
+}
+
+/// The address a shared string is known by.
+fn addr(s: &Arc<str>) -> usize {
+    Arc::as_ptr(s).cast::<u8>().addr()
+}
+
+/// Whether `s` is a copy someone else (an interner) holds too, so that the same address comes
+/// again with later records.
+fn is_shared(s: &Arc<str>) -> bool {
+    Arc::strong_count(s) > 1
+}
+
+/// Enters `s` at its address, starting the table afresh once it holds more than `bound`
+/// (aliases from earlier ingest sessions).
+fn remember<T>(table: &mut HashMap<usize, (Arc<str>, T)>, s: &Arc<str>, v: T, bound: usize) {
+    if table.len() >= bound {
+        table.clear();
+    }
+    table.insert(addr(s), (s.clone(), v));
+}
 
 impl Store {
     /// Applies decoded records and bad-record reports from one ingest batch.
@@ -41,14 +80,14 @@ impl Store {
                 props,
             } => {
                 self.see_time(ts);
-                let a = self.asset_idx(&asset, parent.as_deref());
+                let a = self.shared_asset_idx(&asset, parent.as_deref());
                 self.see_arrival(a, o.role, o.partition, ts);
-                // Each name is hashed once per record, here; the duplicate check and the
-                // inserts below work on the ids.
+                // Each name is looked up once per record, here (by pointer when the decoder
+                // shares it); the duplicate check and the inserts below work on the ids.
                 let mut pids = std::mem::take(&mut self.scratch_pids);
                 pids.clear();
                 for (name, _) in &props {
-                    pids.push(self.prop_id(name));
+                    pids.push(self.shared_prop_id(name));
                 }
                 if let Some(of) = self.same_record(a, ts, seq, &pids, &props) {
                     self.stats.records -= 1;
@@ -114,7 +153,7 @@ impl Store {
         ts: i64,
         seq: u64,
         pids: &[PropId],
-        props: &[(String, Value)],
+        props: &[(Arc<str>, Value)],
     ) -> Option<u64> {
         let asset = &self.assets[a as usize];
         let series_of = |pid: PropId| asset.props.iter().find(|(p, _)| *p == pid).map(|(_, s)| s);
@@ -161,16 +200,48 @@ impl Store {
     }
 
     pub(super) fn asset_idx(&mut self, id: &str, parent: Option<&str>) -> AssetIdx {
-        if let Some(&i) = self.by_id.get(id) {
-            // A payload hierarchy may name the parent on any record; keep the first one seen.
-            if let Some(p) = parent
-                && self.assets[i as usize].implied_parent.is_none()
-            {
-                self.assets[i as usize].implied_parent = Some(Arc::from(p));
-                self.structure_gen += 1;
+        match self.by_id.get(id) {
+            Some(&i) => {
+                self.note_parent(i, parent);
+                i
             }
+            None => self.add_asset(Arc::from(id), parent),
+        }
+    }
+
+    /// [`Self::asset_idx`] for a telemetry record's id, found by address when the decoder
+    /// shares it. A new asset keeps the record's copy of its id.
+    fn shared_asset_idx(&mut self, id: &Arc<str>, parent: Option<&str>) -> AssetIdx {
+        if let Some(&(_, i)) = self.shared.assets.get(&addr(id)) {
+            self.note_parent(i, parent);
             return i;
         }
+        let shared = is_shared(id);
+        let i = match self.by_id.get(&**id) {
+            Some(&i) => {
+                self.note_parent(i, parent);
+                i
+            }
+            None => self.add_asset(id.clone(), parent),
+        };
+        if shared {
+            let bound = self.assets.len() * 2 + SHARED_SLACK;
+            remember(&mut self.shared.assets, id, i, bound);
+        }
+        i
+    }
+
+    /// A payload hierarchy may name the parent on any record; keeps the first one seen.
+    fn note_parent(&mut self, i: AssetIdx, parent: Option<&str>) {
+        if let Some(p) = parent
+            && self.assets[i as usize].implied_parent.is_none()
+        {
+            self.assets[i as usize].implied_parent = Some(Arc::from(p));
+            self.structure_gen += 1;
+        }
+    }
+
+    fn add_asset(&mut self, id: Arc<str>, parent: Option<&str>) -> AssetIdx {
         let implied_parent = match parent {
             Some(p) => Some(Arc::from(p)),
             None => id
@@ -179,7 +250,6 @@ impl Store {
                 .map(|i| Arc::from(&id[..i])),
         };
         let idx = self.assets.len() as AssetIdx;
-        let id: Arc<str> = Arc::from(id);
         self.assets.push(Asset {
             id: id.clone(),
             implied_parent,
@@ -193,17 +263,31 @@ impl Store {
         idx
     }
 
-    fn prop_id(&mut self, name: &str) -> PropId {
-        if let Some(&p) = self.prop_ids.get(name) {
+    /// The id of a record's property name, found by address when the decoder shares it. A new
+    /// property keeps the record's copy of its name.
+    fn shared_prop_id(&mut self, name: &Arc<str>) -> PropId {
+        if let Some(&(_, p)) = self.shared.props.get(&addr(name)) {
             return p;
         }
+        let shared = is_shared(name);
+        let p = match self.prop_ids.get(&**name) {
+            Some(&p) => p,
+            None => self.add_prop(name.clone()),
+        };
+        if shared {
+            let bound = self.prop_names.len() * 2 + SHARED_SLACK;
+            remember(&mut self.shared.props, name, p, bound);
+        }
+        p
+    }
+
+    fn add_prop(&mut self, name: Arc<str>) -> PropId {
         let p = self.prop_names.len() as PropId;
         for (r, rule) in self.rules.iter().enumerate() {
-            if rule.property == name {
+            if *rule.property == *name {
                 self.watched.entry(p).or_default().push(r);
             }
         }
-        let name: Arc<str> = Arc::from(name);
         self.prop_names.push(name.clone());
         self.prop_ids.insert(name, p);
         p
@@ -232,9 +316,67 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{rec, tele};
+    use super::super::test_support::{rec, tele, x_at};
     use super::*;
-    use crate::twin::decode::{AssetDef, Role};
+    use crate::twin::decode::{AssetDef, Interner, Role};
+
+    /// Property `x` of `asset` as a decoder sharing `names` hands it over.
+    fn shared_rec(names: &mut Interner, o: i64, asset: &str, v: f64) -> Rec {
+        rec(
+            Role::Telemetry,
+            0,
+            o,
+            Decoded::Telemetry {
+                asset: names.name(asset),
+                parent: None,
+                ts: o,
+                props: vec![(names.name("x"), Value::Num(v))],
+            },
+        )
+    }
+
+    #[test]
+    fn shared_names_are_found_by_address_and_others_by_content() {
+        let mut names = Interner::new();
+        let mut s = Store::new("/", 0);
+        s.apply(shared_rec(&mut names, 0, "p/a", 1.0));
+        s.apply(shared_rec(&mut names, 1, "p/b", 2.0));
+        s.apply(shared_rec(&mut names, 2, "p/a", 3.0));
+        assert_eq!((s.shared.assets.len(), s.shared.props.len()), (2, 1));
+        // The store keeps the decoder's copy of a new id and name instead of its own.
+        let a = s.asset_by_id("p/a").unwrap();
+        assert!(Arc::ptr_eq(&s.assets()[a as usize].id, &names.name("p/a")));
+        assert!(Arc::ptr_eq(
+            s.prop_name(s.prop_by_name("x").unwrap()).unwrap(),
+            &names.name("x")
+        ));
+        // Another session's copies and a record's own strings find the same asset and property.
+        let mut other = Interner::new();
+        s.apply(shared_rec(&mut other, 3, "p/a", 4.0));
+        s.apply(tele(0, 4, "p/a", 5, 5.0));
+        assert_eq!((s.assets().len(), s.stats().samples), (2, 5));
+        assert_eq!(
+            (x_at(&s, "p/a", 4), x_at(&s, "p/a", 9)),
+            (Some(4.0), Some(5.0))
+        );
+        assert_eq!(x_at(&s, "p/b", 9), Some(2.0));
+        // The other session's copies are remembered too; a record's own strings are not.
+        assert_eq!((s.shared.assets.len(), s.shared.props.len()), (3, 2));
+    }
+
+    #[test]
+    fn the_address_tables_stay_bounded_across_sessions() {
+        let mut s = Store::new("/", 0);
+        for o in 0..3_000 {
+            // A new decoder each time, as if ingest restarted after every record.
+            let mut names = Interner::new();
+            s.apply(shared_rec(&mut names, o, "p/a", o as f64));
+            assert!(s.shared.assets.len() <= 2 + SHARED_SLACK, "{o}");
+            assert!(s.shared.props.len() <= 2 + SHARED_SLACK, "{o}");
+        }
+        assert_eq!(s.assets().len(), 1);
+        assert_eq!(x_at(&s, "p/a", 2_999), Some(2_999.0));
+    }
 
     #[test]
     fn a_record_written_twice_is_listed_once_but_a_partial_repeat_is_data() {
@@ -249,7 +391,7 @@ mod tests {
                     ts: 10,
                     props: props
                         .iter()
-                        .map(|(n, v)| ((*n).to_owned(), Value::Num(*v)))
+                        .map(|(n, v)| (Arc::from(*n), Value::Num(*v)))
                         .collect(),
                 },
             )

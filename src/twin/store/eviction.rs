@@ -111,7 +111,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{tele, x_at};
+    use super::super::test_support::{noisy, tele, x_at};
     use super::*;
 
     #[test]
@@ -119,13 +119,35 @@ mod tests {
         let mut s = Store::new("/", 1);
         let mut recs = Vec::new();
         for i in 0..100_000i64 {
-            recs.push(tele(0, i, "a", i, i as f64));
+            recs.push(tele(0, i, "a", i, noisy(i)));
         }
         s.apply_batch(recs, vec![]);
         let start = s.history_start().expect("evicted");
         assert!(s.history_bytes() <= 1 << 20);
-        assert_eq!(x_at(&s, "a", start), Some(start as f64));
-        assert_eq!(x_at(&s, "a", 99_999), Some(99_999.0));
+        assert_eq!(x_at(&s, "a", start), Some(noisy(start)));
+        assert_eq!(x_at(&s, "a", 99_999), Some(noisy(99_999)));
+    }
+
+    #[test]
+    fn compressed_history_holds_more_samples_in_the_same_budget() {
+        // Short decimals at a regular period (what JSON telemetry carries) pack to a few bits
+        // a sample, so a budget that the incompressible series above overflows holds them.
+        let mut s = Store::new("/", 1);
+        let recs = (0..100_000i64)
+            .map(|i| {
+                tele(
+                    0,
+                    i,
+                    "a",
+                    i * 1_000,
+                    (6_000 + i * 7_919 % 2_000) as f64 / 100.0,
+                )
+            })
+            .collect();
+        s.apply_batch(recs, vec![]);
+        assert_eq!(s.history_start(), None);
+        assert!(s.history_bytes() < 100_000 * 4, "{}", s.history_bytes());
+        assert_eq!(s.history_bytes(), recount(&s));
     }
 
     fn recount(s: &Store) -> usize {
@@ -144,7 +166,7 @@ mod tests {
             // Several assets, some records late (out of order), so columns grow, shift and
             // are evicted and shrunk.
             let ts = if i % 7 == 0 { i - 500 } else { i };
-            recs.push(tele(0, i, ["a", "b", "c"][i as usize % 3], ts, i as f64));
+            recs.push(tele(0, i, ["a", "b", "c"][i as usize % 3], ts, noisy(i)));
             if recs.len() == 1000 {
                 s.apply_batch(std::mem::take(&mut recs), vec![]);
                 assert_eq!(s.series_bytes, recount(&s), "after {i} records");
@@ -163,7 +185,7 @@ mod tests {
         // many evictions then force thinning.
         let mut recs = Vec::new();
         for i in 0..400_000i64 {
-            recs.push(tele(0, i, &format!("a{}", i % 500), i, i as f64));
+            recs.push(tele(0, i, &format!("a{}", i % 500), i, noisy(i)));
             if recs.len() == 4000 {
                 s.apply_batch(std::mem::take(&mut recs), vec![]);
             }

@@ -101,14 +101,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{tele, x_at};
+    use super::super::test_support::{noisy, tele, x_at};
     use super::*;
 
     #[test]
     fn a_fork_starts_at_its_checkpoint_and_does_not_recount_what_it_re_reads() {
         let mut live = Store::new("/", 1);
         let recs: Vec<_> = (0..100_000i64)
-            .map(|i| tele(0, i, "a", i * 10, i as f64))
+            .map(|i| tele(0, i, "a", i * 10, noisy(i)))
             .collect();
         live.apply_batch(recs.clone(), vec![]);
         assert_eq!(live.role(), StoreRole::Primary);
@@ -119,10 +119,10 @@ mod tests {
         assert!(from <= at);
         assert_eq!(store.role(), StoreRole::Reread { from });
         // The checkpoint holds the value in force at `from`.
-        assert_eq!(x_at(&store, "a", from), Some((from / 10) as f64));
+        assert_eq!(x_at(&store, "a", from), Some(noisy(from / 10)));
         assert_eq!(
             x_at(&store, "a", at),
-            Some((from / 10) as f64),
+            Some(noisy(from / 10)),
             "not re-read yet"
         );
         // Re-reading the evicted telemetry makes the fork exact there, while the time range
@@ -137,7 +137,7 @@ mod tests {
                 .collect(),
             vec![],
         );
-        assert_eq!(x_at(&store, "a", at), Some((at / 10) as f64));
+        assert_eq!(x_at(&store, "a", at), Some(noisy(at / 10)));
         assert_eq!(store.time_range(), live.time_range());
         assert_eq!(store.density(0, 1_000_000, 10), density);
         // A store of its own counts what it reads.

@@ -119,6 +119,9 @@ pub struct Store {
     by_id: HashMap<Arc<str>, AssetIdx>,
     prop_names: Vec<Arc<str>>,
     prop_ids: HashMap<Arc<str>, PropId>,
+    /// Asset ids and property names by the address of the decoder's shared copy (see
+    /// [`apply::SharedNames`]): the hot path hashes a pointer, not the string.
+    shared: apply::SharedNames,
     alarms: Vec<Alarm>,
     alarm_ids: HashMap<(AssetIdx, Arc<str>), u32>,
     notes: Vec<Note>,
@@ -189,6 +192,7 @@ impl Store {
             by_id: HashMap::new(),
             prop_names: Vec::new(),
             prop_ids: HashMap::new(),
+            shared: apply::SharedNames::default(),
             alarms: Vec::new(),
             alarm_ids: HashMap::new(),
             notes: Vec::new(),
@@ -408,7 +412,7 @@ impl Store {
             if out.is_empty() {
                 // No events: step through the asset's telemetry instead.
                 if let Some((_, s)) = self.assets.get(a as usize).and_then(|x| x.props.first()) {
-                    out.extend_from_slice(s.times());
+                    out.extend(s.times_in(0..s.len()));
                 }
             }
         }

@@ -134,7 +134,7 @@ impl Store {
             ),
         };
         let start = match st.last {
-            Some((t, _)) => series.times().partition_point(|&x| x < t),
+            Some((t, _)) => series.count_before(t),
             None => 0,
         };
         let mut new = Vec::new();

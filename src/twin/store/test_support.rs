@@ -31,6 +31,13 @@ pub(super) fn tele(p: i32, o: i64, asset: &str, ts: i64, v: f64) -> Rec {
     )
 }
 
+/// A value that does not compress (no short decimal, no trend): the history budget counts
+/// compressed bytes, and a regular series like `i as f64` packs to almost nothing, so tests
+/// that must reach eviction at a small budget use these.
+pub(super) fn noisy(i: i64) -> f64 {
+    (i as f64 * 0.618_033_988_7).sin() * 1_000.0
+}
+
 /// Property `x` of `asset` as of `t` (NaN when it is not a number).
 pub(super) fn x_at(s: &Store, asset: &str, t: i64) -> Option<f64> {
     let a = s.asset_by_id(asset)?;

@@ -1,0 +1,768 @@
+//! One property's history: samples of (event time, tie-break key, Kafka time, value), kept in
+//! `(ts, seq)` order so that "the value at T" is a binary search.
+//!
+//! Samples are appended to a small open tail of plain columns; every [`TAIL`] samples the tail
+//! is sealed into a compressed [`Chunk`] (see `chunk.rs`), and equal-sized neighbouring chunks
+//! are merged up to [`MAX_CHUNK`] samples, so a series holds O(log) small chunks at its end and
+//! large ones before. Every entry of a chunk decodes in O(1) from its index, so a lookup is a
+//! binary search over the chunks' first times and then one inside a chunk, and decodes only
+//! the sample it returns. A late sample that lands in a sealed chunk re-encodes that chunk.
+//!
+//! Numeric series also keep a [`Pyramid`] of per-block extremes so that [`Series::plot_points`]
+//! costs O(pixels), not O(samples in view). A series that ever holds a string or bool stops
+//! being numeric: it drops the pyramid and its plots scan.
+
+mod chunk;
+mod pyramid;
+
+use std::cell::Cell;
+use std::ops::Range;
+
+use super::decode::Value;
+use chunk::{Chunk, Plain};
+use pyramid::{Column, Pyramid, higher, lower};
+
+/// A sample as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub ts: i64,
+    pub seq: u64,
+    pub kafka_ts: i64,
+    pub value: Value,
+}
+
+/// Samples per sealed tail. Small, because every series pays for an open tail of plain
+/// columns (32 B a sample), and a fleet has many short series; merging makes the chunks large.
+const TAIL: usize = 8;
+
+/// Largest chunk built by merging: large enough that the per-chunk cost (48 B of struct and
+/// up to 9 header words) is noise, small enough that re-encoding one for a late sample is
+/// cheap.
+const MAX_CHUNK: usize = 1024;
+
+/// A property's history, sorted by `(ts, seq)`.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Sealed samples, in order; chunk `c` holds indices `start .. start + len`.
+    chunks: Vec<Chunk>,
+    /// Sum of the chunks' heap bytes, so that [`Series::bytes`] is O(1): the store asks for it
+    /// around every insert.
+    chunk_heap: usize,
+    /// Samples in `chunks`, kept so that an append reads no chunk (a cache miss each).
+    n_sealed: usize,
+    /// The samples after the last chunk.
+    tail: Plain,
+    /// True while every sample is a number; then the tail is a numeric column and `pyr` is up
+    /// to date.
+    numeric: bool,
+    /// Extremes per block of the numeric values; empty (and unused) once not numeric.
+    pyr: Pyramid,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            chunk_heap: 0,
+            n_sealed: 0,
+            tail: Plain::new(true),
+            numeric: true,
+            pyr: Pyramid::default(),
+        }
+    }
+}
+
+/// Approximate heap bytes per sample of an uncompressed open tail.
+pub const BYTES_PER_SAMPLE: usize = 8 + 8 + 8 + 8;
+
+/// A series read by index through a remembered chunk: a short-lived view (one query or
+/// update), whose reads cluster (a plot's searches and the pyramid's nodes walk forward), so
+/// most skip the search over the chunks. Also the numeric values as a [`Column`].
+struct Nums<'a>(&'a Series, Cell<usize>);
+
+impl<'a> Nums<'a> {
+    fn new(s: &'a Series) -> Self {
+        Self(s, Cell::new(0))
+    }
+
+    /// The index of the chunk holding `i`, or `None` for the tail.
+    #[inline]
+    fn chunk(&self, i: usize) -> Option<usize> {
+        let s = self.0;
+        if i >= s.n_sealed {
+            return None;
+        }
+        let c = self.1.get();
+        let end = s.chunks.get(c + 1).map_or(s.n_sealed, |n| n.start);
+        if s.chunks.get(c).is_some_and(|ch| ch.start <= i) && i < end {
+            return Some(c);
+        }
+        let c = s.chunk_of(i);
+        self.1.set(c);
+        Some(c)
+    }
+
+    /// Event time of sample `i`, which must exist (0 otherwise).
+    fn ts(&self, i: usize) -> i64 {
+        let s = self.0;
+        match self.chunk(i).and_then(|c| s.chunks.get(c)) {
+            Some(ch) => ch.ts(i - ch.start),
+            None => s.tail.ts.get(i - s.n_sealed).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl Column for Nums<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, i: usize) -> f64 {
+        let s = self.0;
+        match self.chunk(i).and_then(|c| s.chunks.get(c)) {
+            Some(ch) => ch.num(i - ch.start),
+            None => s.tail.num(i.saturating_sub(s.n_sealed)),
+        }
+        .unwrap_or(f64::NAN)
+    }
+
+    fn each(&self, a: usize, b: usize, mut f: impl FnMut(usize, f64)) {
+        let s = self.0;
+        let b = b.min(s.len());
+        if a >= b {
+            return;
+        }
+        let sealed = s.sealed();
+        if let Some(c) = self.chunk(a) {
+            for ch in s.chunks.get(c..).unwrap_or_default() {
+                if ch.start >= b {
+                    break;
+                }
+                let (lo, hi) = (
+                    a.max(ch.start) - ch.start,
+                    b.min(ch.start + ch.len()) - ch.start,
+                );
+                ch.each_num(lo, hi, |j, x| f(ch.start + j, x));
+            }
+        }
+        for i in a.max(sealed)..b {
+            f(i, s.tail.num(i - sealed).unwrap_or(f64::NAN));
+        }
+    }
+}
+
+impl Series {
+    /// Number of samples.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sealed() + self.tail.len()
+    }
+
+    /// True when the series holds no samples.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True while every sample is a number, i.e. the series can be plotted.
+    #[must_use]
+    pub fn is_numeric(&self) -> bool {
+        self.numeric
+    }
+
+    /// Approximate heap bytes used, compressed chunks as they are held: this is what the
+    /// history budget counts.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.chunk_heap
+            + self.tail.bytes()
+            + self.pyr.bytes()
+    }
+
+    /// Samples held in chunks.
+    fn sealed(&self) -> usize {
+        self.n_sealed
+    }
+
+    /// The chunk holding sealed index `i`.
+    fn chunk_of(&self, i: usize) -> usize {
+        self.chunks
+            .partition_point(|c| c.start <= i)
+            .saturating_sub(1)
+    }
+
+    /// The number of leading samples whose event time satisfies `pred`, which must hold for a
+    /// prefix of the series (a monotone predicate). Touches only the chunk headers and one
+    /// chunk (or the tail).
+    fn partition_ts(&self, pred: impl Fn(i64) -> bool) -> usize {
+        let c = self.chunks.partition_point(|ch| pred(ch.first_ts));
+        if c == self.chunks.len() && self.tail.ts.first().is_some_and(|&t| pred(t)) {
+            return self.sealed() + self.tail.ts.partition_point(|&t| pred(t));
+        }
+        let Some(ch) = c.checked_sub(1).and_then(|k| self.chunks.get(k)) else {
+            return 0;
+        };
+        // `pred` holds at the chunk's first sample; find the first one where it fails.
+        let (mut lo, mut hi) = (1, ch.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(ch.ts(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        ch.start + lo
+    }
+
+    /// Number of samples with an event time before `t`: the index of the first at or after it.
+    #[must_use]
+    pub fn count_before(&self, t: i64) -> usize {
+        self.partition_ts(|x| x < t)
+    }
+
+    /// Number of samples with an event time at or before `t`: one past [`Self::index_at`].
+    #[must_use]
+    pub fn count_through(&self, t: i64) -> usize {
+        self.partition_ts(|x| x <= t)
+    }
+
+    /// Event time of sample `i`, which must exist (0 otherwise).
+    fn ts_at(&self, i: usize) -> i64 {
+        self.ts(i).unwrap_or(0)
+    }
+
+    fn seq_at(&self, i: usize) -> Option<u64> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            return self.tail.seq.get(i - sealed).copied();
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        Some(ch.seq(i - ch.start))
+    }
+
+    /// Inserts a sample at its `(ts, seq)` position. Returns false for a duplicate key (the same
+    /// record read twice), which is ignored.
+    pub fn insert(&mut self, ts: i64, seq: u64, kafka_ts: i64, value: Value) -> bool {
+        let n = self.len();
+        let after_last = match n.checked_sub(1) {
+            None => true,
+            Some(i) => (ts, seq) > (self.ts_at(i), self.seq_at(i).unwrap_or(0)),
+        };
+        let at = if after_last {
+            n
+        } else {
+            let (lo, hi) = (self.count_before(ts), self.count_through(ts));
+            let (mut a, mut b) = (lo, hi);
+            while a < b {
+                let mid = a + (b - a) / 2;
+                if self.seq_at(mid).is_some_and(|s| s < seq) {
+                    a = mid + 1;
+                } else {
+                    b = mid;
+                }
+            }
+            if a < hi && self.seq_at(a) == Some(seq) {
+                return false;
+            }
+            a
+        };
+        if self.numeric && !matches!(value, Value::Num(_)) {
+            self.numeric = false;
+            self.tail.vals.make_any();
+            self.pyr.clear();
+        }
+        let sealed = self.sealed();
+        if at >= sealed {
+            if self.tail.len() == 0 {
+                self.tail.reserve_exact(TAIL);
+            }
+            self.tail.insert(at - sealed, ts, seq, kafka_ts, value);
+        } else {
+            self.insert_sealed(at, ts, seq, kafka_ts, value);
+        }
+        if self.numeric {
+            // Out of the series while it reads the values through `Nums`.
+            let mut pyr = std::mem::take(&mut self.pyr);
+            if at == n {
+                pyr.appended(&Nums::new(self));
+            } else {
+                // Rare (late data): everything after `at` moved, so its blocks are redone.
+                pyr.rebuild_from(&Nums::new(self), at);
+            }
+            self.pyr = pyr;
+        }
+        if self.tail.len() >= TAIL {
+            self.seal();
+        }
+        true
+    }
+
+    /// Inserts at sealed index `at`: decodes its chunk, inserts, re-encodes (splitting a chunk
+    /// grown to twice [`MAX_CHUNK`] by late data).
+    fn insert_sealed(&mut self, at: usize, ts: i64, seq: u64, kafka_ts: i64, value: Value) {
+        let c = self.chunk_of(at);
+        let Some(old) = self.chunks.get(c) else {
+            return;
+        };
+        self.n_sealed += 1;
+        let (start, scale) = (old.start, old.scale());
+        let mut p = old.decode();
+        p.insert(at - start, ts, seq, kafka_ts, value);
+        if p.len() >= 2 * MAX_CHUNK {
+            let second = p.split_off(p.len() / 2);
+            let head = Chunk::encode_all(&p, start, Some(0));
+            let rest = Chunk::encode_all(&second, start + p.len(), Some(0));
+            self.chunk_heap += head.heap_bytes() + rest.heap_bytes();
+            self.replace(c, head);
+            self.chunks.insert(c + 1, rest);
+            for ch in &mut self.chunks[c + 2..] {
+                ch.start += 1;
+            }
+        } else {
+            // A superset of the chunk's values needs at least its scale.
+            let new = Chunk::encode_all(&p, start, scale);
+            self.chunk_heap += new.heap_bytes();
+            self.replace(c, new);
+            for ch in &mut self.chunks[c + 1..] {
+                ch.start += 1;
+            }
+        }
+    }
+
+    /// Puts `new` (already counted in `chunk_heap`) in place of chunk `c`.
+    fn replace(&mut self, c: usize, new: Chunk) {
+        if let Some(slot) = self.chunks.get_mut(c) {
+            let old = std::mem::replace(slot, new);
+            self.chunk_heap -= old.heap_bytes();
+        }
+    }
+
+    /// Compresses the tail into a chunk, then merges the last two chunks while the older is
+    /// no larger than the newer (a binary counter: O(log) re-encodes per sample).
+    fn seal(&mut self) {
+        // The last sample, and any others at its time, stay open: records of one instant
+        // often arrive out of key order, and a sample from ahead (a clock running early) is
+        // followed by many earlier ones; each landing in a sealed chunk would re-encode it.
+        let last = self.tail.ts.last().copied();
+        let same = self
+            .tail
+            .ts
+            .iter()
+            .rev()
+            .take_while(|&&t| Some(t) == last)
+            .count();
+        let n = match self.tail.len() - same.max(1) {
+            0 => self.tail.len(),
+            n => n,
+        };
+        let ch = Chunk::encode_prefix(&self.tail, n, self.sealed(), Some(0));
+        self.chunk_heap += ch.heap_bytes();
+        self.n_sealed += ch.len();
+        if self.chunks.len() < 8 {
+            // Most series are short: no doubling slack for their few chunks.
+            self.chunks.reserve_exact(1);
+        }
+        self.chunks.push(ch);
+        if n == self.tail.len() {
+            self.tail.clear(self.numeric);
+        } else {
+            self.tail.drain_front(n);
+        }
+        while let [.., a, b] = &self.chunks[..]
+            && a.len() <= b.len()
+            && a.len() + b.len() <= MAX_CHUNK
+        {
+            let mut p = Plain::new(a.is_numeric() && b.is_numeric());
+            p.reserve_exact(a.len() + b.len());
+            a.decode_into(&mut p);
+            b.decode_into(&mut p);
+            // The union needs at least the larger of the two scales (none if either is raw).
+            let merged =
+                Chunk::encode_all(&p, a.start, a.scale().zip(b.scale()).map(|(x, y)| x.max(y)));
+            self.chunk_heap += merged.heap_bytes();
+            if let Some(b) = self.chunks.pop() {
+                self.chunk_heap -= b.heap_bytes();
+            }
+            let last = self.chunks.len() - 1;
+            self.replace(last, merged);
+        }
+    }
+
+    /// The tie-break keys of other records' samples with exactly this event time and value:
+    /// candidates for a producer that wrote the same record twice.
+    #[must_use]
+    pub fn same_at(&self, ts: i64, seq: u64, value: &Value) -> Vec<u64> {
+        // In-order appends (the common case) cannot repeat an earlier sample.
+        if self.len().checked_sub(1).is_none_or(|i| self.ts_at(i) < ts) {
+            return Vec::new();
+        }
+        (self.count_before(ts)..self.count_through(ts))
+            .filter_map(|i| {
+                let s = self.seq_at(i)?;
+                (s != seq && self.value_is(i, value)).then_some(s)
+            })
+            .collect()
+    }
+
+    /// The index of the sample with exactly this key.
+    #[must_use]
+    pub fn find(&self, ts: i64, seq: u64) -> Option<usize> {
+        (self.count_before(ts)..self.count_through(ts)).find(|&i| self.seq_at(i) == Some(seq))
+    }
+
+    /// True when sample `i` holds exactly `value` (numbers compared bit for bit).
+    #[must_use]
+    pub fn value_is(&self, i: usize, value: &Value) -> bool {
+        match (self.numeric, value) {
+            (true, Value::Num(f)) => self.num(i).is_some_and(|x| x.to_bits() == f.to_bits()),
+            (true, _) => false,
+            (false, value) => self.value(i).as_ref() == Some(value),
+        }
+    }
+
+    /// Index of the sample in force at `t`: the last one with `ts <= t`.
+    #[must_use]
+    pub fn index_at(&self, t: i64) -> Option<usize> {
+        self.count_through(t).checked_sub(1)
+    }
+
+    /// The sample at index `i`.
+    #[must_use]
+    pub fn sample(&self, i: usize) -> Option<Sample> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            let j = i - sealed;
+            return Some(Sample {
+                ts: *self.tail.ts.get(j)?,
+                seq: *self.tail.seq.get(j)?,
+                kafka_ts: *self.tail.kafka_ts.get(j)?,
+                value: self.tail.value(j)?,
+            });
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        let j = i - ch.start;
+        Some(Sample {
+            ts: ch.ts(j),
+            seq: ch.seq(j),
+            kafka_ts: ch.kafka_ts(j),
+            value: ch.value(j)?,
+        })
+    }
+
+    /// The sample in force at `t`.
+    #[must_use]
+    pub fn at(&self, t: i64) -> Option<Sample> {
+        self.sample(self.index_at(t)?)
+    }
+
+    /// The value at index `i`.
+    #[must_use]
+    pub fn value(&self, i: usize) -> Option<Value> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            return self.tail.value(i - sealed);
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        ch.value(i - ch.start)
+    }
+
+    /// The numeric value at index `i`, if numeric.
+    #[must_use]
+    pub fn num(&self, i: usize) -> Option<f64> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            return self.tail.num(i - sealed);
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        ch.num(i - ch.start)
+    }
+
+    /// Event time of sample `i`.
+    #[must_use]
+    pub fn ts(&self, i: usize) -> Option<i64> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            return self.tail.ts.get(i - sealed).copied();
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        Some(ch.ts(i - ch.start))
+    }
+
+    /// Event times of the samples in `r` (clamped to the series), in order, decoding each
+    /// chunk's run in sequence: the replacement for a slice of times, which compressed
+    /// columns cannot lend.
+    pub fn times_in(&self, r: Range<usize>) -> impl Iterator<Item = i64> + '_ {
+        self.walk(r, Chunk::ts, |p, j| p.ts.get(j).copied().unwrap_or(0))
+    }
+
+    /// `(event time, number)` of the samples in `r`, in order.
+    fn points_in(&self, r: Range<usize>) -> impl Iterator<Item = (i64, Option<f64>)> + '_ {
+        self.walk(
+            r,
+            |c, j| (c.ts(j), c.num(j)),
+            |p, j| (p.ts.get(j).copied().unwrap_or(0), p.num(j)),
+        )
+    }
+
+    /// Maps each index of `r` (clamped) through the chunk holding it, in order.
+    fn walk<'a, T: 'a>(
+        &'a self,
+        r: Range<usize>,
+        in_chunk: impl Fn(&'a Chunk, usize) -> T + Copy + 'a,
+        in_tail: impl Fn(&'a Plain, usize) -> T + 'a,
+    ) -> impl Iterator<Item = T> + 'a {
+        let (lo, hi) = (r.start, r.end.min(self.len()));
+        let sealed = self.sealed();
+        let first = if lo < sealed {
+            self.chunk_of(lo)
+        } else {
+            self.chunks.len()
+        };
+        let chunks = self.chunks[first..]
+            .iter()
+            .take_while(move |c| c.start < hi)
+            .flat_map(move |c| {
+                let a = lo.max(c.start) - c.start;
+                let b = hi.min(c.start + c.len()) - c.start;
+                (a..b).map(move |j| in_chunk(c, j))
+            });
+        let tail = (lo.max(sealed)..hi.max(sealed)).map(move |i| in_tail(&self.tail, i - sealed));
+        chunks.chain(tail)
+    }
+
+    /// Indices of the samples with `from <= ts <= to`.
+    #[must_use]
+    pub fn range(&self, from: i64, to: i64) -> Range<usize> {
+        let lo = self.count_before(from);
+        let hi = self.count_through(to);
+        lo..hi.max(lo)
+    }
+
+    /// Points to draw for `[from, to]` at about `buckets` columns: the first, min, max and last
+    /// of each bucket (M4), so spikes survive. Includes one sample on each side so lines reach
+    /// the edges. When those samples number at most `4 · buckets` they are returned as they are.
+    ///
+    /// Otherwise a sample at time `t` belongs to bucket `floor((t - from) / (to - from) ·
+    /// buckets)` (the side samples get buckets of their own), and each non-empty bucket gives
+    /// the distinct ones of its first, min, max and last samples in time order; the min and max
+    /// are the earliest of equal values and skip NaN unless the bucket holds nothing else.
+    ///
+    /// For a numeric series the result is exactly (bit for bit) that of scanning every sample,
+    /// but costs O(buckets · (log samples + 16 · levels)) rather than O(samples in view): bucket
+    /// edges are found by galloping search and the extremes come from the [`Pyramid`], whole
+    /// blocks at a time, reading single samples only where a block straddles a bucket edge.
+    /// Other series are scanned.
+    #[must_use]
+    pub fn plot_points(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
+        if !self.numeric {
+            return self.plot_points_scan(from, to, buckets);
+        }
+        let v = Nums::new(self);
+        let r = self.range(from, to);
+        let lo = r.start.saturating_sub(1);
+        let hi = (r.end + 1).min(self.len());
+        let buckets = buckets.max(1);
+        if hi - lo <= buckets * 4 {
+            return self
+                .points_in(lo..hi)
+                .map(|(t, x)| [t as f64, x.unwrap_or(f64::NAN)])
+                .collect();
+        }
+        let span = (to - from).max(1) as f64;
+        // The same expression as the scan's, so both split the samples identically; it is
+        // monotone in `t`, so a bucket's samples are contiguous and searchable.
+        let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
+        let mut out = Vec::with_capacity(buckets * 4 + 8);
+        let (mut i, mut len) = (lo, (hi - lo) / buckets);
+        while i < hi {
+            let b = bucket(v.ts(i));
+            let end = gallop(|k| v.ts(k), i, hi, i + len, |t| bucket(t) <= b);
+            len = end - i;
+            let (min_i, max_i) = self.pyr.extremes(&v, i, end);
+            let mut idx = [i, min_i, max_i, end - 1];
+            idx.sort_unstable();
+            let mut last = usize::MAX;
+            for j in idx {
+                if j != last {
+                    out.push([v.ts(j) as f64, v.get(j)]);
+                }
+                last = j;
+            }
+            i = end;
+        }
+        out
+    }
+
+    /// [`Self::plot_points`] by visiting every sample in view (in one pass over the chunks):
+    /// the path for non-numeric columns, and the reference the pyramid is tested against.
+    fn plot_points_scan(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
+        let r = self.range(from, to);
+        let lo = r.start.saturating_sub(1);
+        let hi = (r.end + 1).min(self.len());
+        let n = hi - lo;
+        let buckets = buckets.max(1);
+        let mut out = Vec::with_capacity(n.min(buckets * 4));
+        if n <= buckets * 4 {
+            for (t, v) in self.points_in(lo..hi) {
+                if let Some(v) = v {
+                    out.push([t as f64, v]);
+                }
+            }
+            return out;
+        }
+        let span = (to - from).max(1) as f64;
+        let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
+        // (index, time, value) of the bucket's first, min, max and last samples.
+        type Pt = (usize, i64, Option<f64>);
+        let flush = |out: &mut Vec<[f64; 2]>, pts: [Pt; 4]| {
+            let mut pts = pts;
+            pts.sort_unstable_by_key(|p| p.0);
+            let mut last = usize::MAX;
+            for (j, t, v) in pts {
+                if j != last
+                    && let Some(v) = v
+                {
+                    out.push([t as f64, v]);
+                }
+                last = j;
+            }
+        };
+        let mut cur: Option<(i64, [Pt; 4])> = None;
+        for (i, (t, v)) in (lo..hi).zip(self.points_in(lo..hi)) {
+            let b = bucket(t);
+            match &mut cur {
+                Some((cb, pts)) if *cb == b => {
+                    let p = (i, t, v);
+                    if let (Some(x), Some(mn), Some(mx)) = (v, pts[1].2, pts[2].2) {
+                        if lower(x, mn) {
+                            pts[1] = p;
+                        }
+                        if higher(x, mx) {
+                            pts[2] = p;
+                        }
+                    }
+                    pts[3] = p;
+                }
+                _ => {
+                    if let Some((_, pts)) = cur.take() {
+                        flush(&mut out, pts);
+                    }
+                    let p = (i, t, v);
+                    cur = Some((b, [p, p, p, p]));
+                }
+            }
+        }
+        if let Some((_, pts)) = cur {
+            flush(&mut out, pts);
+        }
+        out
+    }
+
+    /// Returns memory freed by eviction to the allocator, keeping a quarter of headroom so the
+    /// next appends do not immediately reallocate again.
+    pub fn shrink(&mut self) {
+        let n = self.chunks.len();
+        self.chunks.shrink_to(n + n / 4 + 1);
+        self.tail.shrink_to(TAIL);
+        self.pyr.shrink();
+    }
+
+    /// Drops samples older than `t`, keeping the one in force at `t` so that every answer for
+    /// times `>= t` stays exact. Returns how many samples were dropped.
+    pub fn evict_before(&mut self, t: i64) -> usize {
+        let keep_from = match self.index_at(t) {
+            Some(i) => self.count_before(t).min(i),
+            None => 0,
+        };
+        if keep_from == 0 {
+            return 0;
+        }
+        let sealed = self.sealed();
+        if keep_from >= sealed {
+            self.chunks.clear();
+            self.chunk_heap = 0;
+            self.n_sealed = 0;
+            self.tail.drain_front(keep_from - sealed);
+        } else {
+            let c = self.chunk_of(keep_from);
+            for old in self.chunks.drain(..c) {
+                self.chunk_heap -= old.heap_bytes();
+            }
+            if let Some(first) = self.chunks.first()
+                && first.start < keep_from
+            {
+                let mut p = first.decode();
+                p.drain_front(keep_from - first.start);
+                let new = Chunk::encode_all(&p, keep_from, Some(0));
+                self.chunk_heap += new.heap_bytes();
+                self.replace(0, new);
+            }
+            for ch in &mut self.chunks {
+                ch.start -= keep_from;
+            }
+            self.n_sealed -= keep_from;
+        }
+        if self.numeric {
+            self.pyr.evicted(keep_from);
+        }
+        keep_from
+    }
+}
+
+/// The first index in `(i, hi]` whose time fails `pred`, given that `pred` holds for
+/// `ts(i)` and is monotone (true, then false). Searches outwards from `guess` with doubling
+/// steps, then bisects: with a good guess (the previous bucket's length) the few probes share
+/// a chunk or two, where a search from `i` would touch a chunk per probe.
+fn gallop(
+    ts: impl Fn(usize) -> i64,
+    i: usize,
+    hi: usize,
+    guess: usize,
+    pred: impl Fn(i64) -> bool,
+) -> usize {
+    let g = guess.clamp(i + 1, hi);
+    // `pred` holds below `lo` and fails at `up` (or `up == hi`).
+    let (mut lo, mut up) = if g < hi && pred(ts(g)) {
+        let (mut lo, mut step) = (g + 1, 1);
+        let up = loop {
+            let probe = lo + step - 1;
+            if probe >= hi {
+                break hi;
+            }
+            if !pred(ts(probe)) {
+                break probe;
+            }
+            lo = probe + 1;
+            step *= 2;
+        };
+        (lo, up)
+    } else {
+        let (mut up, mut step) = (g, 1);
+        let lo = loop {
+            if up - i <= step {
+                break i + 1;
+            }
+            let probe = up - step;
+            if pred(ts(probe)) {
+                break probe + 1;
+            }
+            up = probe;
+            step *= 2;
+        };
+        (lo, up)
+    };
+    while lo < up {
+        let mid = lo + (up - lo) / 2;
+        if pred(ts(mid)) {
+            lo = mid + 1;
+        } else {
+            up = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests;

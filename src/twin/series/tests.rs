@@ -1,0 +1,591 @@
+//! Series tests: the compressed series against a plain sorted reference under random inserts
+//! (in order, late, duplicate), evictions and every query; the pyramid against brute force and
+//! plots against a full scan, bit for bit.
+
+use super::pyramid::{MAX_LEVEL, SHIFT};
+use super::*;
+
+fn n(s: &Series) -> Vec<(i64, f64)> {
+    (0..s.len())
+        .map(|i| (s.ts(i).unwrap(), s.num(i).unwrap()))
+        .collect()
+}
+
+fn first_last(s: &Series) -> Option<(i64, i64)> {
+    Some((s.ts(0)?, s.ts(s.len().checked_sub(1)?)?))
+}
+
+#[test]
+fn out_of_order_inserts_stay_sorted_and_duplicates_are_ignored() {
+    let mut s = Series::default();
+    assert!(s.insert(10, 1, 10, Value::Num(1.0)));
+    assert!(s.insert(5, 2, 5, Value::Num(2.0)));
+    assert!(s.insert(10, 0, 10, Value::Num(3.0)));
+    assert!(!s.insert(10, 1, 10, Value::Num(9.0)));
+    assert_eq!(n(&s), vec![(5, 2.0), (10, 3.0), (10, 1.0)]);
+    assert_eq!(s.at(10).unwrap().value, Value::Num(1.0));
+    assert_eq!(s.at(9).unwrap().value, Value::Num(2.0));
+    assert!(s.at(4).is_none());
+}
+
+#[test]
+fn switches_to_general_column_on_first_string() {
+    let mut s = Series::default();
+    s.insert(1, 0, 1, Value::Num(1.0));
+    s.insert(2, 0, 2, Value::Str("FAULT".into()));
+    assert!(!s.is_numeric());
+    assert_eq!(s.at(1).unwrap().value, Value::Num(1.0));
+    assert_eq!(s.at(5).unwrap().value, Value::Str("FAULT".into()));
+}
+
+#[test]
+fn eviction_keeps_the_value_in_force() {
+    let mut s = Series::default();
+    for t in 0..10 {
+        s.insert(t * 10, 0, 0, Value::Num(t as f64));
+    }
+    assert_eq!(s.evict_before(35), 3);
+    assert_eq!(s.at(35).unwrap().value, Value::Num(3.0));
+    assert_eq!(s.at(90).unwrap().value, Value::Num(9.0));
+    assert_eq!(s.evict_before(35), 0);
+}
+
+/// Checks the pyramid's invariant against brute force: level lengths, and the exact node
+/// of every complete block that lies inside the column.
+fn check_pyramid(s: &Series) {
+    if !s.numeric {
+        assert!(s.pyr.levels.is_empty());
+        return;
+    }
+    let v: Vec<f64> = (0..s.len()).map(|i| s.num(i).unwrap()).collect();
+    let p = &s.pyr;
+    let end = p.base + v.len();
+    for k in 1..=MAX_LEVEL {
+        let shift = SHIFT * k as u32;
+        let first = p.base >> shift;
+        let Some(level) = p.levels.get(k - 1) else {
+            assert_eq!(end >> shift, first, "level {k} missing");
+            continue;
+        };
+        assert_eq!(level.len(), (end >> shift) - first, "level {k} length");
+        for (j, node) in level.iter().enumerate() {
+            let start = (first + j) << shift;
+            let Some(local) = start.checked_sub(p.base) else {
+                continue;
+            };
+            let block = &v[local..local + (1 << shift)];
+            let (mut mn, mut mx) = (0, 0);
+            for (i, &x) in block.iter().enumerate() {
+                if lower(x, block[mn]) {
+                    mn = i;
+                }
+                if higher(x, block[mx]) {
+                    mx = i;
+                }
+            }
+            assert_eq!(
+                (node.min as usize, node.max as usize),
+                (mn, mx),
+                "level {k} block {j}"
+            );
+        }
+    }
+}
+
+/// Per bucket of the scan's split, the (min, max) of the values `pts` gives for it.
+fn envelopes(pts: &[[f64; 2]], from: i64, to: i64, buckets: usize) -> Vec<(i64, u64, u64)> {
+    let span = (to - from).max(1) as f64;
+    let mut out: Vec<(i64, f64, f64)> = Vec::new();
+    for p in pts {
+        let b = (((p[0] as i64 - from) as f64 / span) * buckets as f64).floor() as i64;
+        match out.last_mut() {
+            Some(e) if e.0 == b => {
+                e.1 = if lower(p[1], e.1) { p[1] } else { e.1 };
+                e.2 = if higher(p[1], e.2) { p[1] } else { e.2 };
+            }
+            _ => out.push((b, p[1], p[1])),
+        }
+    }
+    out.into_iter()
+        .map(|(b, mn, mx)| (b, mn.to_bits(), mx.to_bits()))
+        .collect()
+}
+
+fn bits(pts: &[[f64; 2]]) -> Vec<[u64; 2]> {
+    pts.iter()
+        .map(|p| [p[0].to_bits(), p[1].to_bits()])
+        .collect()
+}
+
+/// Compares the pyramid path with the scan for `queries` random views of `s`.
+fn compare_with_scan(s: &Series, rng: &mut fastrand::Rng, queries: usize) -> usize {
+    let Some((t0, t1)) = first_last(s) else {
+        return 0;
+    };
+    let mut decimated = 0;
+    for _ in 0..queries {
+        let from = rng.i64(t0 - 20..=t1 + 5);
+        let to = from + rng.i64(-2..=(t1 - t0 + 40));
+        let buckets = match rng.u8(0..4) {
+            0 => rng.usize(0..4),
+            1 => rng.usize(1..30),
+            _ => rng.usize(1..400),
+        };
+        let fast = s.plot_points(from, to, buckets);
+        let slow = s.plot_points_scan(from, to, buckets);
+        let b = buckets.max(1);
+        assert_eq!(
+            envelopes(&fast, from, to, b),
+            envelopes(&slow, from, to, b),
+            "envelope of [{from}, {to}] in {buckets}"
+        );
+        assert_eq!(bits(&fast), bits(&slow), "[{from}, {to}] in {buckets}");
+        let r = s.range(from, to);
+        decimated += usize::from(r.len() + 2 > b * 4);
+    }
+    decimated
+}
+
+#[test]
+fn pyramid_plot_points_equal_the_scan_under_appends_inserts_and_evictions() {
+    // 8 seeds: about a minute unoptimised (the scan it compares with reads every sample).
+    for seed in 0..8 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut s = Series::default();
+        let (mut t, mut seq) = (rng.i64(-1_000..1_000), 0u64);
+        let mut decimated = 0;
+        for round in 0..40 {
+            for _ in 0..rng.usize(0..1_500) {
+                // Equal times (tie-break by seq) and equal values (ties for min/max) are
+                // both common; NaN is rare.
+                t += rng.i64(0..3);
+                seq += 1;
+                let v = match rng.u8(0..50) {
+                    0 => f64::NAN,
+                    1..=25 => f64::from(rng.u8(0..5)),
+                    _ => rng.f64() * 100.0 - 50.0,
+                };
+                assert!(s.insert(t, seq, t, Value::Num(v)));
+            }
+            for _ in 0..rng.usize(0..4) {
+                // Late data: anywhere from the front to just before the end.
+                if let Some((a, b)) = first_last(&s) {
+                    let late = rng.i64(a - 3..=b);
+                    s.insert(late, rng.u64(0..1_000_000), late, Value::Num(rng.f64()));
+                }
+            }
+            if round % 5 == 4
+                && let Some((a, b)) = first_last(&s)
+            {
+                s.evict_before(rng.i64(a..=a + (b - a) / 3));
+                if rng.bool() {
+                    s.shrink();
+                }
+            }
+            check_pyramid(&s);
+            decimated += compare_with_scan(&s, &mut rng, 30);
+        }
+        assert!(s.pyr.levels.len() >= 2, "seed {seed}: {}", s.len());
+        assert!(
+            decimated > 100,
+            "seed {seed}: only {decimated} decimated views"
+        );
+    }
+}
+
+#[test]
+fn pyramid_three_levels_survive_unaligned_eviction_and_front_inserts() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut s = Series::default();
+    let n = 300_000;
+    for i in 0..n {
+        let v = ((i as f64) / 3_000.0).sin() + rng.f64() * 0.1;
+        s.insert(i * 2, 0, 0, Value::Num(v));
+    }
+    // One spike deep inside a level-3 block must show in the whole-history view.
+    s.insert(2 * 150_001 + 1, 0, 0, Value::Num(99.0));
+    assert!(s.pyr.levels.len() >= 3, "{}", s.pyr.levels.len());
+    check_pyramid(&s);
+    let pts = s.plot_points(0, 2 * n, 50);
+    assert!(pts.contains(&[(2 * 150_001 + 1) as f64, 99.0]));
+    compare_with_scan(&s, &mut rng, 10);
+    s.evict_before(2 * 70_001 + 1);
+    assert!(s.pyr.base % (1 << SHIFT) != 0);
+    s.insert(-5, 0, 0, Value::Num(-99.0));
+    for i in n..n + 5_000 {
+        s.insert(i * 2, 0, 0, Value::Num(rng.f64()));
+    }
+    check_pyramid(&s);
+    assert!(compare_with_scan(&s, &mut rng, 20) > 0);
+}
+
+#[test]
+fn non_numeric_series_are_scanned_and_drop_the_pyramid() {
+    let mut s = Series::default();
+    for t in 0..1_000 {
+        s.insert(t, 0, t, Value::Num((t % 10) as f64));
+    }
+    assert!(!s.pyr.levels.is_empty());
+    s.insert(1_000, 0, 1_000, Value::Str("FAULT".into()));
+    check_pyramid(&s);
+    let pts = s.plot_points(0, 999, 10);
+    assert_eq!(pts, s.plot_points_scan(0, 999, 10));
+    assert!(pts.iter().any(|p| p[1] == 9.0) && pts.iter().any(|p| p[1] == 0.0));
+}
+
+#[test]
+fn plot_points_keep_extremes_and_are_bounded() {
+    let mut s = Series::default();
+    for t in 0..100_000 {
+        let v = if t == 50_123 { 1000.0 } else { (t % 7) as f64 };
+        s.insert(t, 0, t, Value::Num(v));
+    }
+    let pts = s.plot_points(0, 99_999, 500);
+    assert!(pts.len() <= 500 * 4 + 8, "{}", pts.len());
+    assert!(pts.iter().any(|p| p[1] == 1000.0));
+    let few = s.plot_points(100, 110, 500);
+    assert_eq!(few.first().unwrap()[0], 99.0);
+    assert_eq!(few.len(), 13);
+}
+
+// ---- The compressed series against a plain reference ----
+
+/// The series as it was before compression: sorted plain samples, the same rules.
+#[derive(Default)]
+struct Reference {
+    v: Vec<Sample>,
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Num(x), Value::Num(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+impl Reference {
+    fn insert(&mut self, ts: i64, seq: u64, kafka_ts: i64, value: Value) -> bool {
+        let pos = self.v.partition_point(|s| (s.ts, s.seq) < (ts, seq));
+        if self.v.get(pos).is_some_and(|s| (s.ts, s.seq) == (ts, seq)) {
+            return false;
+        }
+        self.v.insert(
+            pos,
+            Sample {
+                ts,
+                seq,
+                kafka_ts,
+                value,
+            },
+        );
+        true
+    }
+
+    fn count_through(&self, t: i64) -> usize {
+        self.v.partition_point(|s| s.ts <= t)
+    }
+
+    fn count_before(&self, t: i64) -> usize {
+        self.v.partition_point(|s| s.ts < t)
+    }
+
+    fn evict_before(&mut self, t: i64) -> usize {
+        let keep = match self.count_through(t).checked_sub(1) {
+            Some(i) => self.count_before(t).min(i),
+            None => 0,
+        };
+        self.v.drain(..keep);
+        keep
+    }
+
+    fn num(&self, i: usize) -> Option<f64> {
+        match self.v.get(i)?.value {
+            Value::Num(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The plot scan of the uncompressed series, as it was written before compression.
+    fn plot_points(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
+        let lo = self.count_before(from).saturating_sub(1);
+        let hi = (self.count_through(to).max(self.count_before(from)) + 1).min(self.v.len());
+        let n = hi - lo;
+        let buckets = buckets.max(1);
+        let mut out = Vec::new();
+        if n <= buckets * 4 {
+            for i in lo..hi {
+                if let Some(v) = self.num(i) {
+                    out.push([self.v[i].ts as f64, v]);
+                }
+            }
+            return out;
+        }
+        let span = (to - from).max(1) as f64;
+        let mut i = lo;
+        while i < hi {
+            let b = (((self.v[i].ts - from) as f64 / span) * buckets as f64).floor() as i64;
+            let start = i;
+            let (mut min_i, mut max_i) = (i, i);
+            while i < hi
+                && (((self.v[i].ts - from) as f64 / span) * buckets as f64).floor() as i64 == b
+            {
+                if let (Some(v), Some(mn), Some(mx)) =
+                    (self.num(i), self.num(min_i), self.num(max_i))
+                {
+                    if lower(v, mn) {
+                        min_i = i;
+                    }
+                    if higher(v, mx) {
+                        max_i = i;
+                    }
+                }
+                i += 1;
+            }
+            let mut idx = [start, min_i, max_i, i - 1];
+            idx.sort_unstable();
+            let mut last = usize::MAX;
+            for j in idx {
+                if j != last
+                    && let Some(v) = self.num(j)
+                {
+                    out.push([self.v[j].ts as f64, v]);
+                }
+                last = j;
+            }
+        }
+        out
+    }
+}
+
+/// Every query of `s` against the reference.
+fn check_against(s: &Series, r: &Reference, rng: &mut fastrand::Rng, ctx: &str) {
+    assert_eq!(s.len(), r.v.len(), "{ctx}: len");
+    assert_eq!(s.is_empty(), r.v.is_empty());
+    for (i, want) in r.v.iter().enumerate() {
+        let got = s.sample(i).expect("sample");
+        assert_eq!(
+            (got.ts, got.seq, got.kafka_ts),
+            (want.ts, want.seq, want.kafka_ts),
+            "{ctx}: sample {i}"
+        );
+        assert!(same_value(&got.value, &want.value), "{ctx}: value {i}");
+        assert_eq!(s.ts(i), Some(want.ts));
+        assert_eq!(s.num(i).map(f64::to_bits), r.num(i).map(f64::to_bits));
+        assert!(same_value(&s.value(i).expect("value"), &want.value));
+        // A general column compares as `Value`s, where NaN equals nothing.
+        let equal = s.numeric || !matches!(want.value, Value::Num(f) if f.is_nan());
+        assert_eq!(s.value_is(i, &want.value), equal, "{ctx}: value_is {i}");
+        assert_eq!(s.find(want.ts, want.seq), Some(i), "{ctx}: find {i}");
+    }
+    assert!(s.sample(r.v.len()).is_none());
+    let times: Vec<i64> = r.v.iter().map(|x| x.ts).collect();
+    assert_eq!(
+        s.times_in(0..usize::MAX).collect::<Vec<_>>(),
+        times,
+        "{ctx}"
+    );
+    let (t0, t1) = match (times.first(), times.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0, 10),
+    };
+    for _ in 0..40 {
+        let t = rng.i64(t0 - 5..=t1 + 5);
+        assert_eq!(s.count_through(t), r.count_through(t), "{ctx}: through {t}");
+        assert_eq!(s.count_before(t), r.count_before(t), "{ctx}: before {t}");
+        let i = r.count_through(t).checked_sub(1);
+        assert_eq!(s.index_at(t), i);
+        let (got, want) = (s.at(t), i.map(|i| &r.v[i]));
+        assert_eq!(
+            got.as_ref().map(|x| (x.ts, x.seq, x.kafka_ts)),
+            want.map(|x| (x.ts, x.seq, x.kafka_ts)),
+            "{ctx}: at {t}"
+        );
+        if let (Some(g), Some(w)) = (got, want) {
+            assert!(same_value(&g.value, &w.value), "{ctx}: at {t}");
+        }
+        let to = t + rng.i64(-3..=(t1 - t0) / 2 + 3);
+        let range = s.range(t, to);
+        assert_eq!(range.start, r.count_before(t));
+        assert_eq!(range.end, r.count_through(to).max(range.start));
+        let a = rng.usize(0..=r.v.len());
+        let b = rng.usize(a..=r.v.len() + 2);
+        assert_eq!(
+            s.times_in(a..b).collect::<Vec<_>>(),
+            times[a..b.min(times.len())]
+        );
+        let seq = rng.u64(0..64);
+        let value = match rng.u8(0..3) {
+            0 => Value::Num(f64::from(rng.u8(0..4))),
+            1 => Value::Str("s1".into()),
+            _ => Value::Bool(true),
+        };
+        let mut want: Vec<u64> = if t1 < t {
+            Vec::new()
+        } else {
+            r.v.iter()
+                .filter(|x| x.ts == t && x.seq != seq && same_value(&x.value, &value))
+                .map(|x| x.seq)
+                .collect()
+        };
+        if !s.numeric {
+            // A general column compares numbers as `Value`s (0.0 == -0.0).
+            want =
+                r.v.iter()
+                    .filter(|x| x.ts == t && x.seq != seq && x.value == value && t1 >= t)
+                    .map(|x| x.seq)
+                    .collect();
+        }
+        assert_eq!(s.same_at(t, seq, &value), want, "{ctx}: same_at {t}");
+        let buckets = rng.usize(0..200);
+        let got = s.plot_points(t, to, buckets);
+        assert_eq!(
+            bits(&got),
+            bits(&r.plot_points(t, to, buckets)),
+            "{ctx}: plot [{t}, {to}] in {buckets}"
+        );
+    }
+    // The byte count is kept incrementally; it must equal a recount.
+    let heap: usize = s.chunks.iter().map(Chunk::heap_bytes).sum();
+    assert_eq!(s.chunk_heap, heap, "{ctx}: chunk bytes");
+    let sealed = s.chunks.last().map_or(0, |c| c.start + c.len());
+    assert_eq!(s.n_sealed, sealed, "{ctx}: sealed count");
+    for (c, ch) in s.chunks.iter().enumerate() {
+        let start = c
+            .checked_sub(1)
+            .map_or(0, |p| s.chunks[p].start + s.chunks[p].len());
+        assert_eq!(ch.start, start, "{ctx}: chunk {c} start");
+        assert_eq!(Some(ch.first_ts), s.ts(start));
+    }
+}
+
+/// A value drawn from one of several kinds, so chunks see decimals, raw floats, integers,
+/// ties, NaN, -0.0 and (when `general`) strings and booleans.
+fn random_value(rng: &mut fastrand::Rng, kind: u8, general: bool) -> Value {
+    if general && rng.u8(0..6) == 0 {
+        return match rng.u8(0..3) {
+            0 => Value::Str(["s1", "s2", "RUN"][rng.usize(0..3)].into()),
+            1 => Value::Bool(rng.bool()),
+            _ => Value::Str(format!("x{}", rng.u16(..)).into()),
+        };
+    }
+    Value::Num(match (kind, rng.u8(0..40)) {
+        (_, 0) => f64::NAN,
+        (_, 1) => -0.0,
+        (_, 2) => f64::INFINITY,
+        (0, _) => f64::from(rng.i32(-5_000..5_000)) / 100.0,
+        (1, _) => rng.f64() * 1e6 - 5e5,
+        (2, _) => f64::from(rng.u8(0..4)),
+        (3, _) => f64::from(rng.i32(..)) * 1e9,
+        _ => f64::from(rng.i32(0..100_000)) / 1_000.0 + 1e-9 * f64::from(rng.u8(0..2)),
+    })
+}
+
+#[test]
+fn compressed_series_answers_like_a_plain_reference() {
+    for seed in 0..24u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut s = Series::default();
+        let mut r = Reference::default();
+        let general = seed % 3 == 2;
+        let kind = (seed % 5) as u8;
+        let mut t = rng.i64(-1_000_000..1_000_000);
+        let mut seq = rng.u64(..u64::MAX / 2);
+        let mut sealed_late = 0;
+        for round in 0..12 {
+            for _ in 0..rng.usize(0..700) {
+                // Regular period with jitter, equal times, and Kafka times near event times.
+                t += match rng.u8(0..10) {
+                    0 => 0,
+                    1 => rng.i64(0..1_000_000),
+                    _ => 1_000 + rng.i64(-3..=3),
+                };
+                seq += rng.u64(1..3);
+                let k = t + rng.i64(-50..50);
+                let v = random_value(&mut rng, kind, general);
+                assert_eq!(s.insert(t, seq, k, v.clone()), r.insert(t, seq, k, v));
+            }
+            for _ in 0..rng.usize(0..30) {
+                // Late data and duplicates, anywhere.
+                let Some((a, b)) = first_last(&s) else {
+                    break;
+                };
+                let (late, lseq) = if rng.u8(0..4) == 0 && !r.v.is_empty() {
+                    let x = &r.v[rng.usize(0..r.v.len())];
+                    (x.ts, x.seq)
+                } else {
+                    (rng.i64(a - 10..=b), rng.u64(..))
+                };
+                sealed_late += usize::from(s.count_through(late) < s.sealed());
+                let v = random_value(&mut rng, kind, general);
+                assert_eq!(
+                    s.insert(late, lseq, late - 7, v.clone()),
+                    r.insert(late, lseq, late - 7, v),
+                    "seed {seed}: late {late}/{lseq}"
+                );
+            }
+            if round % 3 == 2
+                && let Some((a, b)) = first_last(&s)
+            {
+                let cut = rng.i64(a - 5..=a + (b - a) / 3);
+                assert_eq!(s.evict_before(cut), r.evict_before(cut), "seed {seed}");
+                if rng.bool() {
+                    s.shrink();
+                }
+            }
+            check_pyramid(&s);
+            check_against(&s, &r, &mut rng, &format!("seed {seed} round {round}"));
+        }
+        assert!(
+            s.chunks.len() >= 2,
+            "seed {seed}: chunks {}",
+            s.chunks.len()
+        );
+        assert!(
+            sealed_late > 10,
+            "seed {seed}: late inserts into chunks {sealed_late}"
+        );
+        assert_eq!(
+            s.is_numeric(),
+            r.v.iter().all(|x| matches!(x.value, Value::Num(_)))
+        );
+    }
+}
+
+#[test]
+fn regular_decimal_telemetry_packs_to_a_few_bits_per_sample() {
+    let mut s = Series::default();
+    let n = 100_000;
+    for i in 0..n {
+        let v = f64::from(6_000 + i * 7919 % 2000) / 100.0;
+        let t = 1_700_000_000_000 + i64::from(i) * 1_000;
+        s.insert(t, 5 + u64::from(i as u32) * 64, t + 3, Value::Num(v));
+    }
+    let b = s.bytes() as f64 / f64::from(n);
+    // Values take 11 bits; time, key and Kafka time none; the pyramid 1.6 B.
+    assert!(b < 4.0, "{b} B/sample");
+    assert_eq!(s.at(1_700_000_000_000 + 500_500).unwrap().seq, 5 + 500 * 64);
+}
+
+#[test]
+fn strings_are_dictionary_coded() {
+    let mut s = Series::default();
+    let states: [Value; 3] = [
+        Value::Str("RUN".into()),
+        Value::Str("IDLE".into()),
+        Value::Bool(false),
+    ];
+    for i in 0..10_000i64 {
+        s.insert(i, 0, i, states[(i % 7 % 3) as usize].clone());
+    }
+    assert!(s.chunks.iter().all(|c| !c.is_numeric()));
+    // 2 bits a code, a 3-entry dictionary per chunk.
+    assert!(s.bytes() < 10_000 * 2, "{}", s.bytes());
+    let i = 701;
+    assert_eq!(s.at(i).unwrap().value, states[(i % 7 % 3) as usize]);
+}
+
+#[test]
+fn series_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Series>();
+}
