@@ -82,13 +82,10 @@ fn alarm_in_list_selects_its_asset_and_plots_it_when_clicked() {
     assert_eq!(h.state().selected(), Some("a/b/d"));
     h.get_by_label("1200");
     // The plot follows the alarm: its asset's numbers, nothing of another asset.
-    let plotted: Vec<(&str, &str)> = h
-        .state()
-        .plotted()
-        .iter()
-        .map(|k| (k.asset.as_str(), k.prop.as_str()))
-        .collect();
-    assert_eq!(plotted, vec![("a/b/d", "rpm")]);
+    assert_eq!(
+        plant::plotted(h),
+        vec![("a/b/d".to_owned(), "rpm".to_owned())]
+    );
     h.get_by_label("Remove rpm");
 }
 

@@ -154,3 +154,12 @@ pub fn diff_earliest_to_live(h: &mut App) {
     h.get_by_label("Diff A→B").click();
     h.run_steps(3);
 }
+
+/// The plotted series as `(asset, property)`, in plot order.
+pub fn plotted(h: &App) -> Vec<(String, String)> {
+    h.state()
+        .plotted()
+        .iter()
+        .map(|k| (k.asset.clone(), k.prop.clone()))
+        .collect()
+}

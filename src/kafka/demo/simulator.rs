@@ -105,56 +105,34 @@ struct TypeSpec {
     faults: [(&'static str, &'static str, &'static str); 2],
 }
 
-/// One row per machine type: kind, label, vendor, rpm, power kW, parts/min, temperature base,
-/// rise and limit (°C), thermal time constant (s), vibration base (mm/s), and the two faults it
-/// can raise as (code, severity, message).
+/// One entry per machine type, one line per concern (identity, load, heat, faults).
 #[rustfmt::skip]
 const TYPES: [TypeSpec; MACHINES_PER_LINE] = [
-    spec("press", "Press", "Schuler", 620.0, 55.0, 24.0, 34.0, 20.0, 62.0, 300.0, 2.5,
-        [("FAULT_JAM", "high", "die jam detected"), ("FAULT_OVERLOAD", "critical", "ram overload tripped")]),
-    spec("lathe", "Lathe", "DMG Mori", 2400.0, 18.0, 2.0, 31.0, 17.0, 55.0, 240.0, 1.8,
-        [("FAULT_SPINDLE", "critical", "spindle drive fault"), ("FAULT_OVERTEMP", "high", "spindle overtemperature")]),
-    spec("mill", "Mill", "Haas", 9000.0, 22.0, 1.2, 32.0, 19.0, 58.0, 240.0, 2.2,
-        [("FAULT_SPINDLE", "critical", "spindle drive fault"), ("FAULT_TOOL", "high", "tool breakage detected")]),
-    spec("robot", "Robot", "KUKA", 1800.0, 6.0, 8.0, 29.0, 13.0, 50.0, 200.0, 0.9,
-        [("FAULT_COLLISION", "critical", "collision detected"), ("FAULT_GRIPPER", "high", "gripper pressure lost")]),
-    spec("oven", "Oven", "Nabertherm", 1400.0, 80.0, 0.6, 168.0, 28.0, 205.0, 900.0, 1.2,
-        [("FAULT_OVERTEMP", "critical", "chamber overtemperature"), ("FAULT_BURNER", "high", "burner ignition failure")]),
-    spec("conveyor", "Conveyor", "Interroll", 320.0, 4.0, 45.0, 27.0, 10.0, 45.0, 300.0, 1.4,
-        [("FAULT_JAM", "high", "belt jam"), ("FAULT_MOTOR", "high", "drive motor tripped")]),
+    TypeSpec { kind: "press", label: "Press", vendor: "Schuler",
+        rpm: 620.0, power_kw: 55.0, parts_per_min: 24.0, vib_base: 2.5,
+        temp_base: 34.0, temp_rise: 20.0, temp_limit: 62.0, tau_s: 300.0,
+        faults: [("FAULT_JAM", "high", "die jam detected"), ("FAULT_OVERLOAD", "critical", "ram overload tripped")] },
+    TypeSpec { kind: "lathe", label: "Lathe", vendor: "DMG Mori",
+        rpm: 2400.0, power_kw: 18.0, parts_per_min: 2.0, vib_base: 1.8,
+        temp_base: 31.0, temp_rise: 17.0, temp_limit: 55.0, tau_s: 240.0,
+        faults: [("FAULT_SPINDLE", "critical", "spindle drive fault"), ("FAULT_OVERTEMP", "high", "spindle overtemperature")] },
+    TypeSpec { kind: "mill", label: "Mill", vendor: "Haas",
+        rpm: 9000.0, power_kw: 22.0, parts_per_min: 1.2, vib_base: 2.2,
+        temp_base: 32.0, temp_rise: 19.0, temp_limit: 58.0, tau_s: 240.0,
+        faults: [("FAULT_SPINDLE", "critical", "spindle drive fault"), ("FAULT_TOOL", "high", "tool breakage detected")] },
+    TypeSpec { kind: "robot", label: "Robot", vendor: "KUKA",
+        rpm: 1800.0, power_kw: 6.0, parts_per_min: 8.0, vib_base: 0.9,
+        temp_base: 29.0, temp_rise: 13.0, temp_limit: 50.0, tau_s: 200.0,
+        faults: [("FAULT_COLLISION", "critical", "collision detected"), ("FAULT_GRIPPER", "high", "gripper pressure lost")] },
+    TypeSpec { kind: "oven", label: "Oven", vendor: "Nabertherm",
+        rpm: 1400.0, power_kw: 80.0, parts_per_min: 0.6, vib_base: 1.2,
+        temp_base: 168.0, temp_rise: 28.0, temp_limit: 205.0, tau_s: 900.0,
+        faults: [("FAULT_OVERTEMP", "critical", "chamber overtemperature"), ("FAULT_BURNER", "high", "burner ignition failure")] },
+    TypeSpec { kind: "conveyor", label: "Conveyor", vendor: "Interroll",
+        rpm: 320.0, power_kw: 4.0, parts_per_min: 45.0, vib_base: 1.4,
+        temp_base: 27.0, temp_rise: 10.0, temp_limit: 45.0, tau_s: 300.0,
+        faults: [("FAULT_JAM", "high", "belt jam"), ("FAULT_MOTOR", "high", "drive motor tripped")] },
 ];
-
-/// A [`TypeSpec`] from one row of [`TYPES`].
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    kind: &'static str,
-    label: &'static str,
-    vendor: &'static str,
-    rpm: f64,
-    power_kw: f64,
-    parts_per_min: f64,
-    temp_base: f64,
-    temp_rise: f64,
-    temp_limit: f64,
-    tau_s: f64,
-    vib_base: f64,
-    faults: [(&'static str, &'static str, &'static str); 2],
-) -> TypeSpec {
-    TypeSpec {
-        kind,
-        label,
-        vendor,
-        rpm,
-        power_kw,
-        parts_per_min,
-        temp_base,
-        temp_rise,
-        temp_limit,
-        tau_s,
-        vib_base,
-        faults,
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
