@@ -4,11 +4,15 @@
 //!
 //! Per size it prints percentiles of: steady frames (nothing changes), scrolling (a mouse
 //! wheel step every frame), sorting (the sort flips between ascending and descending every
-//! frame, so every frame re-sorts every row), filtering (the filter text changes every frame)
-//! and rebuilding (the columns change every frame, so every frame reads the store for every
-//! row again: what a cursor move costs). Criterion times the sorting frames. The app reads an
-//! empty demo broker (no simulator) and its store is loaded directly, as in `frame.rs`. Under
-//! `cargo test` (no `--bench`) sizes are tiny and nothing depends on timing.
+//! frame), filtering (the filter text changes every frame), rebuilding (the columns change
+//! every frame, so the rows are read from the store again) and scrubbing (the cursor moves
+//! 10 s every frame, by the keyboard, so the rows are read again at each new time). A large
+//! table is read and ordered over several frames while the previous one stays on screen, so
+//! for each change it also prints how long until the table shown is the one asked for
+//! ("current after": wall time and frames from the change). Criterion times the sorting
+//! frames. The app reads an empty demo broker (no simulator) and its store is loaded
+//! directly, as in `frame.rs`. Under `cargo test` (no `--bench`) sizes are tiny and nothing
+//! depends on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -65,6 +69,43 @@ fn wheel(down: bool) -> Vec<egui::Event> {
     ]
 }
 
+/// Shift+arrow: the cursor 10 s back (or on), pausing a live app.
+fn nudge(back: bool) -> Vec<egui::Event> {
+    vec![egui::Event::Key {
+        key: if back {
+            egui::Key::ArrowLeft
+        } else {
+            egui::Key::ArrowRight
+        },
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::SHIFT,
+    }]
+}
+
+/// Runs frames until the table shown is the one asked for (at most `max`); returns the wall
+/// time in milliseconds and the frames it took, counting the frame of the change, whose
+/// `events` it sends.
+fn settle(
+    ctx: &egui::Context,
+    app: &mut TwinApp,
+    i: &mut usize,
+    events: Vec<egui::Event>,
+    max: usize,
+) -> (f64, usize) {
+    let t = Instant::now();
+    let mut events = Some(events);
+    for k in 1..=max {
+        frame::run(ctx, app, *i, events.take().unwrap_or_default());
+        *i += 1;
+        if !app.fleet_table_status().updating {
+            return (t.elapsed().as_secs_f64() * 1000.0, k);
+        }
+    }
+    panic!("the fleet table did not catch up within {max} frames");
+}
+
 /// One whole frame (UI pass and tessellation), in milliseconds.
 fn frame(ctx: &egui::Context, app: &mut TwinApp, n: usize, events: Vec<egui::Event>) -> f64 {
     let (pass, tessellation) = frame::run(ctx, app, n, events);
@@ -79,6 +120,7 @@ enum Change {
     Sort,
     Filter,
     Columns,
+    Scrub,
 }
 
 impl Change {
@@ -89,6 +131,7 @@ impl Change {
             Change::Sort => "sort",
             Change::Filter => "filter",
             Change::Columns => "rebuild",
+            Change::Scrub => "scrub",
         }
     }
 
@@ -117,9 +160,15 @@ impl Change {
                 };
                 Vec::new()
             }
+            // Three steps back, three on: between 10 and 30 s before the newest data, where a
+            // third of the fleet's values change per step.
+            Change::Scrub => nudge((i / 3).is_multiple_of(2)),
         }
     }
 }
+
+/// Single changes waited out per case.
+const SETTLES: usize = 7;
 
 fn frames(c: &mut Criterion) {
     let (sizes, frames_per): (&[usize], usize) = if frame::full() {
@@ -149,6 +198,7 @@ fn frames(c: &mut Criterion) {
         std::mem::swap(app.store_mut(), &mut store);
         let mut i = 0;
         frame::warm_up(&ctx, &mut app, &mut i, 5);
+        settle(&ctx, &mut app, &mut i, Vec::new(), 5_000);
         let shown = app.fleet_table().map_or(0, |(_, t, _)| t.rows.len());
         assert_eq!(shown, n, "the fleet table shows every asset of the group");
         for change in [
@@ -157,6 +207,7 @@ fn frames(c: &mut Criterion) {
             Change::Sort,
             Change::Filter,
             Change::Columns,
+            Change::Scrub,
         ] {
             let mut ms = Vec::with_capacity(frames_per);
             for k in 0..frames_per {
@@ -168,6 +219,24 @@ fn frames(c: &mut Criterion) {
                 "  {n:>6} rows, {:<7}: frame {}  (goal p95 <= 16 ms)",
                 change.name(),
                 Pcts::of(ms)
+            );
+            // Then single changes, each waited out: how long the old table stays up.
+            settle(&ctx, &mut app, &mut i, Vec::new(), 5_000);
+            if matches!(change, Change::Nothing | Change::Scroll) {
+                continue;
+            }
+            let (mut wall, mut frames) = (Vec::new(), Vec::new());
+            for k in 0..SETTLES {
+                let events = change.apply(&mut app, frames_per + k);
+                let (ms, count) = settle(&ctx, &mut app, &mut i, events, 5_000);
+                wall.push(ms);
+                frames.push(count as f64);
+            }
+            println!(
+                "  {n:>6} rows, {:<7}: current after {} ms, {} frames",
+                change.name(),
+                Pcts::of(wall),
+                Pcts::of(frames)
             );
         }
         c.bench_function(&format!("fleet_table_sort_{n}"), |b| {

@@ -2,6 +2,11 @@
 //! reading a MockCluster. Selecting a group shows its assets with the store's values at the
 //! cursor; headers sort; the filter language filters; a row click selects the asset; the
 //! table follows the cursor; CSV holds the rows shown.
+//!
+//! A large table is read and ordered over several frames, so every check first runs frames
+//! until the table says it is current (a bounded number). One test makes the small fixture
+//! behave as a 100k-row table does (two assets read per frame, ordered on the worker thread)
+//! and checks that meanwhile the previous rows stay up, marked as updating.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -100,6 +105,21 @@ fn cars_where(speeds: &[f64; 6], keep: impl Fn(f64) -> bool) -> Vec<String> {
     (0..6).filter(|&i| keep(speeds[i])).map(car).collect()
 }
 
+/// Runs frames until the fleet table shown is the one asked for (at least one, at most 500,
+/// with a pause for the order thread between them); panics if it never is.
+fn settle(h: &mut App) {
+    // A change made in the last frame's panels is seen by the next frame's refresh.
+    h.step();
+    for _ in 0..500 {
+        if !h.state().fleet_table_status().updating {
+            return;
+        }
+        h.step();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("the fleet table is still updating after 500 frames");
+}
+
 /// Replaces the filter box's text.
 fn set_filter(h: &mut App, text: &str) {
     h.get_by_label("Fleet filter").click();
@@ -108,6 +128,7 @@ fn set_filter(h: &mut App, text: &str) {
     h.run_steps(1);
     h.get_by_label("Fleet filter").type_text(text);
     h.run_steps(3);
+    settle(h);
 }
 
 #[test]
@@ -116,6 +137,7 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     let h = &mut f.h;
     h.get_by_label("fleet").click();
     h.run_steps(3);
+    settle(h);
     assert_eq!(h.state().selected(), Some("fleet"));
 
     // One row per asset of the group (not the truck), with the store's values: live, the
@@ -136,12 +158,14 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     // Sorting by speed, then the other way.
     h.get_by_label("Sort by speed").click();
     h.run_steps(3);
+    settle(h);
     let mut by_speed: Vec<usize> = (0..6).collect();
     by_speed.sort_by(|&a, &b| LATE[a].total_cmp(&LATE[b]));
     let ascending: Vec<String> = by_speed.iter().map(|&i| car(i)).collect();
     assert_eq!(rows_shown(h), ascending);
     h.get_by_label("Sort by speed").click();
     h.run_steps(3);
+    settle(h);
     let descending: Vec<String> = ascending.iter().rev().cloned().collect();
     assert_eq!(rows_shown(h), descending);
 
@@ -181,6 +205,7 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     set_filter(h, "speed > 100");
     common::go_to(h, T0 + 30_000);
     h.run_steps(3);
+    settle(h);
     let mut early_fast = cars_where(&EARLY, |v| v > 100.0);
     early_fast.sort_by(|a, b| {
         let s = |c: &String| EARLY[(0..6).find(|&i| car(i) == *c).unwrap()];
@@ -226,11 +251,13 @@ fn the_operator_chooses_the_columns() {
     let h = &mut f.h;
     h.get_by_label("fleet").click();
     h.run_steps(3);
+    settle(h);
     h.get_by_label(&format!("{} state = RUN", car(0)));
     h.get_by_label("Columns…").click();
     h.run_steps(2);
     h.get_by_label("state").click();
     h.run_steps(3);
+    settle(h);
     // state is gone, speed stays; the filter may still read state.
     assert!(
         h.query_by_label(&format!("{} state = RUN", car(0)))
@@ -245,4 +272,95 @@ fn the_operator_chooses_the_columns() {
     h.run_steps(2);
     set_filter(h, r#"state == "FAULT""#);
     assert_eq!(rows_shown(h), cars_where(&LATE, |v| v > 150.0));
+}
+
+/// The speeds each row shows, top to bottom, found by the cells' accessible names among the
+/// produced speeds ("?" for a row showing none of them).
+fn speeds_shown(h: &App) -> Vec<String> {
+    rows_shown(h)
+        .iter()
+        .map(|c| {
+            EARLY
+                .iter()
+                .chain(&LATE)
+                .map(ToString::to_string)
+                .find(|v| h.query_by_label(&format!("{c} speed = {v}")).is_some())
+                .unwrap_or_else(|| "?".to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_table_read_over_frames_keeps_the_old_rows_up_and_says_so() {
+    let mut f = fixture();
+    let h = &mut f.h;
+    // Two assets a frame and the order from the worker thread, as for 100k rows.
+    h.state_mut().fleet_table_async(2);
+    h.get_by_label("fleet").click();
+    // The click's frame selects the group; the next one starts reading it.
+    h.run_steps(2);
+    // Nothing read yet: no rows, and no claim that the group is empty.
+    assert!(
+        h.query_by_label_contains("reading the group's assets")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("No assets in this group")
+            .is_none()
+    );
+    assert!(rows_shown(h).is_empty());
+    settle(h);
+    let late: Vec<String> = (0..6).map(|i| LATE[i].to_string()).collect();
+    assert_eq!(rows_shown(h), (0..6).map(car).collect::<Vec<_>>());
+    assert_eq!(speeds_shown(h), late);
+    assert!(h.query_by_label_contains("updating").is_none());
+
+    // Sorted by the worker thread.
+    h.get_by_label("Sort by speed").click();
+    h.run_steps(1);
+    settle(h);
+    let mut by_speed: Vec<usize> = (0..6).collect();
+    by_speed.sort_by(|&a, &b| LATE[a].total_cmp(&LATE[b]));
+    assert_eq!(
+        rows_shown(h),
+        by_speed.iter().map(|&i| car(i)).collect::<Vec<_>>()
+    );
+
+    // To T0 + 30 s: reading the rows there takes frames; meanwhile the live rows stay up, in
+    // their order, and the header says they are being updated.
+    common::go_to(h, T0 + 30_000);
+    assert!(
+        h.query_by_label_contains("updating… showing the live rows")
+            .is_some(),
+        "the old rows are marked"
+    );
+    assert_eq!(
+        rows_shown(h),
+        by_speed.iter().map(|&i| car(i)).collect::<Vec<_>>()
+    );
+    let mut sorted_late: Vec<String> = late.clone();
+    sorted_late.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse().unwrap()));
+    assert_eq!(speeds_shown(h), sorted_late);
+    settle(h);
+    // Then the rows at T0 + 30 s, sorted, and no mark.
+    assert!(h.query_by_label_contains("updating").is_none());
+    let mut by_early: Vec<usize> = (0..6).collect();
+    by_early.sort_by(|&a, &b| EARLY[a].total_cmp(&EARLY[b]));
+    assert_eq!(
+        rows_shown(h),
+        by_early.iter().map(|&i| car(i)).collect::<Vec<_>>()
+    );
+    let early: Vec<String> = by_early.iter().map(|&i| EARLY[i].to_string()).collect();
+    assert_eq!(speeds_shown(h), early);
+
+    // And a step back while the next read runs: the rows as of T0 + 30 s stay, marked with
+    // their time.
+    common::go_to(h, T0 + 60_000);
+    assert!(
+        h.query_by_label_contains("updating… as of").is_some(),
+        "the old rows are marked with their time"
+    );
+    assert_eq!(speeds_shown(h), early);
+    settle(h);
+    assert_eq!(speeds_shown(h), sorted_late);
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::twin::fleet_table::rul_key;
 use crate::twin::forecast::{Rul, Threshold};
 
 use super::worker::JobResult;
@@ -55,13 +56,5 @@ impl FleetRisk {
             rows,
             anomalies,
         }
-    }
-}
-
-/// Sort key: beyond the limit first, then by expected crossing.
-fn rul_key(r: &Rul) -> i64 {
-    match r {
-        Rul::AlreadyBeyond => i64::MIN,
-        Rul::Crossing { expected, .. } => *expected,
     }
 }

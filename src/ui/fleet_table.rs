@@ -4,7 +4,9 @@
 //!
 //! The rows, their order and the filter language are pure (`twin::fleet_table`,
 //! `twin::filter`); the app caches the built rows and their order, so this panel only lays
-//! out the rows in view (`ScrollArea::show_rows`) and 100k rows cost what 20 do.
+//! out the rows in view (`ScrollArea::show_rows`) and 100k rows cost what 20 do. A large
+//! table is read and ordered over several frames; until the new one is ready the panel draws
+//! the previous one and says "updating… as of" its time ([`TableStatus`]).
 
 use egui::{Align, Color32, Layout, RichText, Ui};
 
@@ -19,6 +21,8 @@ use crate::twin::forecast::Rul;
 const ASSET_W: f32 = 160.0;
 const CELL_W: f32 = 88.0;
 const WIDE_W: f32 = 170.0;
+/// The header of a table being updated: the orange of stale values, as it is stale too.
+const UPDATING: Color32 = Color32::from_rgb(230, 150, 60);
 
 /// The table's own state: the operator's columns, sort and filter (persisted per cluster:
 /// the columns; the rest is per session).
@@ -28,9 +32,25 @@ pub struct FleetTableState {
     pub columns: Option<Vec<String>>,
     pub sort: Option<SortBy>,
     pub filter_text: String,
+    /// How current the table drawn is: set by the app each frame before the panel draws.
+    pub status: TableStatus,
     /// The text `parsed` was parsed from.
     parsed_for: String,
     parsed: Option<Result<Option<Expr>, FilterError>>,
+}
+
+/// How current the drawn table is, as the app found it this frame. Large tables are read and
+/// ordered over several frames, and meanwhile the previous rows stay on screen: the header
+/// then says so and for which time they are, so an old table is never taken for the new one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TableStatus {
+    /// The rows or their order are for other inputs (time, group, columns, filter or sort)
+    /// than the current ones, which are being worked on.
+    pub updating: bool,
+    /// Nothing has been read for this group yet: no rows to draw.
+    pub loading: bool,
+    /// How far the read in hand is (0 to 1), while one runs.
+    pub progress: Option<f32>,
 }
 
 impl FleetTableState {
@@ -79,29 +99,47 @@ pub fn show(
     state: &mut FleetTableState,
 ) -> Vec<Command> {
     let mut cmds = Vec::new();
+    let status = state.status;
+    // Rows for another time than the cursor's are out of date whatever the app reported.
+    let updating = status.updating || status.loading || table.at != view.query_at;
     ui.horizontal(|ui| {
         ui.heading(group);
-        let as_of = if view.live {
-            "live".to_owned()
+        let text = if status.loading {
+            let pct = status.progress.map_or(0.0, |p| p * 100.0);
+            format!("reading the group's assets… {pct:.0}%")
         } else {
-            format!("as of {}", style::datetime(view.display_at))
-        };
-        ui.label(
-            RichText::new(format!(
+            let as_of = if !updating && view.live {
+                "live".to_owned()
+            } else if updating && table.at == i64::MAX {
+                "updating… showing the live rows".to_owned()
+            } else if updating {
+                format!("updating… as of {}", style::datetime(table.at))
+            } else {
+                format!("as of {}", style::datetime(view.display_at))
+            };
+            format!(
                 "{} assets · {} shown · {as_of}",
                 table.rows.len(),
                 order.len()
-            ))
-            .color(if view.live {
-                ui.visuals().weak_text_color()
-            } else {
-                HISTORY
-            }),
-        );
+            )
+        };
+        ui.label(RichText::new(text).color(if updating {
+            UPDATING
+        } else if view.live {
+            ui.visuals().weak_text_color()
+        } else {
+            HISTORY
+        }));
+        if updating {
+            ui.spinner();
+        }
     });
     own_properties(ui, view);
     toolbar(ui, table, state, &mut cmds);
     ui.separator();
+    if status.loading {
+        return cmds;
+    }
     if table.rows.is_empty() {
         ui.label(RichText::new("No assets in this group at this time.").weak());
         return cmds;

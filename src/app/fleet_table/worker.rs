@@ -1,0 +1,264 @@
+//! The "fleet-order" thread: filters and sorts a built fleet table off the UI thread, so a
+//! new sort or filter on 100k rows never costs a frame. The UI sends the rows (shared, not
+//! copied) with the sort and filter over a one-slot channel and keeps drawing the previous
+//! order until the result for exactly these inputs comes back; it never waits on the thread.
+//!
+//! The thread keeps the sort keys of the table it last saw, so flipping the direction or
+//! changing the filter does not pay again for ranking strings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use crate::twin::filter::Expr;
+use crate::twin::fleet_table::{self, Column, SortBy, SortKeys, Table};
+
+/// What an order is computed from: the rows (by build version), the sort and the filter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderKey {
+    pub rows: u64,
+    pub sort: Option<SortBy>,
+    pub filter: Option<Expr>,
+}
+
+/// Rows to order, and how.
+#[derive(Debug)]
+pub(crate) struct OrderJob {
+    pub key: OrderKey,
+    pub table: Arc<Table>,
+}
+
+/// An order, with the inputs it was computed for (so the UI can drop a stale one).
+#[derive(Debug)]
+pub(crate) struct OrderDone {
+    pub key: OrderKey,
+    pub order: Vec<u32>,
+}
+
+/// Sort keys of one table, per column sorted by so far.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    table: Option<Arc<Table>>,
+    keys: Vec<(Column, SortKeys)>,
+}
+
+/// Orders a job's rows, reusing `cache`'s keys when the job is for the same table (what the
+/// thread does; public to the module so tests can run it without the thread).
+pub(crate) fn run(cache: &mut KeyCache, job: &OrderJob) -> Vec<u32> {
+    if !cache
+        .table
+        .as_ref()
+        .is_some_and(|t| Arc::ptr_eq(t, &job.table))
+    {
+        cache.table = Some(Arc::clone(&job.table));
+        cache.keys.clear();
+    }
+    let sort = job.key.sort.as_ref().map(|s| {
+        let i = match cache.keys.iter().position(|(c, _)| *c == s.column) {
+            Some(i) => i,
+            None => {
+                let keys = fleet_table::sort_keys(&job.table, &s.column);
+                cache.keys.push((s.column.clone(), keys));
+                cache.keys.len() - 1
+            }
+        };
+        (s, i)
+    });
+    fleet_table::order_with(
+        &job.table,
+        job.key.filter.as_ref(),
+        sort.map(|(s, i)| (s, &cache.keys[i].1)),
+    )
+}
+
+/// Handle to the "fleet-order" thread. Dropping it stops the thread without waiting for it:
+/// it finishes the job in hand (it owns everything it reads) and ends.
+#[derive(Debug)]
+pub(crate) struct OrderWorker {
+    jobs: Option<Sender<OrderJob>>,
+    results: Receiver<OrderDone>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OrderWorker {
+    /// Starts the thread; `waker` is called after each result (the UI requests a repaint).
+    ///
+    /// # Errors
+    /// When the OS cannot start a thread.
+    pub(crate) fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+        // One slot each way: only the newest inputs matter, and a full slot means the UI
+        // holds its job and offers it again next frame (replaced if the inputs moved on).
+        let (job_tx, job_rx) = bounded::<OrderJob>(1);
+        let (res_tx, res_rx) = bounded::<OrderDone>(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_w = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("fleet-order".into())
+            .spawn(move || {
+                let mut cache = KeyCache::default();
+                while let Ok(job) = job_rx.recv() {
+                    if stop_w.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut done = OrderDone {
+                        order: run(&mut cache, &job),
+                        key: job.key,
+                    };
+                    loop {
+                        match res_tx.send_timeout(done, Duration::from_millis(50)) {
+                            Ok(()) => break,
+                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                                if stop_w.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                done = back;
+                            }
+                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                        }
+                    }
+                    waker();
+                }
+            })?;
+        Ok(Self {
+            jobs: Some(job_tx),
+            results: res_rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job; gives it back when the slot is taken (try again next frame).
+    ///
+    /// # Errors
+    /// The job itself, when it could not be queued.
+    pub(crate) fn try_submit(&self, job: OrderJob) -> Result<(), Box<OrderJob>> {
+        let Some(tx) = &self.jobs else {
+            return Err(Box::new(job));
+        };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => Box::new(j),
+        })
+    }
+
+    /// A finished order, if one is waiting.
+    #[must_use]
+    pub(crate) fn try_recv(&self) -> Option<OrderDone> {
+        self.results.try_recv().ok()
+    }
+}
+
+impl Drop for OrderWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Disconnecting the job channel ends the thread's `recv`; a sort in hand ends on its
+        // own within one order's time, and the UI thread does not wait for it.
+        self.jobs = None;
+        if let Some(t) = self.thread.take()
+            && t.is_finished()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::twin::Value;
+    use crate::twin::fleet_table::Row;
+    use std::time::Instant;
+
+    fn table(speeds: &[f64]) -> Arc<Table> {
+        Arc::new(Table {
+            fields: vec![Arc::from("speed")],
+            shown: vec![Arc::from("speed")],
+            rows: speeds
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Row {
+                    asset: i as u32,
+                    id: Arc::from(format!("car-{i}")),
+                    cells: vec![Some(Value::Num(*v))],
+                    attrs: Vec::new(),
+                    newest: None,
+                    alarm: None,
+                    ttl: None,
+                    valid: 0..1,
+                    defs: false,
+                })
+                .collect(),
+            ..Table::default()
+        })
+    }
+
+    fn key(rows: u64, descending: bool, filter: &str) -> OrderKey {
+        OrderKey {
+            rows,
+            sort: Some(SortBy {
+                column: Column::Prop("speed".into()),
+                descending,
+            }),
+            filter: Expr::parse(filter).unwrap(),
+        }
+    }
+
+    #[test]
+    fn orders_with_kept_keys_as_without() {
+        let t = table(&[3.0, 1.0, 2.0, 5.0]);
+        let mut cache = KeyCache::default();
+        let up = OrderJob {
+            key: key(1, false, ""),
+            table: Arc::clone(&t),
+        };
+        assert_eq!(run(&mut cache, &up), [1, 2, 0, 3]);
+        assert_eq!(cache.keys.len(), 1);
+        let down = OrderJob {
+            key: key(1, true, "speed > 1"),
+            table: Arc::clone(&t),
+        };
+        assert_eq!(run(&mut cache, &down), [3, 0, 2]);
+        assert_eq!(cache.keys.len(), 1, "the same column's keys are reused");
+        // Another table (even with equal contents) gets keys of its own.
+        let other = OrderJob {
+            key: key(2, false, ""),
+            table: table(&[9.0, 8.0]),
+        };
+        assert_eq!(run(&mut cache, &other), [1, 0]);
+        assert!(Arc::ptr_eq(cache.table.as_ref().unwrap(), &other.table));
+    }
+
+    #[test]
+    fn the_thread_answers_with_its_inputs_and_wakes_the_ui() {
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = Arc::clone(&woken);
+        let worker = OrderWorker::spawn(Arc::new(move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        }))
+        .unwrap();
+        let k = key(7, true, "");
+        worker
+            .try_submit(OrderJob {
+                key: k.clone(),
+                table: table(&[1.0, 3.0, 2.0]),
+            })
+            .unwrap();
+        let start = Instant::now();
+        let done = loop {
+            if let Some(d) = worker.try_recv() {
+                break d;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no answer");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert_eq!(done.key, k);
+        assert_eq!(done.order, [1, 2, 0]);
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+        // Dropping returns at once and the thread ends.
+        drop(worker);
+    }
+}
