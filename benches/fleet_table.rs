@@ -24,11 +24,25 @@ use twinscope::testkit::records::{LogOffsets, num, telemetry, text};
 use twinscope::testkit::{BATCH, Pcts, frame};
 use twinscope::timeline::now_ms;
 use twinscope::twin::fleet_table::{Column, SortBy};
-use twinscope::twin::{Role, Store};
+use twinscope::twin::{Rec, Role, Store};
+
+/// One record of car `a` at `ts`, its values varying with `round`.
+fn car(offsets: &mut LogOffsets, a: usize, ts: i64, round: i64) -> Rec {
+    let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    let speed = (h % 2000) as f64 / 10.0 + (round % 3) as f64;
+    let props = vec![
+        num("speed", speed),
+        num("battery.soc", (h % 1000) as f64 / 1000.0),
+        num("temp", 20.0 + (h % 300) as f64 / 10.0),
+        text("state", if h.is_multiple_of(7) { "FAULT" } else { "RUN" }),
+    ];
+    let origin = offsets.next(Role::Telemetry, a, ts);
+    telemetry(origin, &format!("fleet/car-{a:06}"), ts, props)
+}
 
 /// `n` assets in one group, `fleet`, each with four properties written twice in the last
-/// minute (so every row has values and an age).
-fn build_store(n: usize) -> Store {
+/// minute (so every row has values and an age); the offsets go on for live records.
+fn build_store(n: usize) -> (Store, LogOffsets) {
     let end = now_ms();
     let mut store = Store::new("/", Config::default().history.budget_mb);
     let mut offsets = LogOffsets::new(64);
@@ -36,23 +50,63 @@ fn build_store(n: usize) -> Store {
     for round in 0..2i64 {
         for a in 0..n {
             let ts = end - 60_000 + round * 30_000 + (a as i64 * 30_000) / n as i64;
-            let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-            let speed = (h % 2000) as f64 / 10.0 + round as f64;
-            let props = vec![
-                num("speed", speed),
-                num("battery.soc", (h % 1000) as f64 / 1000.0),
-                num("temp", 20.0 + (h % 300) as f64 / 10.0),
-                text("state", if h.is_multiple_of(7) { "FAULT" } else { "RUN" }),
-            ];
-            let origin = offsets.next(Role::Telemetry, a, ts);
-            batch.push(telemetry(origin, &format!("fleet/car-{a:06}"), ts, props));
+            batch.push(car(&mut offsets, a, ts, round));
             if batch.len() == BATCH {
                 store.apply_batch(std::mem::take(&mut batch), Vec::new());
             }
         }
     }
     store.apply_batch(batch, Vec::new());
-    store
+    (store, offsets)
+}
+
+/// A live fleet with the table filtered and sorted: every frame a batch of new records (1%
+/// of the fleet, now) is applied, as the app's ingest would. Returns the frame times and the
+/// longest run of frames in which the table shown was not the one asked for (its rows are
+/// read again once a second, and ordered on the worker thread).
+fn live(
+    ctx: &egui::Context,
+    app: &mut TwinApp,
+    offsets: &mut LogOffsets,
+    i: &mut usize,
+    n: usize,
+    frames: usize,
+) -> (Pcts, usize, usize) {
+    let state = app.fleet_table_state();
+    state.filter_text = "speed > 50 and state == \"RUN\"".into();
+    state.sort = Some(SortBy {
+        column: Column::Prop("speed".into()),
+        descending: true,
+    });
+    // End: back to live (the scrub case left the cursor in the past).
+    let end = vec![egui::Event::Key {
+        key: egui::Key::End,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::NONE,
+    }];
+    frame(ctx, app, *i, end);
+    *i += 1;
+    let per_frame = (n / 100).max(1);
+    let (mut ms, mut streak, mut longest, mut current) = (Vec::new(), 0, 0, 0);
+    for k in 0..frames {
+        let ts = now_ms();
+        let batch = (0..per_frame)
+            .map(|j| car(offsets, (k * per_frame + j) % n, ts, k as i64))
+            .collect();
+        app.store_mut().apply_batch(batch, Vec::new());
+        ms.push(frame(ctx, app, *i, Vec::new()));
+        *i += 1;
+        if app.fleet_table_status().updating {
+            streak += 1;
+            longest = longest.max(streak);
+        } else {
+            streak = 0;
+            current += 1;
+        }
+    }
+    (Pcts::of(ms), longest, current)
 }
 
 /// A wheel step down (or up) with the pointer over the table's rows.
@@ -179,7 +233,7 @@ fn frames(c: &mut Criterion) {
     let broker = frame::empty_cluster().unwrap();
     for &n in sizes {
         let t = Instant::now();
-        let mut store = build_store(n);
+        let (mut store, mut offsets) = build_store(n);
         println!(
             "fleet table: {n} assets in one group, 4 properties, 1600x1000 points; store built \
              in {:.1} s",
@@ -233,12 +287,24 @@ fn frames(c: &mut Criterion) {
                 frames.push(count as f64);
             }
             println!(
-                "  {n:>6} rows, {:<7}: current after {} ms, {} frames",
+                "  {n:>6} rows, {:<7}: current after {}; frames {}",
                 change.name(),
                 Pcts::of(wall),
-                Pcts::of(frames)
+                Pcts::of(frames).counts()
             );
         }
+        let (live_ms, longest, current) =
+            live(&ctx, &mut app, &mut offsets, &mut i, n, frames_per * 10);
+        println!(
+            "  {n:>6} rows, live   : frame {live_ms}; current in {current} of {} frames, \
+             longest run not current {longest} frames",
+            frames_per * 10
+        );
+        assert!(
+            current > 0,
+            "the live, filtered table was never the one asked for in {} frames",
+            frames_per * 10
+        );
         c.bench_function(&format!("fleet_table_sort_{n}"), |b| {
             b.iter(|| {
                 let events = Change::Sort.apply(&mut app, i);

@@ -280,7 +280,7 @@ impl FleetTableView {
                 filter: filter.clone(),
             });
         if let Some(k) = order_key {
-            self.order(k, inp.repaint);
+            self.order(k, &key, inp.repaint);
         }
         state.status = self.status(&key, state, filter.as_ref());
         if self.reading.is_some() || self.queued.is_some() {
@@ -386,14 +386,11 @@ impl FleetTableView {
     }
 
     /// Makes `shown` the newest rows in order `want`: at once for a small table, else through
-    /// the worker (the previous rows and order stay until the answer for exactly `want`).
-    fn order(&mut self, want: OrderKey, repaint: &egui::Context) {
-        // Answers for inputs that have moved on are dropped here.
-        loop {
-            let Some(done) = self.worker.as_ref().and_then(OrderWorker::try_recv) else {
-                break;
-            };
-            self.take_order(done, &want);
+    /// the worker. Until the answer for exactly `want` is in, the previous rows and order stay,
+    /// or an answer for rows read since then in the order wanted (see [`OrderDone`]).
+    fn order(&mut self, want: OrderKey, current: &RowsKey, repaint: &egui::Context) {
+        while let Some(done) = self.worker.as_ref().and_then(OrderWorker::try_recv) {
+            self.take_order(done, &want, current);
         }
         if self.shown.as_ref().is_some_and(|s| s.order_key == want) {
             return;
@@ -403,13 +400,13 @@ impl FleetTableView {
         };
         if latest.table.rows.len() <= self.tuning.sync_order_rows || self.no_worker {
             let order = fleet_table::order(&latest.table, want.filter.as_ref(), want.sort.as_ref());
-            self.take_order(
-                OrderDone {
-                    key: want.clone(),
-                    order,
-                },
-                &want,
-            );
+            let done = OrderDone {
+                key: want.clone(),
+                order,
+                table: Arc::clone(&latest.table),
+                rows: latest.key.clone(),
+            };
+            self.take_order(done, &want, current);
             return;
         }
         if self.worker.is_none() {
@@ -419,7 +416,7 @@ impl FleetTableView {
                 Err(e) => {
                     tracing::warn!("fleet table: no order thread ({e}); ordering on the UI thread");
                     self.no_worker = true;
-                    return self.order(want, repaint);
+                    return self.order(want, current, repaint);
                 }
             }
         }
@@ -428,6 +425,7 @@ impl FleetTableView {
             self.queued = Some(OrderJob {
                 key: want.clone(),
                 table: Arc::clone(&latest.table),
+                rows: latest.key.clone(),
             });
             self.asked = Some(want);
         }
@@ -438,17 +436,24 @@ impl FleetTableView {
         }
     }
 
-    /// Shows an order if it is for the inputs wanted now (then its rows are the newest read).
-    fn take_order(&mut self, done: OrderDone, want: &OrderKey) {
-        if done.key != *want {
+    /// Shows an answer when it is in the sort and filter wanted now, for rows of the group,
+    /// columns and filter fields asked now, unless what is shown is already in that order
+    /// and as new. Its rows may be older than the newest read (a live table moves on while
+    /// the thread works); the status then says what they are.
+    fn take_order(&mut self, done: OrderDone, want: &OrderKey, current: &RowsKey) {
+        let in_order = |k: &OrderKey| k.sort == want.sort && k.filter == want.filter;
+        if !in_order(&done.key)
+            || !done.rows.same_but_time(current)
+            || self
+                .shown
+                .as_ref()
+                .is_some_and(|s| in_order(&s.order_key) && s.order_key.rows >= done.key.rows)
+        {
             return;
         }
-        let Some(latest) = &self.latest else {
-            return;
-        };
         self.shown = Some(Shown {
-            rows: latest.key.clone(),
-            table: Arc::clone(&latest.table),
+            rows: done.rows,
+            table: done.table,
             order: done.order,
             order_key: done.key,
         });
@@ -567,5 +572,87 @@ impl TwinApp {
             sync_order_rows: 0,
             rows_per_frame,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::stores::StoreKind;
+    use crate::twin::fleet_table::{Column, SortBy};
+
+    fn rows(data_gen: u64) -> RowsKey {
+        RowsKey {
+            store: StoreId {
+                kind: StoreKind::Live,
+                n: 1,
+            },
+            data_gen,
+            at: i64::MAX,
+            group: "fleet".into(),
+            columns: None,
+            filter_fields: Vec::new(),
+            ttl: None,
+        }
+    }
+
+    fn sort(descending: bool) -> Option<SortBy> {
+        Some(SortBy {
+            column: Column::Prop("speed".into()),
+            descending,
+        })
+    }
+
+    fn answer(version: u64, descending: bool) -> OrderDone {
+        OrderDone {
+            key: OrderKey {
+                rows: version,
+                sort: sort(descending),
+                filter: None,
+            },
+            order: vec![version as u32],
+            table: Arc::new(Table::default()),
+            rows: rows(version),
+        }
+    }
+
+    fn want(version: u64, descending: bool) -> OrderKey {
+        answer(version, descending).key
+    }
+
+    fn shown_version(view: &FleetTableView) -> Option<u64> {
+        view.shown.as_ref().map(|s| s.order_key.rows)
+    }
+
+    /// A live table is read again every second; when the order thread answers slower than
+    /// that, each answer is for rows newer ones have replaced. Dropping those kept the table
+    /// "updating…" for ever, so they are shown, in order, as long as they move forward.
+    #[test]
+    fn an_answer_for_replaced_rows_in_the_order_wanted_is_shown() {
+        let mut view = FleetTableView::default();
+        let now = rows(3);
+        view.take_order(answer(1, true), &want(3, true), &now);
+        assert_eq!(shown_version(&view), Some(1));
+        view.take_order(answer(2, true), &want(3, true), &now);
+        assert_eq!(shown_version(&view), Some(2));
+        // Older than what is shown, in the same order: not shown.
+        view.take_order(answer(1, true), &want(3, true), &now);
+        assert_eq!(shown_version(&view), Some(2));
+        // Another sort than the one wanted: not shown.
+        view.take_order(answer(3, false), &want(3, true), &now);
+        assert_eq!(shown_version(&view), Some(2));
+        // The sort flipped: an answer in the new sort replaces the old one, even for the
+        // same rows.
+        view.take_order(answer(2, false), &want(3, false), &now);
+        assert_eq!(shown_version(&view), Some(2));
+        assert_eq!(
+            view.shown.as_ref().and_then(|s| s.order_key.sort.clone()),
+            sort(false)
+        );
+        // Rows of another group are never shown under this one.
+        let mut other = answer(4, false);
+        other.rows.group = "depot".into();
+        view.take_order(other, &want(4, false), &now);
+        assert_eq!(shown_version(&view), Some(2));
     }
 }

@@ -59,6 +59,26 @@ impl Pcts {
             max: at(100.0),
         }
     }
+
+    /// The same percentiles shown as counts (frames, rows), not milliseconds.
+    #[must_use]
+    pub fn counts(self) -> impl std::fmt::Display {
+        Counts(self)
+    }
+}
+
+/// [`Pcts`] of counts.
+struct Counts(Pcts);
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.0;
+        write!(
+            f,
+            "p50 {} p95 {} p99 {} max {} (n={})",
+            p.p50, p.p95, p.p99, p.max, p.n
+        )
+    }
 }
 
 impl std::fmt::Display for Pcts {

@@ -16,9 +16,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::twin::filter::Expr;
 use crate::twin::fleet_table::{self, Column, SortBy, SortKeys, Table};
 
+use super::RowsKey;
+
 /// What an order is computed from: the rows (by build version), the sort and the filter.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OrderKey {
+pub(super) struct OrderKey {
     pub rows: u64,
     pub sort: Option<SortBy>,
     pub filter: Option<Expr>,
@@ -26,28 +28,35 @@ pub(crate) struct OrderKey {
 
 /// Rows to order, and how.
 #[derive(Debug)]
-pub(crate) struct OrderJob {
+pub(super) struct OrderJob {
     pub key: OrderKey,
     pub table: Arc<Table>,
+    /// What the rows were read from, handed back with the answer.
+    pub rows: RowsKey,
 }
 
-/// An order, with the inputs it was computed for (so the UI can drop a stale one).
+/// An order, with the rows and inputs it was computed for. The rows come back with it, so
+/// an answer for rows that newer ones have since replaced can still be shown whole: on a
+/// live fleet the rows are read again every second, and an answer only for the newest rows
+/// would never arrive while the thread is slower than that.
 #[derive(Debug)]
-pub(crate) struct OrderDone {
+pub(super) struct OrderDone {
     pub key: OrderKey,
     pub order: Vec<u32>,
+    pub table: Arc<Table>,
+    pub rows: RowsKey,
 }
 
 /// Sort keys of one table, per column sorted by so far.
 #[derive(Debug, Default)]
-pub(crate) struct KeyCache {
+pub(super) struct KeyCache {
     table: Option<Arc<Table>>,
     keys: Vec<(Column, SortKeys)>,
 }
 
 /// Orders a job's rows, reusing `cache`'s keys when the job is for the same table (what the
 /// thread does; public to the module so tests can run it without the thread).
-pub(crate) fn run(cache: &mut KeyCache, job: &OrderJob) -> Vec<u32> {
+pub(super) fn run(cache: &mut KeyCache, job: &OrderJob) -> Vec<u32> {
     if !cache
         .table
         .as_ref()
@@ -77,7 +86,7 @@ pub(crate) fn run(cache: &mut KeyCache, job: &OrderJob) -> Vec<u32> {
 /// Handle to the "fleet-order" thread. Dropping it stops the thread without waiting for it:
 /// it finishes the job in hand (it owns everything it reads) and ends.
 #[derive(Debug)]
-pub(crate) struct OrderWorker {
+pub(super) struct OrderWorker {
     jobs: Option<Sender<OrderJob>>,
     results: Receiver<OrderDone>,
     stop: Arc<AtomicBool>,
@@ -89,7 +98,7 @@ impl OrderWorker {
     ///
     /// # Errors
     /// When the OS cannot start a thread.
-    pub(crate) fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+    pub(super) fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         // One slot each way: only the newest inputs matter, and a full slot means the UI
         // holds its job and offers it again next frame (replaced if the inputs moved on).
         let (job_tx, job_rx) = bounded::<OrderJob>(1);
@@ -107,6 +116,8 @@ impl OrderWorker {
                     let mut done = OrderDone {
                         order: run(&mut cache, &job),
                         key: job.key,
+                        table: job.table,
+                        rows: job.rows,
                     };
                     loop {
                         match res_tx.send_timeout(done, Duration::from_millis(50)) {
@@ -135,7 +146,7 @@ impl OrderWorker {
     ///
     /// # Errors
     /// The job itself, when it could not be queued.
-    pub(crate) fn try_submit(&self, job: OrderJob) -> Result<(), Box<OrderJob>> {
+    pub(super) fn try_submit(&self, job: OrderJob) -> Result<(), Box<OrderJob>> {
         let Some(tx) = &self.jobs else {
             return Err(Box::new(job));
         };
@@ -146,7 +157,7 @@ impl OrderWorker {
 
     /// A finished order, if one is waiting.
     #[must_use]
-    pub(crate) fn try_recv(&self) -> Option<OrderDone> {
+    pub(super) fn try_recv(&self) -> Option<OrderDone> {
         self.results.try_recv().ok()
     }
 }
@@ -196,6 +207,21 @@ mod tests {
         })
     }
 
+    fn rows_key() -> RowsKey {
+        RowsKey {
+            store: crate::app::stores::StoreId {
+                kind: crate::app::stores::StoreKind::Live,
+                n: 1,
+            },
+            data_gen: 1,
+            at: 0,
+            group: "fleet".into(),
+            columns: None,
+            filter_fields: Vec::new(),
+            ttl: None,
+        }
+    }
+
     fn key(rows: u64, descending: bool, filter: &str) -> OrderKey {
         OrderKey {
             rows,
@@ -214,12 +240,14 @@ mod tests {
         let up = OrderJob {
             key: key(1, false, ""),
             table: Arc::clone(&t),
+            rows: rows_key(),
         };
         assert_eq!(run(&mut cache, &up), [1, 2, 0, 3]);
         assert_eq!(cache.keys.len(), 1);
         let down = OrderJob {
             key: key(1, true, "speed > 1"),
             table: Arc::clone(&t),
+            rows: rows_key(),
         };
         assert_eq!(run(&mut cache, &down), [3, 0, 2]);
         assert_eq!(cache.keys.len(), 1, "the same column's keys are reused");
@@ -227,6 +255,7 @@ mod tests {
         let other = OrderJob {
             key: key(2, false, ""),
             table: table(&[9.0, 8.0]),
+            rows: rows_key(),
         };
         assert_eq!(run(&mut cache, &other), [1, 0]);
         assert!(Arc::ptr_eq(cache.table.as_ref().unwrap(), &other.table));
@@ -245,6 +274,7 @@ mod tests {
             .try_submit(OrderJob {
                 key: k.clone(),
                 table: table(&[1.0, 3.0, 2.0]),
+                rows: rows_key(),
             })
             .unwrap();
         let start = Instant::now();
