@@ -12,6 +12,8 @@ pub mod headless;
 #[cfg(feature = "app")]
 pub mod incident_bundle;
 #[cfg(feature = "app")]
+pub mod job_thread;
+#[cfg(feature = "app")]
 pub mod kafka;
 #[cfg(feature = "app")]
 pub mod predict;

@@ -3,11 +3,9 @@
 //! waits on it: a full queue means "try again next frame".
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crate::job_thread::JobThread;
 
 use super::compute::{SeriesOutcome, compute};
 use super::inputs::SeriesInput;
@@ -49,13 +47,8 @@ pub struct JobResult {
 }
 
 /// Handle to the "predict" thread, which computes [`SeriesOutcome`]s for the jobs the
-/// [`super::PredictionCache`] sends. Dropping it stops and joins the thread.
-pub struct PredictWorker {
-    jobs: Option<Sender<Job>>,
-    results: Receiver<JobResult>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// [`super::PredictionCache`] sends. Dropping it stops the thread without waiting for it.
+pub struct PredictWorker(JobThread<Job, JobResult>);
 
 impl PredictWorker {
     /// Starts the thread; `waker` is called after each result (the UI requests a repaint).
@@ -65,39 +58,12 @@ impl PredictWorker {
     pub fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> Result<Self, PredictWorkerError> {
         // Two jobs at most: one per kind is the normal load; a full channel means the UI
         // simply tries again next frame with fresher inputs.
-        let (job_tx, job_rx) = bounded::<Job>(2);
-        let (res_tx, res_rx) = bounded::<JobResult>(4);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_w = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("predict".into())
-            .spawn(move || {
-                while let Ok(job) = job_rx.recv() {
-                    if stop_w.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let mut result = run(&job);
-                    loop {
-                        match res_tx.send_timeout(result, Duration::from_millis(50)) {
-                            Ok(()) => break,
-                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                                if stop_w.load(Ordering::Relaxed) {
-                                    return;
-                                }
-                                result = back;
-                            }
-                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
-                        }
-                    }
-                    waker();
-                }
-            })?;
-        Ok(Self {
-            jobs: Some(job_tx),
-            results: res_rx,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(Self(JobThread::spawn(
+            "predict",
+            (2, 4),
+            waker,
+            |job: Job| run(&job),
+        )?))
     }
 
     /// Queues a job; gives it back when the queue is full (try again later).
@@ -105,35 +71,19 @@ impl PredictWorker {
     /// # Errors
     /// The job itself, when it could not be queued.
     pub fn try_submit(&self, job: Job) -> Result<(), Box<Job>> {
-        let Some(tx) = &self.jobs else {
-            return Err(Box::new(job));
-        };
-        tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(j) | TrySendError::Disconnected(j) => Box::new(j),
-        })
+        self.0.try_submit(job)
     }
 
     /// A finished result, if one is waiting.
     #[must_use]
     pub fn try_recv(&self) -> Option<JobResult> {
-        self.results.try_recv().ok()
+        self.0.try_recv()
     }
 
     /// Waits up to `timeout` for a result (for tests and tools).
     #[must_use]
     pub fn recv_timeout(&self, timeout: Duration) -> Option<JobResult> {
-        self.results.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for PredictWorker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Disconnecting the job channel ends the thread's `recv`.
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.0.recv_timeout(timeout)
     }
 }
 
@@ -158,9 +108,10 @@ mod tests {
     use super::super::inputs::{after, fit_window, test_series as series};
     use super::*;
     use crate::twin::forecast::{Rul, Threshold};
+    use std::sync::atomic::Ordering;
 
     #[test]
-    fn worker_answers_and_stops_on_drop() {
+    fn worker_answers_and_wakes_the_ui() {
         let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let w2 = woken.clone();
         let p = PredictWorker::spawn(Arc::new(move || {
@@ -200,8 +151,15 @@ mod tests {
         let b = o.backtest.unwrap();
         assert_eq!(b.actual_crossing, Some(301_000));
         assert!(b.mae.unwrap() < 1e-9);
-        // The waker runs after the send; joining the thread (drop) makes it certain.
-        drop(p);
+        // The waker runs just after the send.
+        let start = std::time::Instant::now();
+        while woken.load(Ordering::Relaxed) == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the UI was never woken"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(woken.load(Ordering::Relaxed), 1);
     }
 }

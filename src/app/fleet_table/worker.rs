@@ -7,11 +7,8 @@
 //! changing the filter does not pay again for ranking strings.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crate::job_thread::JobThread;
 
 use crate::twin::filter::Expr;
 use crate::twin::fleet_table::{self, Column, SortBy, SortKeys, Table};
@@ -86,12 +83,7 @@ pub(super) fn run(cache: &mut KeyCache, job: &OrderJob) -> Vec<u32> {
 /// Handle to the "fleet-order" thread. Dropping it stops the thread without waiting for it:
 /// it finishes the job in hand (it owns everything it reads) and ends.
 #[derive(Debug)]
-pub(super) struct OrderWorker {
-    jobs: Option<Sender<OrderJob>>,
-    results: Receiver<OrderDone>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+pub(super) struct OrderWorker(JobThread<OrderJob, OrderDone>);
 
 impl OrderWorker {
     /// Starts the thread; `waker` is called after each result (the UI requests a repaint).
@@ -101,45 +93,16 @@ impl OrderWorker {
     pub(super) fn spawn(waker: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         // One slot each way: only the newest inputs matter, and a full slot means the UI
         // holds its job and offers it again next frame (replaced if the inputs moved on).
-        let (job_tx, job_rx) = bounded::<OrderJob>(1);
-        let (res_tx, res_rx) = bounded::<OrderDone>(1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_w = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("fleet-order".into())
-            .spawn(move || {
-                let mut cache = KeyCache::default();
-                while let Ok(job) = job_rx.recv() {
-                    if stop_w.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let mut done = OrderDone {
-                        order: run(&mut cache, &job),
-                        key: job.key,
-                        table: job.table,
-                        rows: job.rows,
-                    };
-                    loop {
-                        match res_tx.send_timeout(done, Duration::from_millis(50)) {
-                            Ok(()) => break,
-                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                                if stop_w.load(Ordering::Relaxed) {
-                                    return;
-                                }
-                                done = back;
-                            }
-                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
-                        }
-                    }
-                    waker();
-                }
-            })?;
-        Ok(Self {
-            jobs: Some(job_tx),
-            results: res_rx,
-            stop,
-            thread: Some(thread),
-        })
+        let mut cache = KeyCache::default();
+        let thread = JobThread::spawn("fleet-order", (1, 1), waker, move |job: OrderJob| {
+            OrderDone {
+                order: run(&mut cache, &job),
+                key: job.key,
+                table: job.table,
+                rows: job.rows,
+            }
+        })?;
+        Ok(Self(thread))
     }
 
     /// Queues a job; gives it back when the slot is taken (try again next frame).
@@ -147,32 +110,13 @@ impl OrderWorker {
     /// # Errors
     /// The job itself, when it could not be queued.
     pub(super) fn try_submit(&self, job: OrderJob) -> Result<(), Box<OrderJob>> {
-        let Some(tx) = &self.jobs else {
-            return Err(Box::new(job));
-        };
-        tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(j) | TrySendError::Disconnected(j) => Box::new(j),
-        })
+        self.0.try_submit(job)
     }
 
     /// A finished order, if one is waiting.
     #[must_use]
     pub(super) fn try_recv(&self) -> Option<OrderDone> {
-        self.results.try_recv().ok()
-    }
-}
-
-impl Drop for OrderWorker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Disconnecting the job channel ends the thread's `recv`; a sort in hand ends on its
-        // own within one order's time, and the UI thread does not wait for it.
-        self.jobs = None;
-        if let Some(t) = self.thread.take()
-            && t.is_finished()
-        {
-            let _ = t.join();
-        }
+        self.0.try_recv()
     }
 }
 
@@ -182,7 +126,8 @@ mod tests {
     use super::*;
     use crate::twin::Value;
     use crate::twin::fleet_table::Row;
-    use std::time::Instant;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
 
     fn table(speeds: &[f64]) -> Arc<Table> {
         Arc::new(Table {
