@@ -89,6 +89,47 @@ fn alarm_in_list_selects_its_asset_and_plots_it_when_clicked() {
     h.get_by_label("Remove rpm");
 }
 
+/// A counter and a small number on one asset: on a shared axis the small one is a flat line.
+/// The plot says so and offers to scale each series to its own range, which keeps the real
+/// values in the legend.
+#[test]
+fn series_of_very_different_ranges_can_each_be_scaled_to_their_own() {
+    let mut f = fixture_full(
+        |_| {},
+        Persisted::default(),
+        |p| {
+            for (i, (small, count)) in [(1.5, 1_000_000), (2.5, 2_000_000)].iter().enumerate() {
+                let ts = T0 + 20_000 + i as i64 * 5_000;
+                telemetry(
+                    p,
+                    "a/b/e",
+                    ts,
+                    &format!(r#""small": {small}, "count": {count}"#),
+                );
+            }
+        },
+    );
+    let h = &mut f.harness;
+    plant::select(h, &["a", "b", "e"]);
+    h.get_by_label("small").click();
+    h.run_steps(1);
+    h.get_by_label("count").click();
+    h.run_steps(2);
+    assert_eq!(plant::plotted(h).len(), 2);
+    h.get_by_label_contains("ranges differ by over 100×");
+    h.key_press(egui::Key::N);
+    h.run_steps(2);
+    assert!(h.state().plot_scaled());
+    assert!(h.query_by_label_contains("ranges differ").is_none());
+    h.get_by_label_contains("count [1000000 – 2000000]");
+    h.get_by_label_contains("small [1.500 – 2.500]");
+    // And back to one axis with the button.
+    h.get_by_label("Scale each (N)").click();
+    h.run_steps(2);
+    assert!(!h.state().plot_scaled());
+    h.get_by_label_contains("ranges differ by over 100×");
+}
+
 #[test]
 fn read_only_produces_nothing_and_offers_no_write_actions() {
     let mut f = fixture();

@@ -74,6 +74,9 @@ impl TwinApp {
             }
             Command::ShowDiagnostics(b) => self.panels.show_diagnostics = b,
             Command::ToggleForecast => self.pred.enabled = !self.pred.enabled,
+            Command::ToggleScaled => {
+                self.panels.plot_state.scaled = !self.panels.plot_state.scaled;
+            }
             Command::Alarm {
                 asset,
                 code,

@@ -354,6 +354,12 @@ impl TwinApp {
         &self.plotted
     }
 
+    /// Whether each plotted series is drawn over its own range (key N).
+    #[must_use]
+    pub fn plot_scaled(&self) -> bool {
+        self.panels.plot_state.scaled
+    }
+
     /// Predictions and their cache (for tests).
     #[must_use]
     pub fn predictions(&self) -> &PredictionCache {

@@ -267,6 +267,9 @@ fn keyboard(ctx: &egui::Context) -> Vec<Command> {
         if i.consume_key(Modifiers::NONE, Key::F) {
             cmds.push(Command::ToggleForecast);
         }
+        if i.consume_key(Modifiers::NONE, Key::N) {
+            cmds.push(Command::ToggleScaled);
+        }
         // O: the onset of the open incident, else of the worst unacknowledged alarm.
         if i.consume_key(Modifiers::NONE, Key::O) {
             cmds.push(Command::OpenIncident(ui::incident::IncidentTarget::Current));

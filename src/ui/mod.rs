@@ -51,6 +51,8 @@ pub enum Command {
     ShowDiagnostics(bool),
     /// Forecasts, time to threshold and anomaly markers on or off (key F).
     ToggleForecast,
+    /// Each plotted series over its own range, or all on one axis (key N).
+    ToggleScaled,
     /// Open or close the A → B diff window.
     ShowDiff(bool),
     ExportDiff,

@@ -28,6 +28,68 @@ pub struct PlotState {
     last_at: Option<i64>,
     /// An incident's window, while the cursor stays at its onset.
     focus: Option<PlotFocus>,
+    /// Each series drawn over its own range (see [`Scale`]).
+    pub scaled: bool,
+}
+
+/// How a series is drawn when each has its own range: its visible minimum at 0 and maximum at
+/// 1, so a counter near 340,000 does not flatten a temperature near 40 on the shared axis.
+/// Hover labels and the legend give the real values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scale {
+    lo: f64,
+    span: f64,
+}
+
+impl Scale {
+    /// The identity: the shared axis.
+    const NONE: Scale = Scale { lo: 0.0, span: 1.0 };
+
+    /// The range of `pts`' values (a flat series is drawn at 0).
+    fn of(pts: &[[f64; 2]]) -> Scale {
+        let (lo, hi) = pts
+            .iter()
+            .map(|p| p[1])
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
+            });
+        if lo > hi {
+            return Scale::NONE;
+        }
+        let span = hi - lo;
+        Scale {
+            lo,
+            span: if span > 0.0 { span } else { 1.0 },
+        }
+    }
+
+    fn y(self, v: f64) -> f64 {
+        (v - self.lo) / self.span
+    }
+
+    fn value(self, y: f64) -> f64 {
+        self.lo + y * self.span
+    }
+
+    fn points(self, mut pts: Vec<[f64; 2]>) -> Vec<[f64; 2]> {
+        if self != Scale::NONE {
+            for p in &mut pts {
+                p[1] = self.y(p[1]);
+            }
+        }
+        pts
+    }
+}
+
+/// Whether the visible ranges of the series differ so much (100×) that the smaller ones look
+/// flat on a shared axis.
+fn ranges_differ(scales: &[Scale]) -> bool {
+    let spans = scales
+        .iter()
+        .map(|s| s.span.max(s.lo.abs() * 1e-3).max(1e-9));
+    let (lo, hi) = spans.fold((f64::INFINITY, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+    scales.len() > 1 && hi > 100.0 * lo
 }
 
 /// A fixed window around an alarm's onset (set by "go to onset"): the plot shows it once, with
@@ -119,6 +181,17 @@ pub fn show(
         if r.clicked() {
             cmds.push(Command::ToggleForecast);
         }
+        if plotted.len() > 1 {
+            let r = ui
+                .selectable_label(state.scaled, "⇕ Scale each")
+                .on_hover_text("Draw each series over its own range; hover shows real values (N)");
+            r.widget_info(|| {
+                egui::WidgetInfo::selected(egui::Role::Button, true, state.scaled, "Scale each (N)")
+            });
+            if r.clicked() {
+                cmds.push(Command::ToggleScaled);
+            }
+        }
         if plotted.is_empty() {
             ui.label(RichText::new("Click a numeric property to plot it.").weak());
         }
@@ -184,6 +257,57 @@ pub fn show(
     };
     state.last_at = Some(view.display_at);
     let width_px = ui.available_width().max(100.0) as usize;
+    // Never draw the future of the cursor when looking at the past.
+    let to = if view.live {
+        x1 as i64
+    } else {
+        (x1 as i64).min(view.display_at)
+    };
+    // Each plotted series that exists here, with its points in view and its range.
+    let lines: Vec<Drawn<'_>> = plotted
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let a = view.store.asset_by_id(&k.asset)?;
+            let p = view.store.prop_by_name(&k.prop)?;
+            let series = view.store.series(a, p)?;
+            let pts = series.plot_points(x0 as i64, to, width_px);
+            let range = Scale::of(&pts);
+            Some(Drawn {
+                i,
+                key: k,
+                series,
+                pts,
+                range,
+            })
+        })
+        .collect();
+    let ranges: Vec<Scale> = lines.iter().map(|l| l.range).collect();
+    let scaled = state.scaled && lines.len() > 1;
+    if !scaled && ranges_differ(&ranges) {
+        ui.label(
+            RichText::new(
+                "The series' ranges differ by over 100×: ⇕ Scale each (N) to compare them.",
+            )
+            .weak(),
+        );
+    }
+    let name_of = |l: &Drawn<'_>| {
+        let name = format!("{} · {}", short(&l.key.asset), l.key.prop);
+        if scaled {
+            format!(
+                "{name} [{} – {}]",
+                num(l.range.lo),
+                num(l.range.lo + l.range.span)
+            )
+        } else {
+            name
+        }
+    };
+    let scales: Vec<(String, Scale)> = lines
+        .iter()
+        .map(|l| (name_of(l), if scaled { l.range } else { Scale::NONE }))
+        .collect();
     let plot = Plot::new("main_plot")
         .legend(Legend::default())
         .allow_scroll(false)
@@ -193,39 +317,35 @@ pub fn show(
                 plot_name,
                 position,
                 ..
-            } => Some(format!(
-                "{plot_name}\n{}\n{:.3}",
-                style::datetime(position.x as i64),
-                position.y
-            )),
+            } => {
+                // Scaled series show their real value.
+                let scale = scales
+                    .iter()
+                    .find(|(n, _)| n == plot_name)
+                    .map_or(Scale::NONE, |(_, s)| *s);
+                Some(format!(
+                    "{plot_name}\n{}\n{:.3}",
+                    style::datetime(position.x as i64),
+                    scale.value(position.y)
+                ))
+            }
             _ => None,
         });
+    let plot = if scaled {
+        plot.y_axis_formatter(|mark, _| format!("{:.0}%", mark.value * 100.0))
+    } else {
+        plot
+    };
     let resp = plot.show(ui, |plot_ui| {
         if recentre {
             plot_ui.set_plot_bounds_x(x0..=x1);
             plot_ui.set_auto_bounds([false, true]);
         }
-        for (i, k) in plotted.iter().enumerate() {
-            let Some(a) = view.store.asset_by_id(&k.asset) else {
-                continue;
-            };
-            let Some(p) = view.store.prop_by_name(&k.prop) else {
-                continue;
-            };
-            let Some(series) = view.store.series(a, p) else {
-                continue;
-            };
-            // Never draw the future of the cursor when looking at the past.
-            let to = if view.live {
-                x1 as i64
-            } else {
-                (x1 as i64).min(view.display_at)
-            };
-            let pts = series.plot_points(x0 as i64, to, width_px);
-            let name = format!("{} · {}", short(&k.asset), k.prop);
+        for (l, (name, scale)) in lines.into_iter().zip(&scales) {
+            let (i, k, series, scale, name) = (l.i, l.key, l.series, *scale, name.clone());
             let color = PALETTE[i % PALETTE.len()];
             plot_ui.line(
-                Line::new(name.clone(), PlotPoints::from(pts))
+                Line::new(name.clone(), PlotPoints::from(scale.points(l.pts)))
                     .color(color)
                     .width(1.5),
             );
@@ -235,7 +355,7 @@ pub fn show(
                 // The incident window: what followed the onset, faintly, past the cursor.
                 let after = series.plot_points(view.display_at, (x1 as i64).max(f.to), width_px);
                 plot_ui.line(
-                    Line::new(name.clone(), PlotPoints::from(after))
+                    Line::new(name.clone(), PlotPoints::from(scale.points(after)))
                         .color(color.gamma_multiply(0.45))
                         .width(1.0),
                 );
@@ -247,7 +367,7 @@ pub fn show(
             // hiding it there hides its forecast, limits and markers too.
             for l in limits.get(i).into_iter().flatten() {
                 plot_ui.hline(
-                    HLine::new(name.clone(), l.value)
+                    HLine::new(name.clone(), scale.y(l.value))
                         .color(style::priority_color(
                             crate::twin::alarms::Priority::Critical,
                         ))
@@ -267,9 +387,9 @@ pub fn show(
                     let t = p.at + (end - p.at) * s as i64 / FORECAST_STEPS as i64;
                     let (m, l, h) = p.trend.band_at(t);
                     xs.push(t as f64);
-                    lo.push(l);
-                    hi.push(h);
-                    mean.push([t as f64, m]);
+                    lo.push(scale.y(l));
+                    hi.push(scale.y(h));
+                    mean.push([t as f64, scale.y(m)]);
                 }
                 plot_ui.add(
                     FilledArea::new(name.clone(), &xs, &lo, &hi)
@@ -285,7 +405,7 @@ pub fn show(
                     // Backtest: what actually happened after the cursor, beside the forecast.
                     let actual = series.plot_points(view.display_at, x1 as i64, width_px);
                     plot_ui.line(
-                        Line::new(name.clone(), PlotPoints::from(actual))
+                        Line::new(name.clone(), PlotPoints::from(scale.points(actual)))
                             .color(color.gamma_multiply(0.45))
                             .width(1.0),
                     );
@@ -293,11 +413,14 @@ pub fn show(
             }
             if !o.anomalies.is_empty() {
                 plot_ui.points(
-                    Points::new(name.clone(), PlotPoints::from(o.anomalies.clone()))
-                        .shape(MarkerShape::Circle)
-                        .radius(4.0)
-                        .filled(false)
-                        .color(ANOMALY),
+                    Points::new(
+                        name.clone(),
+                        PlotPoints::from(scale.points(o.anomalies.clone())),
+                    )
+                    .shape(MarkerShape::Circle)
+                    .radius(4.0)
+                    .filled(false)
+                    .color(ANOMALY),
                 );
             }
         }
@@ -355,6 +478,26 @@ pub fn show(
     cmds
 }
 
+/// A plotted series that exists in the store read, with its points in view.
+struct Drawn<'a> {
+    /// Its place in the plotted list (its colour).
+    i: usize,
+    key: &'a PlotKey,
+    series: &'a crate::twin::series::Series,
+    pts: Vec<[f64; 2]>,
+    /// Its values' range in view.
+    range: Scale,
+}
+
+/// A range end in the legend: short, but exact for the integers counters hold.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// The last two path segments, enough to tell series apart in a legend.
 fn short(id: &str) -> &str {
     match id.rmatch_indices('/').nth(1) {
@@ -365,6 +508,32 @@ fn short(id: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scaled_series_spans_zero_to_one_and_hover_gives_real_values() {
+        let s = Scale::of(&[[0.0, 337_900.0], [1.0, 337_983.0], [2.0, f64::NAN]]);
+        assert_eq!(
+            s.points(vec![[0.0, 337_900.0], [1.0, 337_983.0]]),
+            [[0.0, 0.0], [1.0, 1.0]]
+        );
+        assert_eq!(s.value(0.5), 337_941.5);
+        // A flat series sits at 0 and reads back exactly; no points: the shared axis.
+        let flat = Scale::of(&[[0.0, 40.0], [1.0, 40.0]]);
+        assert_eq!((flat.y(40.0), flat.value(0.0)), (0.0, 40.0));
+        assert_eq!(Scale::of(&[]), Scale::NONE);
+    }
+
+    #[test]
+    fn ranges_differ_when_one_would_look_flat_beside_another() {
+        let temp = Scale::of(&[[0.0, 38.0], [1.0, 42.0]]);
+        let count = Scale::of(&[[0.0, 337_000.0], [1.0, 338_000.0]]);
+        let rpm = Scale::of(&[[0.0, 1150.0], [1.0, 1250.0]]);
+        assert!(ranges_differ(&[temp, count]));
+        assert!(!ranges_differ(&[temp, rpm]));
+        assert!(!ranges_differ(&[count]));
+    }
+
     #[test]
     fn short_names_keep_two_segments() {
         assert_eq!(super::short("plant-a/line-2/press-07"), "line-2/press-07");
