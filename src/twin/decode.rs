@@ -370,10 +370,7 @@ pub fn decode_with(
             limit: mapping.limits.max_value_bytes,
         });
     }
-    let key = match key {
-        Some(k) => Some(std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?),
-        None => None,
-    };
+    let key = key_str(key)?;
     match origin.role {
         Role::Assets => decode_asset(mapping, origin, key, value),
         Role::Telemetry | Role::Events => {
@@ -417,14 +414,18 @@ pub fn decode_value_with(
     key: Option<&[u8]>,
     value: Json,
 ) -> Result<Decoded, DecodeError> {
-    let key = match key {
-        Some(k) => Some(std::str::from_utf8(k).map_err(|_| DecodeError::KeyNotUtf8)?),
-        None => None,
-    };
+    let key = key_str(key)?;
     match origin.role {
         Role::Assets => decode_asset_json(mapping, origin, key, value),
         Role::Telemetry | Role::Events => decode_object(names, mapping, origin, key, value),
     }
+}
+
+/// The record key as text, or [`DecodeError::KeyNotUtf8`].
+fn key_str(key: Option<&[u8]>) -> Result<Option<&str>, DecodeError> {
+    key.map(std::str::from_utf8)
+        .transpose()
+        .map_err(|_| DecodeError::KeyNotUtf8)
 }
 
 /// The general path for telemetry and events: the whole value as a `serde_json::Value`.

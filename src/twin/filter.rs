@@ -345,27 +345,40 @@ impl Parser {
         }
     }
 
-    fn or(&mut self) -> Result<Expr, FilterError> {
-        let mut e = self.and()?;
-        while self.peek().is_some_and(|t| t.tok == Tok::Or) {
+    /// Steps over the next token if it is `tok`; true when it did.
+    fn eat(&mut self, tok: &Tok) -> bool {
+        let hit = self.peek().is_some_and(|t| t.tok == *tok);
+        if hit {
             self.pos += 1;
-            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+        }
+        hit
+    }
+
+    /// A left-associative chain `operand (op operand)*`, each step joined by `join`: the
+    /// grammar of both `or` and `and`.
+    fn chain(
+        &mut self,
+        op: &Tok,
+        operand: fn(&mut Self) -> Result<Expr, FilterError>,
+        join: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        let mut e = operand(self)?;
+        while self.eat(op) {
+            e = join(Box::new(e), Box::new(operand(self)?));
         }
         Ok(e)
+    }
+
+    fn or(&mut self) -> Result<Expr, FilterError> {
+        self.chain(&Tok::Or, Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut e = self.not()?;
-        while self.peek().is_some_and(|t| t.tok == Tok::And) {
-            self.pos += 1;
-            e = Expr::And(Box::new(e), Box::new(self.not()?));
-        }
-        Ok(e)
+        self.chain(&Tok::And, Self::not, Expr::And)
     }
 
     fn not(&mut self) -> Result<Expr, FilterError> {
-        if self.peek().is_some_and(|t| t.tok == Tok::Not) {
-            self.pos += 1;
+        if self.eat(&Tok::Not) {
             return Ok(Expr::Not(Box::new(self.not()?)));
         }
         self.primary()
@@ -378,8 +391,7 @@ impl Parser {
         if t.tok == Tok::LParen {
             self.pos += 1;
             let e = self.or()?;
-            if self.peek().is_some_and(|t| t.tok == Tok::RParen) {
-                self.pos += 1;
+            if self.eat(&Tok::RParen) {
                 return Ok(e);
             }
             return Err(self.expected("`)`"));

@@ -914,25 +914,33 @@ mod tests {
         let by = |column: Column, descending| {
             ids(&t, &order(&t, None, Some(&SortBy { column, descending })))
         };
-        assert_eq!(
-            by(Column::Prop("speed".into()), false),
-            ["f/car-3", "f/car-1", "f/car-2"]
-        );
-        assert_eq!(
-            by(Column::Prop("speed".into()), true),
-            ["f/car-2", "f/car-1", "f/car-3"]
-        );
-        assert_eq!(
-            by(Column::Prop("state".into()), false),
-            ["f/car-2", "f/car-1", "f/car-3"]
-        );
-        assert_eq!(
-            by(Column::Prop("state".into()), true),
-            ["f/car-1", "f/car-2", "f/car-3"]
-        );
-        assert_eq!(by(Column::Asset, true), ["f/car-3", "f/car-2", "f/car-1"]);
-        // Youngest first: car-1 and car-3 at 2000 (tree order kept), then car-2.
-        assert_eq!(by(Column::Age, false), ["f/car-1", "f/car-3", "f/car-2"]);
+        let speed = || Column::Prop("speed".into());
+        let state = || Column::Prop("state".into());
+        for (column, descending, expected) in [
+            (speed(), false, ["f/car-3", "f/car-1", "f/car-2"]),
+            (speed(), true, ["f/car-2", "f/car-1", "f/car-3"]),
+            (state(), false, ["f/car-2", "f/car-1", "f/car-3"]),
+            (state(), true, ["f/car-1", "f/car-2", "f/car-3"]),
+            (Column::Asset, true, ["f/car-3", "f/car-2", "f/car-1"]),
+            // Youngest first: car-1 and car-3 at 2000 (tree order kept), then car-2.
+            (Column::Age, false, ["f/car-1", "f/car-3", "f/car-2"]),
+        ] {
+            let why = format!("{column:?}, descending {descending}");
+            assert_eq!(by(column, descending), expected, "{why}");
+        }
+    }
+
+    /// The table of [`store`]'s cars at `at` with only `state` shown, reading `extra` as well.
+    fn state_shown(st: &Store, at: i64, extra: &[&str]) -> Table {
+        build(
+            st,
+            &assets(st),
+            at,
+            Some(&cols(&["state"])),
+            extra,
+            &[],
+            &[],
+        )
     }
 
     #[test]
@@ -940,41 +948,17 @@ mod tests {
         let st = store();
         let f = Expr::parse(r#"speed > 100 and asset != "f/car-9""#).unwrap();
         // Only `state` is shown; the filter's `speed` is fetched as well.
-        let t = build(
-            &st,
-            &assets(&st),
-            2500,
-            Some(&cols(&["state"])),
-            &f.as_ref().unwrap().fields(),
-            &[],
-            &[],
-        );
+        let t = state_shown(&st, 2500, &f.as_ref().unwrap().fields());
         assert_eq!(t.shown, fields(&["state"]));
         assert_eq!(t.fields, fields(&["state", "speed"]));
         assert_eq!(
             ids(&t, &order(&t, f.as_ref(), None)),
             ["f/car-1", "f/car-2"]
         );
-        let t = build(
-            &st,
-            &assets(&st),
-            1500,
-            Some(&cols(&["state"])),
-            &f.as_ref().unwrap().fields(),
-            &[],
-            &[],
-        );
+        let t = state_shown(&st, 1500, &f.as_ref().unwrap().fields());
         assert_eq!(ids(&t, &order(&t, f.as_ref(), None)), ["f/car-2"]);
         let f = Expr::parse(r#"state == "FAULT" or not state == "RUN""#).unwrap();
-        let t = build(
-            &st,
-            &assets(&st),
-            2500,
-            Some(&cols(&["state"])),
-            &[],
-            &[],
-            &[],
-        );
+        let t = state_shown(&st, 2500, &[]);
         assert_eq!(
             ids(&t, &order(&t, f.as_ref(), None)),
             ["f/car-2", "f/car-3"]

@@ -706,15 +706,11 @@ mod tests {
             let (t, v) = series(1_000, 0.01, 0.5, None, seed);
             let at = T0 + 500_000;
             let analytic = T0 + 800_000;
-            let p = predict(
-                &t,
-                &v,
-                at,
-                600_000,
-                Some(Threshold::above(28.0)),
-                &ForecastParams::default(),
-            )
-            .unwrap_or_else(|| panic!("none"));
+            let forecast = |v: &[f64], limit| {
+                predict(&t, v, at, 600_000, Some(limit), &ForecastParams::default())
+                    .unwrap_or_else(|| panic!("none"))
+            };
+            let p = forecast(&v, Threshold::above(28.0));
             let (expected, earliest, latest) = rising_crossing(&p);
             assert!(
                 (expected - analytic).abs() < 20_000,
@@ -734,15 +730,7 @@ mod tests {
 
             // The falling mirror: the same series negated against a limit of -28.
             let neg: Vec<f64> = v.iter().map(|x| -x).collect();
-            let q = predict(
-                &t,
-                &neg,
-                at,
-                600_000,
-                Some(Threshold::below(-28.0)),
-                &ForecastParams::default(),
-            )
-            .unwrap_or_else(|| panic!("none"));
+            let q = forecast(&neg, Threshold::below(-28.0));
             assert_eq!(rising_crossing(&q), (expected, earliest, latest));
         }
     }
@@ -856,15 +844,9 @@ mod tests {
                 holed_v.push(f64::NAN);
             }
         }
-        let a = predict(&t, &v, at, 60_000, Some(Threshold::above(40.0)), &params);
-        let b = predict(
-            &holed_t,
-            &holed_v,
-            at,
-            60_000,
-            Some(Threshold::above(40.0)),
-            &params,
-        );
+        let limit = Some(Threshold::above(40.0));
+        let a = predict(&t, &v, at, 60_000, limit, &params);
+        let b = predict(&holed_t, &holed_v, at, 60_000, limit, &params);
         assert!(a.is_some());
         assert_eq!(a, b);
     }

@@ -494,6 +494,14 @@ mod tests {
             .collect()
     }
 
+    /// Samples `step_ms` apart from time 0, one per value.
+    fn every(step_ms: i64, values: &[f64]) -> Vec<(i64, f64)> {
+        (0..)
+            .step_by(step_ms as usize)
+            .zip(values.iter().copied())
+            .collect()
+    }
+
     /// What `r` emits over `s`, in the compact view of [`edges`].
     fn fired(r: &ThresholdRule, s: &[(i64, f64)]) -> Vec<(i64, bool)> {
         edges(&eval_threshold(r, s))
@@ -513,39 +521,27 @@ mod tests {
 
     #[test]
     fn activate_message() {
-        let out = eval_threshold(&rule(Limit::Hi, 7.0, 0.0, 0, 0), &[(5, 7.31)]);
-        assert_eq!(
-            out,
-            vec![(
-                5,
-                AlarmInput::Activate {
-                    message: Some("vibration 7.31 > hi 7.0".into())
-                }
-            )]
-        );
-        let out = eval_threshold(&rule(Limit::LoLo, 1.0, 0.0, 0, 0), &[(5, 0.5)]);
-        assert_eq!(
-            out,
-            vec![(
-                5,
-                AlarmInput::Activate {
-                    message: Some("vibration 0.5 < lolo 1.0".into())
-                }
-            )]
-        );
+        for (limit, value, sample, message) in [
+            (Limit::Hi, 7.0, 7.31, "vibration 7.31 > hi 7.0"),
+            (Limit::LoLo, 1.0, 0.5, "vibration 0.5 < lolo 1.0"),
+        ] {
+            let out = eval_threshold(&rule(limit, value, 0.0, 0, 0), &[(5, sample)]);
+            assert_eq!(
+                out,
+                vec![(
+                    5,
+                    AlarmInput::Activate {
+                        message: Some(message.into())
+                    }
+                )]
+            );
+        }
     }
 
     #[test]
     fn deadband_keeps_active() {
         let r = rule(Limit::HiHi, 10.0, 1.0, 0, 0);
-        let s = [
-            (0, 11.0),
-            (1, 9.5),
-            (2, 9.0),
-            (3, 10.5),
-            (4, 8.99),
-            (5, 9.5),
-        ];
+        let s = every(1, &[11.0, 9.5, 9.0, 10.5, 8.99, 9.5]);
         // 9.5 and 9.0 (== limit - deadband) hold; 8.99 clears; 9.5 is not above the limit, so no re-raise.
         assert_eq!(fired(&r, &s), vec![(0, true), (4, false)]);
     }
@@ -614,10 +610,10 @@ mod tests {
     #[test]
     fn lo_and_lolo() {
         let lo = rule(Limit::Lo, 2.0, 0.5, 0, 0);
-        let s = [(0, 2.0), (1, 1.9), (2, 2.4), (3, 2.5), (4, 2.51)];
+        let s = every(1, &[2.0, 1.9, 2.4, 2.5, 2.51]);
         assert_eq!(fired(&lo, &s), vec![(1, true), (4, false)]);
         let lolo = rule(Limit::LoLo, 1.0, 0.0, 100, 0);
-        let s = [(0, 0.5), (50, 0.5), (100, 0.5), (150, 1.5)];
+        let s = every(50, &[0.5, 0.5, 0.5, 1.5]);
         assert_eq!(fired(&lolo, &s), vec![(100, true), (150, false)]);
     }
 
@@ -625,13 +621,7 @@ mod tests {
     fn nan_ignored() {
         let r = rule(Limit::Hi, 7.0, 0.0, 100, 0);
         // NaN neither breaks the on-delay run nor triggers anything itself.
-        let s = [
-            (0, 8.0),
-            (50, f64::NAN),
-            (100, 8.0),
-            (150, f64::NAN),
-            (200, 1.0),
-        ];
+        let s = every(50, &[8.0, f64::NAN, 8.0, f64::NAN, 1.0]);
         assert_eq!(fired(&r, &s), vec![(100, true), (200, false)]);
         assert!(eval_threshold(&r, &[(0, f64::NAN), (500, f64::NAN)]).is_empty());
     }
@@ -672,14 +662,7 @@ mod tests {
         };
         let mut e = StateEval::new(&r);
         let mut out = Vec::new();
-        for (ts, v) in [
-            (0, "RUN"),
-            (1, "FAULT"),
-            (2, "FAULT"),
-            (3, "fault"),
-            (4, "STOP"),
-            (5, "FAULT"),
-        ] {
+        for (ts, v) in (0..).zip(["RUN", "FAULT", "FAULT", "fault", "STOP", "FAULT"]) {
             out.extend(e.push(ts, v));
         }
         assert_eq!(edges(&out), vec![(1, true), (3, false), (5, true)]);

@@ -57,6 +57,24 @@ pub(super) struct Plain {
     pub(super) vals: Vals,
 }
 
+/// A change to the capacity of each of a [`Plain`]'s columns.
+#[derive(Debug, Clone, Copy)]
+enum Resize {
+    /// `Vec::reserve_exact(n)`.
+    ReserveExact(usize),
+    /// `Vec::shrink_to(n)`.
+    ShrinkTo(usize),
+}
+
+impl Resize {
+    fn apply<T>(self, column: &mut Vec<T>) {
+        match self {
+            Resize::ReserveExact(n) => column.reserve_exact(n),
+            Resize::ShrinkTo(n) => column.shrink_to(n),
+        }
+    }
+}
+
 impl Plain {
     pub(super) fn new(numeric: bool) -> Self {
         Self {
@@ -97,22 +115,21 @@ impl Plain {
     }
 
     pub(super) fn reserve_exact(&mut self, n: usize) {
-        self.ts.reserve_exact(n);
-        self.seq.reserve_exact(n);
-        self.kafka_ts.reserve_exact(n);
-        match &mut self.vals {
-            Vals::Num(v) => v.reserve_exact(n),
-            Vals::Any(v) => v.reserve_exact(n),
-        }
+        self.resize(Resize::ReserveExact(n));
     }
 
     pub(super) fn shrink_to(&mut self, n: usize) {
-        self.ts.shrink_to(n);
-        self.seq.shrink_to(n);
-        self.kafka_ts.shrink_to(n);
+        self.resize(Resize::ShrinkTo(n));
+    }
+
+    /// Resizes every column's allocation the same way, so the four stay in step.
+    fn resize(&mut self, r: Resize) {
+        r.apply(&mut self.ts);
+        r.apply(&mut self.seq);
+        r.apply(&mut self.kafka_ts);
         match &mut self.vals {
-            Vals::Num(v) => v.shrink_to(n),
-            Vals::Any(v) => v.shrink_to(n),
+            Vals::Num(v) => r.apply(v),
+            Vals::Any(v) => r.apply(v),
         }
     }
 

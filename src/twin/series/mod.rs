@@ -75,6 +75,14 @@ impl Default for Series {
 /// Approximate heap bytes per sample of an uncompressed open tail.
 pub const BYTES_PER_SAMPLE: usize = 8 + 8 + 8 + 8;
 
+/// Where a sample of a [`Series`] is kept ([`Series::locate`]).
+enum At<'a> {
+    /// Index into the open tail.
+    Tail(usize),
+    /// A sealed chunk and the index inside it.
+    Chunk(&'a Chunk, usize),
+}
+
 /// A series read by index through a remembered chunk: a short-lived view (one query or
 /// update), whose reads cluster (a plot's searches and the pyramid's nodes walk forward), so
 /// most skip the search over the chunks. Also the numeric values as a [`Column`].
@@ -192,6 +200,19 @@ impl Series {
             .saturating_sub(1)
     }
 
+    /// Where sample `i` is: in the open tail or in a sealed chunk, with its index there (`None`
+    /// only if no chunk holds a sealed index). Every read by index goes through here, so it
+    /// stays small enough to inline.
+    #[inline]
+    fn locate(&self, i: usize) -> Option<At<'_>> {
+        let sealed = self.sealed();
+        if i >= sealed {
+            return Some(At::Tail(i - sealed));
+        }
+        let ch = self.chunks.get(self.chunk_of(i))?;
+        Some(At::Chunk(ch, i - ch.start))
+    }
+
     /// The number of leading samples whose event time satisfies `pred`, which must hold for a
     /// prefix of the series (a monotone predicate). Touches only the chunk headers and one
     /// chunk (or the tail).
@@ -234,12 +255,10 @@ impl Series {
     }
 
     fn seq_at(&self, i: usize) -> Option<u64> {
-        let sealed = self.sealed();
-        if i >= sealed {
-            return self.tail.seq.get(i - sealed).copied();
+        match self.locate(i)? {
+            At::Tail(j) => self.tail.seq.get(j).copied(),
+            At::Chunk(ch, j) => Some(ch.seq(j)),
         }
-        let ch = self.chunks.get(self.chunk_of(i))?;
-        Some(ch.seq(i - ch.start))
     }
 
     /// Inserts a sample at its `(ts, seq)` position. Returns false for a duplicate key (the same
@@ -431,24 +450,20 @@ impl Series {
     /// The sample at index `i`.
     #[must_use]
     pub fn sample(&self, i: usize) -> Option<Sample> {
-        let sealed = self.sealed();
-        if i >= sealed {
-            let j = i - sealed;
-            return Some(Sample {
+        match self.locate(i)? {
+            At::Tail(j) => Some(Sample {
                 ts: *self.tail.ts.get(j)?,
                 seq: *self.tail.seq.get(j)?,
                 kafka_ts: *self.tail.kafka_ts.get(j)?,
                 value: self.tail.value(j)?,
-            });
+            }),
+            At::Chunk(ch, j) => Some(Sample {
+                ts: ch.ts(j),
+                seq: ch.seq(j),
+                kafka_ts: ch.kafka_ts(j),
+                value: ch.value(j)?,
+            }),
         }
-        let ch = self.chunks.get(self.chunk_of(i))?;
-        let j = i - ch.start;
-        Some(Sample {
-            ts: ch.ts(j),
-            seq: ch.seq(j),
-            kafka_ts: ch.kafka_ts(j),
-            value: ch.value(j)?,
-        })
     }
 
     /// The sample in force at `t`.
@@ -460,34 +475,28 @@ impl Series {
     /// The value at index `i`.
     #[must_use]
     pub fn value(&self, i: usize) -> Option<Value> {
-        let sealed = self.sealed();
-        if i >= sealed {
-            return self.tail.value(i - sealed);
+        match self.locate(i)? {
+            At::Tail(j) => self.tail.value(j),
+            At::Chunk(ch, j) => ch.value(j),
         }
-        let ch = self.chunks.get(self.chunk_of(i))?;
-        ch.value(i - ch.start)
     }
 
     /// The numeric value at index `i`, if numeric.
     #[must_use]
     pub fn num(&self, i: usize) -> Option<f64> {
-        let sealed = self.sealed();
-        if i >= sealed {
-            return self.tail.num(i - sealed);
+        match self.locate(i)? {
+            At::Tail(j) => self.tail.num(j),
+            At::Chunk(ch, j) => ch.num(j),
         }
-        let ch = self.chunks.get(self.chunk_of(i))?;
-        ch.num(i - ch.start)
     }
 
     /// Event time of sample `i`.
     #[must_use]
     pub fn ts(&self, i: usize) -> Option<i64> {
-        let sealed = self.sealed();
-        if i >= sealed {
-            return self.tail.ts.get(i - sealed).copied();
+        match self.locate(i)? {
+            At::Tail(j) => self.tail.ts.get(j).copied(),
+            At::Chunk(ch, j) => Some(ch.ts(j)),
         }
-        let ch = self.chunks.get(self.chunk_of(i))?;
-        Some(ch.ts(i - ch.start))
     }
 
     /// Event times of the samples in `r` (clamped to the series), in order, decoding each
