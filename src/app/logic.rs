@@ -26,6 +26,12 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(8);
 /// take tens of ms, and 8 ms per such frame would make catch-up crawl. The UI still redraws
 /// at least ~20 times a second.
 const CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(35);
+/// The most a catch-up frame applies for when the operator is not interacting: a frame that
+/// takes 40 ms to draw (100k assets, table and tree open, software rendering) then spends
+/// three quarters of the time applying, and the window still redraws ~6 times a second.
+const MAX_CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(120);
+/// While catching up, applying gets this many times what drawing took.
+const CATCH_UP_APPLY_PER_DRAW: u32 = 4;
 /// While the window is hidden nothing is drawn, and eframe runs the logic at most every
 /// 100 ms: half of that goes to ingest, so a hidden window keeps up with a busy cluster.
 const HIDDEN_DRAIN_BUDGET: Duration = Duration::from_millis(50);
@@ -95,6 +101,19 @@ pub struct FocusLimits {
     pub selected: Vec<(String, Vec<Threshold>)>,
 }
 
+/// How long a frame applies ingest while catching up: a multiple of what the last frame took
+/// to draw, so slow frames (a large fleet on a software renderer) do not make catch-up crawl,
+/// but never less than the fixed budget, and only that while the operator clicks or types, so
+/// the window answers at once.
+fn catch_up_budget(drawn: Option<Duration>, interacting: bool) -> Duration {
+    match drawn {
+        Some(d) if !interacting => {
+            (d * CATCH_UP_APPLY_PER_DRAW).clamp(CATCH_UP_DRAIN_BUDGET, MAX_CATCH_UP_DRAIN_BUDGET)
+        }
+        _ => CATCH_UP_DRAIN_BUDGET,
+    }
+}
+
 impl TwinApp {
     /// Everything a frame does besides drawing: drain, tick, re-read, predictions. eframe
     /// calls it before every layout and, while the window is hidden, on its own whenever a
@@ -106,7 +125,10 @@ impl TwinApp {
         } else if self.status.progress.caught_up {
             DRAIN_BUDGET
         } else {
-            CATCH_UP_DRAIN_BUDGET
+            // Since the last drain ended: drawing, tessellating and painting that frame.
+            let drawn = self.last_tick.map(|t| t.elapsed());
+            let interacting = ctx.input(|i| !i.events.is_empty());
+            catch_up_budget(drawn, interacting)
         };
         let more = self.drain(budget);
         self.pred.drain();
@@ -433,5 +455,27 @@ impl TwinApp {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_applies_a_multiple_of_the_draw_time_within_bounds() {
+        let ms = Duration::from_millis;
+        // Fast frames: the fixed budget.
+        assert_eq!(catch_up_budget(Some(ms(5)), false), CATCH_UP_DRAIN_BUDGET);
+        // A 20 ms frame: 80 ms of applying.
+        assert_eq!(catch_up_budget(Some(ms(20)), false), ms(80));
+        // Slow frames: capped, so the window still redraws several times a second.
+        assert_eq!(
+            catch_up_budget(Some(ms(60)), false),
+            MAX_CATCH_UP_DRAIN_BUDGET
+        );
+        // The operator is clicking or typing, or nothing was drawn yet: the fixed budget.
+        assert_eq!(catch_up_budget(Some(ms(60)), true), CATCH_UP_DRAIN_BUDGET);
+        assert_eq!(catch_up_budget(None, false), CATCH_UP_DRAIN_BUDGET);
     }
 }
