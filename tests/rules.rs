@@ -9,22 +9,11 @@ use std::time::Duration;
 use twinscope::config::Config;
 use twinscope::headless::read_to_store_with_rules;
 use twinscope::testkit::rules;
-use twinscope::twin::Store;
 use twinscope::twin::alarms::AlarmState;
 
 use common::{TestProducer, spec};
 
 use common::T0;
-
-fn state(store: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
-    let a = store.asset_by_id(asset)?;
-    let id = *store
-        .asset(a)?
-        .alarm_ids()
-        .iter()
-        .find(|&&i| &*store.alarms()[i as usize].code == code)?;
-    store.alarm_at(id, t).map(|v| v.status.state)
-}
 
 #[test]
 fn threshold_rule_alarm_states_at_known_times() {
@@ -65,7 +54,7 @@ fn threshold_rule_alarm_states_at_known_times() {
         Duration::from_secs(60),
     )
     .expect("read");
-    let st = |s: i64| state(&store, "plant/m1", "VIB_HI", T0 + s);
+    let st = |s: i64| rules::alarm_state(&store, "plant/m1", "VIB_HI", T0 + s);
     assert_eq!(st(0), None);
     assert_eq!(st(19_999), None, "before the on-delay elapsed");
     assert_eq!(st(20_000), Some(AlarmState::UnackActive));

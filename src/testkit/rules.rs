@@ -1,5 +1,9 @@
 //! The `[[rules]]` fixtures of the config, rule and rule-alarm tests, written once so that the
-//! parser's tests and the end-to-end ones read the same rule text.
+//! parser's tests and the end-to-end ones read the same rule text, and the one look-up of a
+//! rule alarm's state that both kinds of test check.
+
+use crate::twin::Store;
+use crate::twin::alarms::AlarmState;
 
 /// A vibration threshold rule, `VIB_HI`: above 7.0 with a 0.5 deadband for 10 s, medium
 /// priority. `extra` lines (`key = value`, each ending in a newline) are added to its table,
@@ -36,4 +40,17 @@ pattern = "plant-a/*"
 #[must_use]
 pub fn two_rules() -> String {
     format!("{}{STATE_FAULT}", vib_hi("kinds = [\"machine\"]\n"))
+}
+
+/// The state at `t` of the alarm `code` on the asset `id`, `None` when the store has no such
+/// asset or alarm: what the rule-alarm tests check, in the store's unit tests and end to end.
+#[must_use]
+pub fn alarm_state(store: &Store, id: &str, code: &str, t: i64) -> Option<AlarmState> {
+    let a = store.asset_by_id(id)?;
+    let alarm = *store
+        .asset(a)?
+        .alarm_ids()
+        .iter()
+        .find(|&&i| &*store.alarms()[i as usize].code == code)?;
+    store.alarm_at(alarm, t).map(|v| v.status.state)
 }

@@ -353,6 +353,14 @@ impl Builder {
         !self.finding_columns && self.next == self.assets.len()
     }
 
+    /// Reads every remaining row and returns the table: the whole read in one go, where
+    /// nothing needs it spread over frames.
+    #[must_use]
+    pub fn run(mut self, store: &Store) -> Table {
+        while !self.step(store, usize::MAX) {}
+        self.finish()
+    }
+
     /// The table read (complete once [`Self::step`] returned true).
     #[must_use]
     pub fn finish(self) -> Table {
@@ -469,22 +477,6 @@ impl Builder {
             defs: asset.def_at(i64::MAX).is_some(),
         });
     }
-}
-
-/// The rows of `assets` at `at`, read in one go (see [`Builder::new`] for the arguments).
-#[must_use]
-pub fn build(
-    store: &Store,
-    assets: &[AssetIdx],
-    at: i64,
-    columns: Option<&[String]>,
-    extra: &[&str],
-    alarms: &[AlarmView],
-    ttl: &[TimeToLimit],
-) -> Table {
-    let mut b = Builder::new(store, assets.into(), at, columns, extra, alarms, ttl);
-    while !b.step(store, usize::MAX) {}
-    b.finish()
 }
 
 /// Sort key of a time to a limit: beyond the limit first, then the expected crossing. The
@@ -888,7 +880,7 @@ mod tests {
     #[test]
     fn rows_are_the_group_as_of_t() {
         let st = store();
-        let t = build(&st, &assets(&st), 1500, None, &[], &[], &[]);
+        let t = table_at(&st, 1500);
         // car-3 did not exist yet.
         assert_eq!(ids(&t, &order(&t, None, None)), ["f/car-1", "f/car-2"]);
         assert_eq!(
@@ -896,7 +888,7 @@ mod tests {
             vec![Some(Value::Num(50.0)), Some(s("RUN"))]
         );
         assert_eq!(t.rows[0].newest, Some(1000));
-        let t = build(&st, &assets(&st), 2500, None, &[], &[], &[]);
+        let t = table_at(&st, 2500);
         assert_eq!(t.rows.len(), 3);
         assert_eq!(
             t.rows[0].cells,
@@ -910,7 +902,7 @@ mod tests {
     #[test]
     fn sort_by_any_column_with_missing_values_last() {
         let st = store();
-        let t = build(&st, &assets(&st), 2500, None, &[], &[], &[]);
+        let t = table_at(&st, 2500);
         let by = |column: Column, descending| {
             ids(&t, &order(&t, None, Some(&SortBy { column, descending })))
         };
@@ -930,17 +922,23 @@ mod tests {
         }
     }
 
+    /// The table of [`store`]'s cars at `at` with the default columns.
+    fn table_at(st: &Store, at: i64) -> Table {
+        Builder::new(st, assets(st).into(), at, None, &[], &[], &[]).run(st)
+    }
+
     /// The table of [`store`]'s cars at `at` with only `state` shown, reading `extra` as well.
     fn state_shown(st: &Store, at: i64, extra: &[&str]) -> Table {
-        build(
+        Builder::new(
             st,
-            &assets(st),
+            assets(st).into(),
             at,
             Some(&cols(&["state"])),
             extra,
             &[],
             &[],
         )
+        .run(st)
     }
 
     #[test]
@@ -1000,15 +998,8 @@ mod tests {
                 from: 2500,
             },
         ];
-        let t = build(
-            &st,
-            &assets(&st),
-            2500,
-            Some(&cols(&["speed"])),
-            &[],
-            &[],
-            &ttl,
-        );
+        let speed = cols(&["speed"]);
+        let t = Builder::new(&st, assets(&st).into(), 2500, Some(&speed), &[], &[], &ttl).run(&st);
         assert_eq!(
             t.rows[0].ttl.as_ref().map(|t| t.prop.as_ref()),
             Some("temp")
@@ -1044,17 +1035,8 @@ mod tests {
         let f = Expr::parse(r#"speed > 100 and kind == "car""#).unwrap();
         let extra = f.as_ref().unwrap().fields();
         for columns in [None, Some(cols(&["state"]))] {
-            let whole = build(
-                &st,
-                &assets(&st),
-                2500,
-                columns.as_deref(),
-                &extra,
-                &[],
-                &[],
-            );
-            for step in 1..=3 {
-                let mut b = Builder::new(
+            let builder = || {
+                Builder::new(
                     &st,
                     assets(&st).into(),
                     2500,
@@ -1062,7 +1044,11 @@ mod tests {
                     &extra,
                     &[],
                     &[],
-                );
+                )
+            };
+            let whole = builder().run(&st);
+            for step in 1..=3 {
+                let mut b = builder();
                 let mut steps = 0;
                 while !b.step(&st, step) {
                     steps += 1;
@@ -1105,14 +1091,14 @@ mod tests {
     #[test]
     fn a_moved_cursor_reads_only_rows_that_changed() {
         let st = store();
-        let prev = Arc::new(build(&st, &assets(&st), 1500, None, &[], &[], &[]));
+        let prev = Arc::new(table_at(&st, 1500));
         let mut b = Builder::new(&st, assets(&st).into(), 2500, None, &[], &[], &[])
             .since(&st, Arc::clone(&prev));
         while !b.step(&st, 1) {}
         // car-2 did not change after 1000; car-1 did at 2000, car-3 appeared then.
         assert_eq!(b.reused(), 1);
         let t = b.finish();
-        let fresh = build(&st, &assets(&st), 2500, None, &[], &[], &[]);
+        let fresh = table_at(&st, 2500);
         assert_eq!(row_content(&t), row_content(&fresh));
         assert_eq!(t.available, fresh.available);
         // Back to 1500 from 2500: car-2 again, car-3 gone.
@@ -1146,14 +1132,17 @@ mod tests {
             let f = Expr::parse("y == \"RUN\"").unwrap();
             let extra = f.as_ref().unwrap().fields();
             let mut at = rng.i64(-10..1100);
-            let mut prev = Arc::new(build(&st, &ids, at, None, &extra, &[], &[]));
+            let mut prev = Arc::new(
+                Builder::new(&st, ids.clone().into(), at, None, &extra, &[], &[]).run(&st),
+            );
             for _ in 0..10 {
                 at = rng.i64(-10..1100);
                 let mut b = Builder::new(&st, ids.clone().into(), at, None, &extra, &[], &[])
                     .since(&st, Arc::clone(&prev));
                 while !b.step(&st, rng.usize(1..4)) {}
                 let t = b.finish();
-                let fresh = build(&st, &ids, at, None, &extra, &[], &[]);
+                let fresh =
+                    Builder::new(&st, ids.clone().into(), at, None, &extra, &[], &[]).run(&st);
                 assert_eq!(row_content(&t), row_content(&fresh), "at {at}");
                 prev = Arc::new(t);
             }

@@ -215,6 +215,7 @@ impl Store {
 mod tests {
     use super::super::test_support::{rec, tele};
     use super::*;
+    use crate::testkit::rules::alarm_state;
     use crate::twin::alarms::{AlarmState, Priority};
     use crate::twin::decode::{
         AlarmAction, AssetDef, Decoded, Event, EventKind, Rec, Role, Severity,
@@ -238,16 +239,6 @@ mod tests {
         }
     }
 
-    fn rule_state(s: &Store, asset: &str, code: &str, t: i64) -> Option<AlarmState> {
-        let a = s.asset_by_id(asset)?;
-        let id = *s
-            .asset(a)?
-            .alarm_ids()
-            .iter()
-            .find(|&&i| &*s.alarms()[i as usize].code == code)?;
-        s.alarm_at(id, t).map(|v| v.status.state)
-    }
-
     /// Samples every second: 5.0 until 10 s, 8.0 from 10 s to 30 s, 6.8 (inside the deadband)
     /// until 40 s, then 6.0.
     fn vib_recs(asset: &str) -> Vec<Rec> {
@@ -269,7 +260,7 @@ mod tests {
         let mut s = Store::new("/", 0);
         s.set_rules(vec![hi_rule(5, 3)]);
         s.apply_batch(vib_recs("p/m"), vec![]);
-        let st = |t| rule_state(&s, "p/m", "VIB_HI", t);
+        let st = |t| alarm_state(&s, "p/m", "VIB_HI", t);
         assert_eq!(st(0), None);
         assert_eq!(st(14_999), None);
         assert_eq!(st(15_000), Some(AlarmState::UnackActive));
@@ -305,8 +296,8 @@ mod tests {
             }
             for t in (0..70_000).step_by(500) {
                 assert_eq!(
-                    rule_state(&s, "p/m", "VIB_HI", t),
-                    rule_state(&ordered, "p/m", "VIB_HI", t),
+                    alarm_state(&s, "p/m", "VIB_HI", t),
+                    alarm_state(&ordered, "p/m", "VIB_HI", t),
                     "round {round} t={t}"
                 );
             }
@@ -316,11 +307,11 @@ mod tests {
         late.apply_batch(vib_recs("p/m"), vec![]);
         late.set_rules(vec![hi_rule(5, 3)]);
         assert_eq!(
-            rule_state(&late, "p/m", "VIB_HI", 20_000),
+            alarm_state(&late, "p/m", "VIB_HI", 20_000),
             Some(AlarmState::UnackActive)
         );
         assert_eq!(
-            rule_state(&late, "p/m", "VIB_HI", 43_000),
+            alarm_state(&late, "p/m", "VIB_HI", 43_000),
             Some(AlarmState::UnackRtn)
         );
     }
@@ -333,7 +324,7 @@ mod tests {
         let late = recs.split_off(20);
         s.apply_batch(recs, vec![]);
         assert_eq!(
-            rule_state(&s, "p/m", "VIB_HI", 19_000),
+            alarm_state(&s, "p/m", "VIB_HI", 19_000),
             Some(AlarmState::UnackActive)
         );
         let ack = rec(
@@ -357,7 +348,7 @@ mod tests {
         );
         s.apply_batch(vec![ack], vec![]);
         assert_eq!(
-            rule_state(&s, "p/m", "VIB_HI", 20_000),
+            alarm_state(&s, "p/m", "VIB_HI", 20_000),
             Some(AlarmState::AckedActive)
         );
         // The rest, plus a late early sample that forces a full recompute.
@@ -371,7 +362,7 @@ mod tests {
         assert_eq!(v.status.acked_by.as_deref(), Some("ann"));
         // Acked, then returned: back to Normal at 43 s.
         assert_eq!(
-            rule_state(&s, "p/m", "VIB_HI", 43_000),
+            alarm_state(&s, "p/m", "VIB_HI", 43_000),
             Some(AlarmState::Normal)
         );
         // Replacing the rules drops rule inputs but keeps the operator's.
@@ -414,14 +405,14 @@ mod tests {
         recs.extend(vib_recs("plant-a/l1/lathe-1"));
         recs.extend(vib_recs("plant-b/l1/press-1"));
         s.apply_batch(recs, vec![]);
-        let on = |a: &str, c: &str| rule_state(&s, a, c, 20_000) == Some(AlarmState::UnackActive);
+        let on = |a: &str, c: &str| alarm_state(&s, a, c, 20_000) == Some(AlarmState::UnackActive);
         assert!(on("plant-a/l1/press-1", "P") && !on("plant-a/l1/press-1", "K"));
         assert!(on("plant-a/l1/lathe-1", "K") && !on("plant-a/l1/lathe-1", "P"));
         assert!(!on("plant-b/l1/press-1", "K") && !on("plant-b/l1/press-1", "P"));
         // A later definition changes the kind: the rule now applies.
         s.apply_batch(vec![def(2, "plant-b/l1/press-1", "machine")], vec![]);
         assert_eq!(
-            rule_state(&s, "plant-b/l1/press-1", "K", 20_000),
+            alarm_state(&s, "plant-b/l1/press-1", "K", 20_000),
             Some(AlarmState::UnackActive)
         );
     }
