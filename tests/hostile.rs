@@ -177,9 +177,7 @@ fn every_kind_of_garbage_is_listed_and_good_records_around_it_are_applied() {
 /// the value limit like any other and listed with its exact place.
 #[test]
 fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
-    let cluster = common::twin_cluster(1, 1, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::twin_cluster(1, 1, 1));
     for n in 0..3 {
         good(&mut p, 0, n);
     }
@@ -215,9 +213,7 @@ fn a_record_above_the_fetch_limits_is_listed_and_skipped() {
 fn raising_the_fetch_limit_is_announced_with_the_sizes() {
     use twinscope::kafka::ingest::{Ingest, IngestEvent};
 
-    let cluster = common::twin_cluster(1, 1, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::twin_cluster(1, 1, 1));
     good(&mut p, 0, 0);
     let huge = format!(r#"{{"ts": {T0}, "blob": "{}"}}"#, "x".repeat(300_000));
     p.send_str(TELEMETRY, 0, GOOD, &huge, T0 + 3500);

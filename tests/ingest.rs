@@ -77,9 +77,7 @@ fn text(s: &str) -> Value {
 
 #[test]
 fn known_records_over_several_partitions_give_exact_store_contents() {
-    let cluster = common::twin_cluster(3, 4, 2);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::twin_cluster(3, 4, 2));
 
     const A: &str = "plant/l1/m1";
     const B: &str = "plant/l1/m2";
@@ -453,9 +451,10 @@ fn known_records_over_several_partitions_give_exact_store_contents() {
 fn mapping_config_for_a_non_default_payload_shape() {
     let topics = "[topics]\ntelemetry = \"cars.state\"\nevents = \"cars.events\"\nassets = \"\"\n";
     let config = Config::parse(&format!("{topics}{}", common::CAR_MAPPING)).unwrap();
-    let cluster = common::mock_cluster(3, &[("cars.state", 2), ("cars.events", 1)]);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::mock_cluster(
+        3,
+        &[("cars.state", 2), ("cars.events", 1)],
+    ));
     // Kafka timestamps are far from the payload times, so a mix-up shows.
     let kts = T0 + 86_400_000;
     let s = "cars.state";
@@ -594,9 +593,10 @@ fn mapping_config_for_a_non_default_payload_shape() {
 fn pointer_hierarchy_parent_is_kept_for_assets_first_seen_in_events() {
     let topics = "[topics]\ntelemetry = \"cars.state\"\nevents = \"cars.events\"\nassets = \"\"\n";
     let config = Config::parse(&format!("{topics}[mapping]{POINTER_HIERARCHY}")).unwrap();
-    let cluster = common::mock_cluster(3, &[("cars.state", 1), ("cars.events", 1)]);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::mock_cluster(
+        3,
+        &[("cars.state", 1), ("cars.events", 1)],
+    ));
     p.send_str("cars.events", 0, "k", r#"{"vin": "V9", "t": 1700000000, "region": "eu", "fleet": "f9", "type": "alarm", "code": "HOT", "severity": "high", "state": "active"}"#, T0);
     p.flush();
     let store = read_all(&config, &bootstrap);
@@ -629,9 +629,7 @@ fn tree_rows(store: &Store, t: i64) -> Vec<TreeRow> {
 
 #[test]
 fn tree_and_existence_follow_assets_topic_at_t() {
-    let cluster = common::twin_cluster(3, 2, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::twin_cluster(3, 2, 1));
     const OLD: &str = "plant/l9/old";
     const NEW: &str = "plant/l9/new";
     p.send_str(
@@ -707,45 +705,23 @@ fn tree_and_existence_follow_assets_topic_at_t() {
     ));
 
     assert!(Tree::build(&store, T0 + 999).is_empty());
-    let group = |path: &str, parent: Option<&str>, label: &str| {
+    // (path, parent, label, kind, is an asset), as `tree_rows` lists them.
+    let row = |path: &str, parent: Option<&str>, label: &str, kind: Option<&str>, asset| {
         (
             path.to_owned(),
             parent.map(str::to_owned),
             label.to_owned(),
-            None,
-            false,
+            kind.map(str::to_owned),
+            asset,
         )
     };
-    let before = vec![
-        group("plant", None, "plant"),
-        group("plant/l9", Some("plant"), "l9"),
-        (
-            OLD.to_owned(),
-            Some("plant/l9".to_owned()),
-            "old".to_owned(),
-            None,
-            true,
-        ),
-    ];
+    let plant = row("plant", None, "plant", None, false);
+    let line = row("plant/l9", Some("plant"), "l9", None, false);
+    let old = row(OLD, Some("plant/l9"), "old", None, true);
+    let new = row(NEW, Some("plant/l9"), "New one", Some("machine"), true);
+    let before = vec![plant.clone(), line.clone(), old.clone()];
     assert_eq!(tree_rows(&store, T0 + 1999), before);
-    let with_new = vec![
-        group("plant", None, "plant"),
-        group("plant/l9", Some("plant"), "l9"),
-        (
-            NEW.to_owned(),
-            Some("plant/l9".to_owned()),
-            "New one".to_owned(),
-            Some("machine".to_owned()),
-            true,
-        ),
-        (
-            OLD.to_owned(),
-            Some("plant/l9".to_owned()),
-            "old".to_owned(),
-            None,
-            true,
-        ),
-    ];
+    let with_new = vec![plant, line, new, old];
     assert_eq!(tree_rows(&store, T0 + 2000), with_new);
     assert_eq!(tree_rows(&store, T0 + 7999), with_new);
     assert_eq!(tree_rows(&store, T0 + 8000), before);

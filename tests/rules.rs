@@ -11,16 +11,14 @@ use twinscope::headless::read_to_store_with_rules;
 use twinscope::testkit::rules;
 use twinscope::twin::alarms::AlarmState;
 
-use common::{TestProducer, spec};
+use common::spec;
 
 use common::T0;
 
 #[test]
 fn threshold_rule_alarm_states_at_known_times() {
     let config = Config::parse(&rules::vib_hi("off_delay_s = 2\n")).unwrap();
-    let cluster = common::twin_cluster(1, 2, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) = common::producer_into(common::twin_cluster(1, 2, 1));
     // One sample a second for 60 s: 5.0, above the limit (8.0) from 10 s, inside the deadband
     // (6.8) from 30 s, below it (6.0) from 40 s. Alternating partitions, odd seconds sent
     // first, so arrival order differs from event-time order.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json, json};
 use twinscope::config::Config;
 use twinscope::twin::seq_parts;
 
-use common::{TestProducer, read_all};
+use common::read_all;
 
 use common::T0;
 const PARTITIONS: i32 = 6;
@@ -138,9 +138,8 @@ fn reference(tele: &[Tele], defs: &[Def], t: i64) -> (Json, Origins) {
 #[test]
 fn state_at_matches_reference_fold_for_random_times() {
     let mut rng = fastrand::Rng::with_seed(0x7717_5c09e);
-    let cluster = common::twin_cluster(3, PARTITIONS, 1);
-    let bootstrap = cluster.bootstrap_servers();
-    let mut p = TestProducer::new(&bootstrap);
+    let (_cluster, bootstrap, mut p) =
+        common::producer_into(common::twin_cluster(3, PARTITIONS, 1));
 
     // Telemetry: event times in whole seconds over ten minutes (so ties are common), in
     // random order across and within partitions; the Kafka time is the event time.

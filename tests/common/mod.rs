@@ -87,11 +87,18 @@ impl Broker for Cluster {
     }
 }
 
-/// The setup of a test that produces a workload: `broker` (kept, as dropping it stops it), its
-/// bootstrap servers, a [`TestProducer`] into it and an rng seeded with `seed`.
-pub fn producing<B: Broker>(broker: B, seed: u64) -> (B, String, TestProducer, fastrand::Rng) {
+/// The setup of a test that produces records by hand: `broker` (kept, as dropping it stops
+/// it), its bootstrap servers and a [`TestProducer`] into it.
+pub fn producer_into<B: Broker>(broker: B) -> (B, String, TestProducer) {
     let bootstrap = broker.bootstrap();
     let p = TestProducer::new(&bootstrap);
+    (broker, bootstrap, p)
+}
+
+/// The setup of a test that produces a workload: [`producer_into`] `broker`, and an rng
+/// seeded with `seed`.
+pub fn producing<B: Broker>(broker: B, seed: u64) -> (B, String, TestProducer, fastrand::Rng) {
+    let (broker, bootstrap, p) = producer_into(broker);
     (broker, bootstrap, p, fastrand::Rng::with_seed(seed))
 }
 
