@@ -365,19 +365,16 @@ fn broker_outage_shows_the_disconnected_banner_and_the_window_keeps_responding()
         cluster.broker_down(b).unwrap();
     }
     let mut slowest = Duration::ZERO;
-    let banner = loop {
+    let every = Duration::from_millis(10);
+    let banner = common::poll(down_at, Duration::from_secs(10), every, || {
         let f = Instant::now();
         h.step();
         slowest = slowest.max(f.elapsed());
-        if let Some(b) = labels(&h, "⚠ Disconnected from").into_iter().next() {
-            break b;
-        }
-        assert!(
-            down_at.elapsed() < Duration::from_secs(10),
-            "no Disconnected banner 10 s after the outage began"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+        labels(&h, "⚠ Disconnected from")
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no Disconnected banner 10 s after the outage began".to_owned())
+    });
     let shown_after = down_at.elapsed();
     eprintln!(
         "Disconnected banner {shown_after:?} after the outage began; slowest frame {slowest:?}: {banner}"

@@ -120,6 +120,13 @@ fn settle(h: &mut App) {
     panic!("the fleet table is still updating after 500 frames");
 }
 
+/// Clicks the widget labelled `label` and waits until the table shows the answer.
+fn click_settled(h: &mut App, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(3);
+    settle(h);
+}
+
 /// Replaces the filter box's text.
 fn set_filter(h: &mut App, text: &str) {
     h.get_by_label("Fleet filter").click();
@@ -135,9 +142,7 @@ fn set_filter(h: &mut App, text: &str) {
 fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     let mut f = fixture();
     let h = &mut f.h;
-    h.get_by_label("fleet").click();
-    h.run_steps(3);
-    settle(h);
+    click_settled(h, "fleet");
     assert_eq!(h.state().selected(), Some("fleet"));
 
     // One row per asset of the group (not the truck), with the store's values: live, the
@@ -156,16 +161,12 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
     h.get_by_label("● high");
 
     // Sorting by speed, then the other way.
-    h.get_by_label("Sort by speed").click();
-    h.run_steps(3);
-    settle(h);
+    click_settled(h, "Sort by speed");
     let mut by_speed: Vec<usize> = (0..6).collect();
     by_speed.sort_by(|&a, &b| LATE[a].total_cmp(&LATE[b]));
     let ascending: Vec<String> = by_speed.iter().map(|&i| car(i)).collect();
     assert_eq!(rows_shown(h), ascending);
-    h.get_by_label("Sort by speed").click();
-    h.run_steps(3);
-    settle(h);
+    click_settled(h, "Sort by speed");
     let descending: Vec<String> = ascending.iter().rev().cloned().collect();
     assert_eq!(rows_shown(h), descending);
 
@@ -249,15 +250,11 @@ fn a_group_shows_its_assets_sorted_filtered_and_as_of_the_cursor() {
 fn the_operator_chooses_the_columns() {
     let mut f = fixture();
     let h = &mut f.h;
-    h.get_by_label("fleet").click();
-    h.run_steps(3);
-    settle(h);
+    click_settled(h, "fleet");
     h.get_by_label(&format!("{} state = RUN", car(0)));
     h.get_by_label("Columns…").click();
     h.run_steps(2);
-    h.get_by_label("state").click();
-    h.run_steps(3);
-    settle(h);
+    click_settled(h, "state");
     // state is gone, speed stays; the filter may still read state.
     assert!(
         h.query_by_label(&format!("{} state = RUN", car(0)))

@@ -87,6 +87,24 @@ impl Broker for Cluster {
     }
 }
 
+/// Calls `attempt` every `every` until it gives `Ok`, and fails the test with its last `Err`
+/// once `timeout` has passed since `since`: a test's wait for what another thread or process
+/// does.
+pub fn poll<T>(
+    since: Instant,
+    timeout: Duration,
+    every: Duration,
+    mut attempt: impl FnMut() -> Result<T, String>,
+) -> T {
+    loop {
+        match attempt() {
+            Ok(done) => return done,
+            Err(why) => assert!(since.elapsed() < timeout, "{why}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// The setup of a test that produces records by hand: `broker` (kept, as dropping it stops
 /// it), its bootstrap servers and a [`TestProducer`] into it.
 pub fn producer_into<B: Broker>(broker: B) -> (B, String, TestProducer) {
