@@ -23,6 +23,17 @@ pub enum Literal {
     Bool(bool),
 }
 
+impl Literal {
+    /// What kind of value it is, as an error message names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Literal::Num(_) => "number",
+            Literal::Str(_) => "string",
+            Literal::Bool(_) => "boolean",
+        }
+    }
+}
+
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -171,8 +182,8 @@ fn compare(v: FieldValue<'_>, lit: &Literal) -> Option<Ordering> {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
-    Num(f64),
-    Str(String),
+    /// A number or a quoted string (`true` and `false` are names until compared).
+    Lit(Literal),
     Op(Op),
     And,
     Or,
@@ -185,8 +196,7 @@ impl fmt::Display for Tok {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Tok::Ident(s) => write!(f, "name `{s}`"),
-            Tok::Num(n) => write!(f, "number {n}"),
-            Tok::Str(s) => write!(f, "string {s:?}"),
+            Tok::Lit(l) => write!(f, "{} {l}", l.kind()),
             Tok::Op(op) => write!(f, "`{}`", op_text(*op)),
             Tok::And => f.write_str("`and`"),
             Tok::Or => f.write_str("`or`"),
@@ -273,7 +283,7 @@ fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
                         }
                     }
                 }
-                (Tok::Str(s), j + 1 - i)
+                (Tok::Lit(Literal::Str(s)), j + 1 - i)
             }
             c if c.is_ascii_digit()
                 || ((c == '-' || c == '.') && next.is_some_and(|n| n.is_ascii_digit())) =>
@@ -289,7 +299,7 @@ fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
                 }
                 let s: String = chars[i..j].iter().collect();
                 match s.parse::<f64>() {
-                    Ok(n) if n.is_finite() => (Tok::Num(n), j - i),
+                    Ok(n) if n.is_finite() => (Tok::Lit(Literal::Num(n)), j - i),
                     _ => return Err(err(column, format!("`{s}` is not a number"))),
                 }
             }
@@ -399,24 +409,24 @@ impl Parser {
         self.comparison()
     }
 
+    /// One side of a comparison, a name or a value; any other token is an error at it saying
+    /// that `what` was expected.
+    fn side(&self, t: Token, what: &str) -> Result<Side, FilterError> {
+        match t.tok {
+            Tok::Ident(s) => Ok(Side::of_name(s)),
+            other => literal(other)
+                .map(Side::Lit)
+                .map_err(|tok| self.error_at(t.column, format!("expected {what}, found {tok}"))),
+        }
+    }
+
     /// `field op literal`, `literal op field`, or a bare field.
     fn comparison(&mut self) -> Result<Expr, FilterError> {
         let Some(left) = self.next() else {
             return Err(self.expected("a comparison"));
         };
         let left_column = left.column;
-        let left = match left.tok {
-            Tok::Ident(s) => Side::of_name(s),
-            other => match literal(other) {
-                Ok(l) => Side::Lit(l),
-                Err(tok) => {
-                    return Err(self.error_at(
-                        left_column,
-                        format!("expected a property name or a value, found {tok}"),
-                    ));
-                }
-            },
-        };
+        let left = self.side(left, "a property name or a value")?;
         let op = match self.peek().map(|t| &t.tok) {
             Some(Tok::Op(op)) => *op,
             _ => {
@@ -431,17 +441,7 @@ impl Parser {
             return Err(self.error_at(self.end, "expected a value at the end".into()));
         };
         let right_column = right.column;
-        let right = match right.tok {
-            Tok::Ident(s) => Side::of_name(s),
-            other => match literal(other) {
-                Ok(l) => Side::Lit(l),
-                Err(tok) => {
-                    return Err(
-                        self.error_at(right_column, format!("expected a value, found {tok}"))
-                    );
-                }
-            },
-        };
+        let right = self.side(right, "a value")?;
         match (left, right) {
             (Side::Field(field), Side::Lit(value)) => Ok(Expr::Cmp { field, op, value }),
             (Side::Lit(value), Side::Field(field)) => Ok(Expr::Cmp {
@@ -480,8 +480,7 @@ impl Side {
 /// A token as a literal (`true`/`false` come in as names), or the token back.
 fn literal(tok: Tok) -> Result<Literal, Tok> {
     match tok {
-        Tok::Num(n) => Ok(Literal::Num(n)),
-        Tok::Str(s) => Ok(Literal::Str(s)),
+        Tok::Lit(l) => Ok(l),
         other => Err(other),
     }
 }

@@ -87,6 +87,30 @@ pub struct Row {
     pub defs: bool,
 }
 
+#[cfg(test)]
+impl Row {
+    /// A row made by hand, with no newest time, alarm or time to a limit: for the tests of what
+    /// reads a table (filter, order, CSV) without a store to build it from.
+    pub(crate) fn by_hand(
+        asset: AssetIdx,
+        id: &str,
+        cells: Vec<Option<Value>>,
+        attrs: Vec<Option<Value>>,
+    ) -> Row {
+        Row {
+            asset,
+            id: Arc::from(id),
+            cells,
+            attrs,
+            newest: None,
+            alarm: None,
+            ttl: None,
+            valid: 0..1,
+            defs: false,
+        }
+    }
+}
+
 /// The rows of a group at one time.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
@@ -1160,16 +1184,9 @@ mod tests {
             rows: rows
                 .iter()
                 .enumerate()
-                .map(|(i, (id, v, region))| Row {
-                    asset: i as AssetIdx,
-                    id: Arc::from(*id),
-                    cells: vec![v.clone()],
-                    attrs: vec![region.map(|r| Value::Str(Arc::from(r)))],
-                    newest: None,
-                    alarm: None,
-                    ttl: None,
-                    valid: 0..1,
-                    defs: false,
+                .map(|(i, (id, v, region))| {
+                    let region = region.map(|r| Value::Str(Arc::from(r)));
+                    Row::by_hand(i as AssetIdx, id, vec![v.clone()], vec![region])
                 })
                 .collect(),
         }
