@@ -1,18 +1,19 @@
 //! The bad-record list: every record that failed to decode, with topic, partition, offset and
 //! reason, so producers can be fixed.
 
-use egui::{RichText, Ui};
+use egui::RichText;
 
 use super::{Command, View};
 
 /// Shows the diagnostics window while `open`.
 pub fn show(ctx: &egui::Context, view: &View<'_>, notices: &[String], open: bool) -> Vec<Command> {
-    let mut cmds = Vec::new();
-    let mut still_open = open;
-    egui::Window::new("Bad records")
-        .open(&mut still_open)
-        .default_size([720.0, 360.0])
-        .show(ctx, |ui: &mut Ui| {
+    super::window(
+        ctx,
+        "Bad records",
+        [720.0, 360.0],
+        open,
+        Command::ShowDiagnostics(false),
+        |ui, _| {
             for n in notices {
                 ui.label(RichText::new(format!("⚠ {n}")).strong());
             }
@@ -44,9 +45,6 @@ pub fn show(ctx: &egui::Context, view: &View<'_>, notices: &[String], open: bool
                         });
                     }
                 });
-        });
-    if !still_open {
-        cmds.push(Command::ShowDiagnostics(false));
-    }
-    cmds
+        },
+    )
 }

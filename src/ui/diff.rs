@@ -1,6 +1,6 @@
 //! The diff panel: what changed in the selected subtree between the A and B markers.
 
-use egui::{RichText, Ui};
+use egui::RichText;
 
 use super::style;
 use super::{Command, View};
@@ -18,15 +18,27 @@ pub fn show(
     d: &Diff,
     schema: Option<&SchemaChange>,
 ) -> Vec<Command> {
-    let mut cmds = Vec::new();
-    let mut open = true;
-    egui::Window::new("Diff A → B")
-        .open(&mut open)
-        .default_size([560.0, 420.0])
-        .show(ctx, |ui: &mut Ui| {
+    let _ = view;
+    super::window(
+        ctx,
+        "Diff A → B",
+        [560.0, 420.0],
+        true,
+        Command::ShowDiff(false),
+        |ui, cmds| {
             ui.horizontal(|ui| {
-                ui.label(format!("A {}  →  B {}", style::datetime(d.a), style::datetime(d.b)));
-                ui.label(RichText::new(format!("scope: {}", d.scope.as_deref().unwrap_or("whole fleet"))).weak());
+                ui.label(format!(
+                    "A {}  →  B {}",
+                    style::datetime(d.a),
+                    style::datetime(d.b)
+                ));
+                ui.label(
+                    RichText::new(format!(
+                        "scope: {}",
+                        d.scope.as_deref().unwrap_or("whole fleet")
+                    ))
+                    .weak(),
+                );
             });
             ui.horizontal(|ui| {
                 ui.label(format!(
@@ -45,42 +57,53 @@ pub fn show(
                 ui.label(RichText::new(c.summary()).strong());
             }
             ui.separator();
-            egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                for (title, ids) in [("Added", &d.added), ("Removed", &d.removed)] {
-                    if !ids.is_empty() {
-                        ui.strong(title);
-                        for id in ids {
-                            if ui.link(id).clicked() {
-                                cmds.push(Command::Select(Some(id.clone())));
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    for (title, ids) in [("Added", &d.added), ("Removed", &d.removed)] {
+                        if !ids.is_empty() {
+                            ui.strong(title);
+                            for id in ids {
+                                if ui.link(id).clicked() {
+                                    cmds.push(Command::Select(Some(id.clone())));
+                                }
                             }
                         }
                     }
-                }
-                for (title, list) in [("Alarms raised", &d.raised), ("Alarms cleared", &d.cleared)] {
-                    if !list.is_empty() {
-                        ui.strong(title);
-                        for c in list {
-                            ui.label(format!("{}  {}  {} ({})", style::time(c.at), c.asset, c.code, c.severity));
+                    for (title, list) in
+                        [("Alarms raised", &d.raised), ("Alarms cleared", &d.cleared)]
+                    {
+                        if !list.is_empty() {
+                            ui.strong(title);
+                            for c in list {
+                                ui.label(format!(
+                                    "{}  {}  {} ({})",
+                                    style::time(c.at),
+                                    c.asset,
+                                    c.code,
+                                    c.severity
+                                ));
+                            }
                         }
                     }
-                }
-                if !d.changed.is_empty() {
-                    ui.strong("Properties");
-                    egui::Grid::new("diff_grid").striped(true).show(ui, |ui| {
-                        for c in d.changed.iter().take(5_000) {
-                            ui.label(RichText::new(&c.asset).small());
-                            ui.label(&c.property);
-                            let fmt = |v: &Option<serde_json::Value>| v.as_ref().map_or("—".to_owned(), ToString::to_string);
-                            ui.label(RichText::new(format!("{} → {}", fmt(&c.old), fmt(&c.new))).monospace());
-                            ui.end_row();
-                        }
-                    });
-                }
-            });
-        });
-    let _ = view;
-    if !open {
-        cmds.push(Command::ShowDiff(false));
-    }
-    cmds
+                    if !d.changed.is_empty() {
+                        ui.strong("Properties");
+                        egui::Grid::new("diff_grid").striped(true).show(ui, |ui| {
+                            for c in d.changed.iter().take(5_000) {
+                                ui.label(RichText::new(&c.asset).small());
+                                ui.label(&c.property);
+                                let fmt = |v: &Option<serde_json::Value>| {
+                                    v.as_ref().map_or("—".to_owned(), ToString::to_string)
+                                };
+                                ui.label(
+                                    RichText::new(format!("{} → {}", fmt(&c.old), fmt(&c.new)))
+                                        .monospace(),
+                                );
+                                ui.end_row();
+                            }
+                        });
+                    }
+                });
+        },
+    )
 }

@@ -45,14 +45,15 @@ pub fn show(
     scope: Scope,
     lookback_min: u32,
 ) -> Vec<Command> {
-    let mut cmds = Vec::new();
-    let mut open = true;
     let o = &a.onset;
     let color = Priority::parse(o.severity).map_or(style::HISTORY, style::priority_color);
-    egui::Window::new("Incident")
-        .open(&mut open)
-        .default_size([640.0, 460.0])
-        .show(ctx, |ui: &mut Ui| {
+    super::window(
+        ctx,
+        "Incident",
+        [640.0, 460.0],
+        true,
+        Command::CloseIncident,
+        |ui, cmds| {
             ui.horizontal_wrapped(|ui| {
                 ui.label(
                     RichText::new(o.severity.to_uppercase())
@@ -79,23 +80,21 @@ pub fn show(
                 {
                     cmds.push(Command::IncidentGoToOnset);
                 }
-                if ui
-                    .button("Export incident…")
-                    .on_hover_text("A folder with the states, the diff, the journal, the series and the Kafka record of every value")
-                    .clicked()
-                {
-                    cmds.push(Command::ExportIncident { dir: None });
-                }
+                export_button(
+                    ui,
+                    "A folder with the states, the diff, the journal, the series and the Kafka record of every value",
+                    cmds,
+                );
             });
             ui.horizontal_wrapped(|ui| {
                 ui.label("What changed in");
                 for s in Scope::ALL {
-                    let r = ui
-                        .selectable_label(scope == s, s.as_str())
-                        .on_hover_text(match s.path(&o.asset, view.store.separator()) {
+                    let r = ui.selectable_label(scope == s, s.as_str()).on_hover_text(
+                        match s.path(&o.asset, view.store.separator()) {
                             Some(p) => format!("the subtree {p}"),
                             None => "the whole fleet".to_owned(),
-                        });
+                        },
+                    );
                     if r.clicked() && scope != s {
                         cmds.push(Command::IncidentScope(s));
                     }
@@ -117,14 +116,19 @@ pub fn show(
             });
             ui.separator();
             ui.columns(2, |cols| {
-                changes(&mut cols[0], a, &mut cmds);
-                raised(&mut cols[1], a, &mut cmds);
+                changes(&mut cols[0], a, cmds);
+                raised(&mut cols[1], a, cmds);
             });
-        });
-    if !open {
-        cmds.push(Command::CloseIncident);
+        },
+    )
+}
+
+/// The "Export incident…" button, in the incident window and the File menu alike; `hover`
+/// says what it exports from where it stands.
+pub fn export_button(ui: &mut Ui, hover: &str, cmds: &mut Vec<Command>) {
+    if ui.button("Export incident…").on_hover_text(hover).clicked() {
+        cmds.push(Command::ExportIncident { dir: None });
     }
-    cmds
 }
 
 /// The ranked changes.

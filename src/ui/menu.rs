@@ -25,13 +25,11 @@ pub fn show(ui: &mut Ui, has_plots: bool) -> Vec<Command> {
             if ui.button("Save state at cursor as JSON…").clicked() {
                 cmds.push(Command::SaveSnapshot);
             }
-            if ui
-                .button("Export incident…")
-                .on_hover_text("The open incident (Go to onset on an alarm) as a folder: states, diff, journal, series, Kafka coordinates, screenshot")
-                .clicked()
-            {
-                cmds.push(Command::ExportIncident { dir: None });
-            }
+            super::incident::export_button(
+                ui,
+                "The open incident (Go to onset on an alarm) as a folder: states, diff, journal, series, Kafka coordinates, screenshot",
+                &mut cmds,
+            );
             ui.separator();
             if ui.button("Reconnect").clicked() {
                 cmds.push(Command::Reconnect);

@@ -165,3 +165,26 @@ pub struct View<'a> {
     pub commands: &'a [CommandDef],
     pub sent: &'a [SentCommand],
 }
+
+/// A closable window of `title` and default `size`, drawn by `body`, which adds its commands;
+/// `closed` is sent when the operator closes it (and every frame it is shown not `open`). The
+/// bad-record, diff and incident windows share it so that they open and close alike.
+pub(crate) fn window(
+    ctx: &egui::Context,
+    title: &str,
+    size: [f32; 2],
+    open: bool,
+    closed: Command,
+    body: impl FnOnce(&mut egui::Ui, &mut Vec<Command>),
+) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    let mut still_open = open;
+    egui::Window::new(title)
+        .open(&mut still_open)
+        .default_size(size)
+        .show(ctx, |ui: &mut egui::Ui| body(ui, &mut cmds));
+    if !still_open {
+        cmds.push(closed);
+    }
+    cmds
+}
