@@ -9,12 +9,13 @@ use std::time::Duration;
 use common::plant::{self, App, Fixture, produce, telemetry, watermarks};
 use common::{T0, app_harness};
 use egui_kittest::kittest::Queryable as _;
-use rdkafka::producer::{BaseProducer, Producer as _};
+use rdkafka::producer::Producer as _;
 use twinscope::app::{AppOptions, Persisted};
 use twinscope::config::Config;
 use twinscope::ui::PlotKey;
 
-/// The small plant of `common::plant`, with OVERHEAT raised on a/b/d at T0 + 30 s.
+/// The small plant of `common::plant`, with OVERHEAT raised on a/b/d at T0 + 30 s
+/// ([`plant::overheat_fixture`]).
 fn fixture() -> Fixture {
     fixture_with(|_| {})
 }
@@ -24,26 +25,7 @@ fn fixture_with(adjust: impl FnOnce(&mut AppOptions)) -> Fixture {
 }
 
 fn fixture_persisted(adjust: impl FnOnce(&mut AppOptions), persisted: Persisted) -> Fixture {
-    fixture_full(adjust, persisted, |_| {})
-}
-
-fn fixture_full(
-    adjust: impl FnOnce(&mut AppOptions),
-    persisted: Persisted,
-    extra: impl FnOnce(&BaseProducer),
-) -> Fixture {
-    plant::fixture(adjust, persisted, |p| {
-        let ts = T0 + 30_000;
-        let alarm = r#""type": "alarm", "code": "OVERHEAT", "severity": "high", "state": "active", "message": "too hot""#;
-        produce(
-            p,
-            "twin.events",
-            "a/b/d",
-            ts,
-            &format!(r#"{{"ts": {ts}, {alarm}}}"#),
-        );
-        extra(p);
-    })
+    plant::overheat_fixture(adjust, persisted, |_| {})
 }
 
 #[test]
@@ -76,7 +58,7 @@ fn select_asset_in_tree_shows_its_properties_and_plot_adds_series() {
 fn alarm_in_list_selects_its_asset_and_plots_it_when_clicked() {
     let mut f = fixture();
     let h = &mut f.harness;
-    h.get_by_label("too hot");
+    h.get_by_label("OVERHEAT message");
     h.get_by_label("OVERHEAT").click();
     h.run_steps(2);
     assert_eq!(h.state().selected(), Some("a/b/d"));
@@ -94,7 +76,7 @@ fn alarm_in_list_selects_its_asset_and_plots_it_when_clicked() {
 /// values in the legend.
 #[test]
 fn series_of_very_different_ranges_can_each_be_scaled_to_their_own() {
-    let mut f = fixture_full(
+    let mut f = plant::overheat_fixture(
         |_| {},
         Persisted::default(),
         |p| {
@@ -431,7 +413,7 @@ fn last_config_and_selection_are_reopened_from_persisted_state() {
 
 #[test]
 fn alarm_filters_journal_and_flood_indicator() {
-    let mut f = fixture_full(
+    let mut f = plant::overheat_fixture(
         |_| {},
         Persisted::default(),
         |p| {
@@ -465,7 +447,7 @@ fn alarm_filters_journal_and_flood_indicator() {
 /// Three rising series against a `vib > 6` limit (values in 1/64 steps, so every fit is exact),
 /// and a noisy one with a single spike.
 fn prediction_fixture() -> Fixture {
-    fixture_full(
+    plant::overheat_fixture(
         |o| {
             o.config.limits = vec![twinscope::config::LimitDef {
                 property: "vib".into(),

@@ -9,42 +9,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::plant::{
-    self, App, Fixture, TOPICS, cluster, options, produce, producer, select, step_until, telemetry,
-    watermarks,
+    self, App, Fixture, TOPICS, alarm, cluster, options, overheat_fixture, produce, producer,
+    select, step_until, telemetry, watermarks,
 };
 use common::{T0, app_harness};
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use rdkafka::producer::{BaseProducer, Producer as _};
+use rdkafka::producer::Producer as _;
 use twinscope::app::{AppOptions, Export, PERSIST_KEY, Persisted};
 use twinscope::config::CommandDef;
 use twinscope::kafka::client::ClientSettings;
 use twinscope::ui::PlotKey;
-
-fn alarm(p: &BaseProducer, key: &str, ts: i64, code: &str, severity: &str, state: &str) {
-    produce(
-        p,
-        "twin.events",
-        key,
-        ts,
-        &format!(
-            r#"{{"ts": {ts}, "type": "alarm", "code": "{code}", "severity": "{severity}", "state": "{state}", "message": "{code} message", "by": "op", "until": {}}}"#,
-            ts + 600_000
-        ),
-    );
-}
-
-/// The small plant of `common::plant` with OVERHEAT raised on a/b/d at T0 + 30 s, `extra`
-/// records, and the app reading it until caught up.
-fn fixture(
-    adjust: impl FnOnce(&mut AppOptions),
-    persisted: Persisted,
-    extra: impl FnOnce(&BaseProducer),
-) -> Fixture {
-    plant::fixture(adjust, persisted, |p| {
-        alarm(p, "a/b/d", T0 + 30_000, "OVERHEAT", "high", "active");
-        extra(p);
-    })
-}
 
 /// Write-back on, as operator "tester", with one command, "Ping".
 fn writer_with_ping(o: &mut AppOptions) {
@@ -59,7 +33,7 @@ fn writer_with_ping(o: &mut AppOptions) {
 }
 
 fn plain_fixture() -> Fixture {
-    fixture(|_| {}, Persisted::default(), |_| {})
+    overheat_fixture(|_| {}, Persisted::default(), |_| {})
 }
 
 /// The labels of every node whose label contains `part` (a `Role::Label` keeps its text in
@@ -420,7 +394,7 @@ fn broker_outage_shows_the_disconnected_banner_and_the_window_keeps_responding()
 /// again, both are back.
 #[test]
 fn acks_and_commands_are_offered_only_while_live() {
-    let mut f = fixture(writer_with_ping, Persisted::default(), |_| {});
+    let mut f = overheat_fixture(writer_with_ping, Persisted::default(), |_| {});
     let bootstrap = f.cluster.bootstrap_servers();
     let before = watermarks(&bootstrap);
     let h = &mut f.harness;
@@ -473,7 +447,7 @@ fn acks_and_commands_are_offered_only_while_live() {
 /// Three alarms besides OVERHEAT: ACKED (low, on a/b/c, acknowledged), SHELVED (medium, on
 /// site-x/unit-y, shelved until 10 min after it was raised).
 fn alarms_fixture() -> Fixture {
-    fixture(
+    overheat_fixture(
         |_| {},
         Persisted::default(),
         |p| {
@@ -552,7 +526,7 @@ fn alarm_list_filters_unacknowledged_subtree_and_shelved() {
 #[test]
 fn shelved_alarm_stays_hidden_while_live() {
     let now = twinscope::timeline::now_ms();
-    let mut f = fixture(
+    let mut f = overheat_fixture(
         |_| {},
         Persisted::default(),
         |p| {
@@ -605,7 +579,7 @@ fn plots_shade_the_alarm_periods_of_plotted_assets() {
         h.query_by_role_and_label(egui::accesskit::Role::CheckBox, "b/d OVERHEAT")
             .is_some()
     };
-    let mut f = fixture(|_| {}, plotted("a/b/d", "rpm"), |_| {});
+    let mut f = overheat_fixture(|_| {}, plotted("a/b/d", "rpm"), |_| {});
     let h = &mut f.harness;
     h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "b/d · rpm");
     assert!(shading(h), "OVERHEAT not shaded live");
@@ -614,7 +588,7 @@ fn plots_shade_the_alarm_periods_of_plotted_assets() {
     common::go_to(h, T0 + 10_000);
     assert!(!shading(h), "shaded before the alarm was raised");
 
-    let mut f = fixture(|_| {}, plotted("a/b/c", "temp"), |_| {});
+    let mut f = overheat_fixture(|_| {}, plotted("a/b/c", "temp"), |_| {});
     let h = &mut f.harness;
     h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "b/c · temp");
     assert!(!shading(h), "another asset's alarm shaded");
@@ -630,7 +604,7 @@ fn plots_shade_the_alarm_periods_of_plotted_assets() {
 #[test]
 fn property_age_is_stale_after_ui_stale_after_s() {
     for (stale_after_s, stale) in [(30u64, true), (60, false)] {
-        let mut f = fixture(
+        let mut f = overheat_fixture(
             |o| o.config.ui.stale_after_s = stale_after_s,
             Persisted {
                 selected: Some("a/b/c".into()),
@@ -659,7 +633,7 @@ fn property_age_is_stale_after_ui_stale_after_s() {
 /// prints exactly the record that set the value.
 #[test]
 fn clicking_a_provenance_cell_copies_the_kcat_command_for_that_record() {
-    let mut f = fixture(
+    let mut f = overheat_fixture(
         |_| {},
         Persisted {
             selected: Some("a/b/c".into()),
@@ -759,7 +733,7 @@ fn space_pauses_plays_and_pauses_again() {
 /// times (T0, T0 + 60 s).
 #[test]
 fn arrows_without_a_selection_step_through_every_assets_alarm_events() {
-    let mut f = fixture(
+    let mut f = overheat_fixture(
         |_| {},
         Persisted::default(),
         |p| alarm(p, "a/b/c", T0 + 45_000, "SECOND", "low", "active"),
@@ -806,7 +780,7 @@ fn an_anomalous_level_shift_counts_as_one_episode_in_the_tree() {
         flagged.windows(2).all(|w| w[1] == w[0] + 1),
         "not one run: {flagged:?}"
     );
-    let mut f = fixture(
+    let mut f = overheat_fixture(
         |_| {},
         Persisted {
             plotted: vec![PlotKey {
@@ -940,7 +914,7 @@ fn diff_export_writes_the_open_diff_as_json() {
 #[test]
 fn csv_export_lists_every_plotted_sample_in_the_window() {
     let odd = "a/b,\"q\"";
-    let mut f = fixture(
+    let mut f = overheat_fixture(
         |_| {},
         Persisted {
             plotted: vec![
@@ -1031,7 +1005,7 @@ fn sent_commands_show_accepted_rejected_and_timed_out() {
     use rdkafka::message::Message as _;
     use rdkafka::{Offset, TopicPartitionList};
 
-    let mut f = fixture(writer_with_ping, Persisted::default(), |_| {});
+    let mut f = overheat_fixture(writer_with_ping, Persisted::default(), |_| {});
     let bootstrap = f.cluster.bootstrap_servers();
     let gateway: BaseConsumer = ClientSettings::plain(&bootstrap)
         .consumer_config("gateway")

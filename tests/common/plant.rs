@@ -125,6 +125,34 @@ pub fn fixture(
     Fixture { cluster, harness }
 }
 
+/// Produces an alarm event: `code` of `severity` in `state` on `key` at `ts`, with the message
+/// "`code` message", by operator "op", shelved (where the state is a shelve) for ten minutes.
+pub fn alarm(p: &BaseProducer, key: &str, ts: i64, code: &str, severity: &str, state: &str) {
+    produce(
+        p,
+        "twin.events",
+        key,
+        ts,
+        &format!(
+            r#"{{"ts": {ts}, "type": "alarm", "code": "{code}", "severity": "{severity}", "state": "{state}", "message": "{code} message", "by": "op", "until": {}}}"#,
+            ts + 600_000
+        ),
+    );
+}
+
+/// [`fixture`] with OVERHEAT (high) raised on a/b/d at T0 + 30 s, then the `extra` records:
+/// the plant of the window tests that need an alarm.
+pub fn overheat_fixture(
+    adjust: impl FnOnce(&mut AppOptions),
+    persisted: Persisted,
+    extra: impl FnOnce(&BaseProducer),
+) -> Fixture {
+    fixture(adjust, persisted, |p| {
+        alarm(p, "a/b/d", T0 + 30_000, "OVERHEAT", "high", "active");
+        extra(p);
+    })
+}
+
 /// Clicks the widget labelled `label` and lets the window answer (two frames).
 pub fn click(h: &mut App, label: &str) {
     h.get_by_label(label).click();
