@@ -483,14 +483,11 @@ impl Asset {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{tele, x_at};
-    use super::*;
+    use super::test_support::{store_of, tele, x_at};
 
     #[test]
     fn ties_break_by_partition_then_offset() {
-        let mut s = Store::new("/", 0);
-        s.apply(tele(1, 0, "a", 10, 1.0));
-        s.apply(tele(0, 5, "a", 10, 2.0));
+        let mut s = store_of([tele(1, 0, "a", 10, 1.0), tele(0, 5, "a", 10, 2.0)]);
         assert_eq!(x_at(&s, "a", 10), Some(1.0));
         s.apply(tele(1, 3, "a", 10, 3.0));
         assert_eq!(x_at(&s, "a", 10), Some(3.0));
@@ -507,10 +504,11 @@ mod tests {
         }
         let mut shuffled = recs.clone();
         rng.shuffle(&mut shuffled);
-        let mut s = Store::new("/", 0);
-        for (p, o, a, ts, v) in &shuffled {
-            s.apply(tele(*p, *o, a, *ts, *v));
-        }
+        let s = store_of(
+            shuffled
+                .iter()
+                .map(|(p, o, a, ts, v)| tele(*p, *o, a, *ts, *v)),
+        );
         for _ in 0..300 {
             let t = rng.i64(-10..1_010);
             for m in 0..5 {

@@ -58,14 +58,11 @@ pub fn state_name(s: &AlarmState) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::tele;
-    use super::*;
+    use super::super::test_support::{store_of, tele};
 
     #[test]
     fn snapshot_lists_assets_existing_at_t() {
-        let mut s = Store::new("/", 0);
-        s.apply(tele(0, 0, "a/b/c", 10, 21.5));
-        s.apply(tele(0, 1, "a/b/d", 20, 1.0));
+        let s = store_of([tele(0, 0, "a/b/c", 10, 21.5), tele(0, 1, "a/b/d", 20, 1.0)]);
         let snap = s.snapshot(15);
         assert_eq!(snap["at"], 15);
         assert_eq!(snap["assets"]["a/b/c"]["x"], 21.5);

@@ -31,6 +31,15 @@ pub(super) fn tele(p: i32, o: i64, asset: &str, ts: i64, v: f64) -> Rec {
     )
 }
 
+/// A store (`/` as separator, no history budget) that has applied `recs` in order.
+pub(super) fn store_of(recs: impl IntoIterator<Item = Rec>) -> Store {
+    let mut s = Store::new("/", 0);
+    for r in recs {
+        s.apply(r);
+    }
+    s
+}
+
 /// A value that does not compress (no short decimal, no trend): the history budget counts
 /// compressed bytes, and a regular series like `i as f64` packs to almost nothing, so tests
 /// that must reach eviction at a small budget use these.
