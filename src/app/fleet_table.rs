@@ -390,6 +390,11 @@ impl FleetTableView {
     /// or an answer for rows read since then in the order wanted (see [`OrderDone`]).
     fn order(&mut self, want: OrderKey, current: &RowsKey, repaint: &egui::Context) {
         while let Some(done) = self.worker.as_ref().and_then(OrderWorker::try_recv) {
+            // Answered: asking for the same order again (the operator went back to it) must
+            // send a new job, as this answer may be dropped below.
+            if self.asked.as_ref() == Some(&done.key) {
+                self.asked = None;
+            }
             self.take_order(done, &want, current);
         }
         if self.shown.as_ref().is_some_and(|s| s.order_key == want) {
@@ -580,6 +585,7 @@ mod tests {
     use super::*;
     use crate::app::stores::StoreKind;
     use crate::twin::fleet_table::{Column, SortBy};
+    use std::time::Duration;
 
     fn rows(data_gen: u64) -> RowsKey {
         RowsKey {
@@ -618,6 +624,69 @@ mod tests {
 
     fn want(version: u64, descending: bool) -> OrderKey {
         answer(version, descending).key
+    }
+
+    /// Calls `order(want)` until the shown order is `want` (panics after 10 s).
+    fn order_until_shown(view: &mut FleetTableView, want: &OrderKey, ctx: &egui::Context) {
+        let start = Instant::now();
+        while view.shown.as_ref().is_none_or(|s| s.order_key != *want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the order {want:?} was never shown"
+            );
+            view.order(want.clone(), &rows(1), ctx);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The operator flips the sort and back before the thread answers: the answer for the
+    /// flip arrives while the old order is wanted again and is dropped. Flipping once more
+    /// must ask again, not wait for that dropped answer for ever.
+    #[test]
+    fn an_order_asked_again_after_its_answer_was_dropped_is_computed_again() {
+        let ctx = egui::Context::default();
+        let mut view = FleetTableView {
+            tuning: Tuning {
+                sync_order_rows: 0,
+                rows_per_frame: usize::MAX,
+            },
+            latest: Some(Built {
+                key: rows(1),
+                version: 1,
+                // Rows, so the order is the thread's (an empty table is ordered at once).
+                table: Arc::new(Table {
+                    fields: vec![Arc::from("speed")],
+                    shown: vec![Arc::from("speed")],
+                    rows: (0..3)
+                        .map(|i| {
+                            let v = Some(crate::twin::Value::Num(f64::from(i)));
+                            crate::twin::fleet_table::Row::by_hand(
+                                i,
+                                &format!("car-{i}"),
+                                vec![v],
+                                Vec::new(),
+                            )
+                        })
+                        .collect(),
+                    ..Table::default()
+                }),
+                assets: Arc::from(Vec::new()),
+                started: Instant::now(),
+            }),
+            ..FleetTableView::default()
+        };
+        let (up, down) = (want(1, false), want(1, true));
+        order_until_shown(&mut view, &up, &ctx);
+        // Down is asked for once; then up is wanted again (already shown) while the thread
+        // answers down, which is received and dropped.
+        view.order(down.clone(), &rows(1), &ctx);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            view.order(up.clone(), &rows(1), &ctx);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(view.shown.as_ref().map(|s| &s.order_key), Some(&up));
+        order_until_shown(&mut view, &down, &ctx);
     }
 
     fn shown_version(view: &FleetTableView) -> Option<u64> {
