@@ -12,7 +12,6 @@ mod common;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::mocking::MockCluster;
 use serde_json::{Value as Json, json};
 use twinscope::config::Config;
 use twinscope::kafka::ingest::{Ingest, IngestEvent};
@@ -39,16 +38,36 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::start)
 }
 
-fn cluster() -> (
-    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    String,
-) {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic(TELEMETRY, 2, 1).unwrap();
-    cluster.create_topic("twin.events", 1, 1).unwrap();
-    cluster.create_topic("twin.assets", 1, 1).unwrap();
+/// One broker with the twin topics, telemetry on two partitions, and its bootstrap servers.
+fn cluster() -> (common::Cluster, String) {
+    let cluster = common::twin_cluster(1, 2, 1);
     let bootstrap = cluster.bootstrap_servers();
     (cluster, bootstrap)
+}
+
+/// Produces `value`, framed by `frame`, to `partition` of the telemetry topic under `key`,
+/// with its event time (`ts`) as its Kafka time; returns its offset.
+fn send_framed(
+    p: &mut TestProducer,
+    partition: i32,
+    key: &str,
+    value: &Json,
+    frame: impl Fn(&Json) -> Vec<u8>,
+) -> i64 {
+    let ts = value["ts"].as_i64().expect("a record with an event time");
+    p.send(
+        TELEMETRY,
+        partition,
+        Some(key.as_bytes()),
+        Some(&frame(value)),
+        ts,
+    )
+}
+
+/// The Avro `schema` registered under `subject` (its id), and parsed here to encode records.
+fn register_avro(reg: &Registry, subject: &str, schema: &str) -> (u32, AvroSchema) {
+    let id = reg.register(subject, "AVRO", schema, &[]);
+    (id, AvroSchema::parse(schema, &[]).unwrap())
 }
 
 fn config_for(reg: Option<&Registry>) -> Config {
@@ -82,6 +101,13 @@ fn bad_list(store: &Store) -> Vec<(i32, i64, String)> {
     v
 }
 
+/// `bad` (from [`bad_list`]) is the record at `offset` of partition 0, for a reason that
+/// starts with `reason`.
+fn assert_bad_at(bad: &(i32, i64, String), offset: i64, reason: &str) {
+    assert_eq!((bad.0, bad.1), (0, offset), "{bad:?}");
+    assert!(bad.2.starts_with(reason), "{}", bad.2);
+}
+
 /// The provenance line of a record: "subject vN".
 fn schema_at(bootstrap: &str, partition: i32, offset: i64) -> Option<String> {
     provenance::lookup(bootstrap, TELEMETRY, partition, offset).map(|t| {
@@ -101,25 +127,29 @@ const MACHINE_V1: &str = r#"{"type": "record", "name": "Machine", "namespace": "
     {"name": "note", "type": ["null", "string"], "default": null}
 ]}"#;
 
+/// A [`MACHINE_V1`] record at event time `ts`.
+fn machine(ts: i64, temperature: f64, state: &str, wear: f64, note: Option<&str>) -> Json {
+    json!({"ts": ts, "temperature": temperature, "state": state, "bearing": {"wear": wear},
+        "note": note})
+}
+
 #[test]
 fn avro_records_become_the_same_properties_as_json_on_a_mixed_topic() {
     let reg = registry();
     let (_cluster, bootstrap) = cluster();
-    let id = reg.register("mixed-avro-value", "AVRO", MACHINE_V1, &[]);
-    let schema = AvroSchema::parse(MACHINE_V1, &[]).unwrap();
-    let avro = |v: Json| wire::frame(id, &schema.encode_json(&v).unwrap());
+    let (id, schema) = register_avro(reg, "mixed-avro-value", MACHINE_V1);
+    let avro = |v: &Json| wire::frame(id, &schema.encode_json(v).unwrap());
+    let send = |p: &mut TestProducer, partition, key: &str, v: Json| {
+        send_framed(p, partition, key, &v, avro)
+    };
     let mut p = TestProducer::new(&bootstrap);
     let press = "plant/l1/press";
     let oven = "plant/l2/oven";
-    let o0 = p.send(
-        TELEMETRY,
+    let o0 = send(
+        &mut p,
         0,
-        Some(press.as_bytes()),
-        Some(&avro(
-            json!({"ts": T0 + 1000, "temperature": 61.5, "state": "RUN",
-            "bearing": {"wear": 0.25}, "note": "new pads"}),
-        )),
-        T0 + 1000,
+        press,
+        machine(T0 + 1000, 61.5, "RUN", 0.25, Some("new pads")),
     );
     // A producer not migrated yet writes plain JSON between the Avro records.
     let o1 = p.send_str(
@@ -132,26 +162,13 @@ fn avro_records_become_the_same_properties_as_json_on_a_mixed_topic() {
         ),
         T0 + 2000,
     );
-    let o2 = p.send(
-        TELEMETRY,
+    let o2 = send(
+        &mut p,
         0,
-        Some(press.as_bytes()),
-        Some(&avro(
-            json!({"ts": T0 + 3000, "temperature": 63.25, "state": "FAULT",
-            "bearing": {"wear": 0.5}, "note": null}),
-        )),
-        T0 + 3000,
+        press,
+        machine(T0 + 3000, 63.25, "FAULT", 0.5, None),
     );
-    p.send(
-        TELEMETRY,
-        1,
-        Some(oven.as_bytes()),
-        Some(&avro(
-            json!({"ts": T0 + 1500, "temperature": 180.0, "state": "RUN",
-            "bearing": {"wear": 0.0}, "note": null}),
-        )),
-        T0 + 1500,
-    );
+    send(&mut p, 1, oven, machine(T0 + 1500, 180.0, "RUN", 0.0, None));
     p.flush();
 
     let store = read_all(&config_for(Some(reg)), &bootstrap);
@@ -236,36 +253,11 @@ fn protobuf_with_an_import_decodes_from_proto_text_and_from_a_base64_descriptor(
     )
     .unwrap();
     let mut p = TestProducer::new(&bootstrap);
-    let a = p.send(
-        TELEMETRY,
-        0,
-        Some(b"ignored"),
-        Some(&car_record(
-            &local,
-            text_id,
-            "VIN-A",
-            T0 + 1250,
-            87.5,
-            48.25,
-            1,
-        )),
-        T0 + 1300,
-    );
-    let b = p.send(
-        TELEMETRY,
-        1,
-        Some(b"ignored"),
-        Some(&car_record(
-            &local,
-            b64_id,
-            "VIN-B",
-            T0 + 2500,
-            0.0,
-            52.5,
-            0,
-        )),
-        T0 + 2600,
-    );
+    // The key is not the id (`/vin` is), and the Kafka times are not the event times.
+    let car_a = car_record(&local, text_id, "VIN-A", T0 + 1250, 87.5, 48.25, 1);
+    let a = p.send(TELEMETRY, 0, Some(b"ignored"), Some(&car_a), T0 + 1300);
+    let car_b = car_record(&local, b64_id, "VIN-B", T0 + 2500, 0.0, 52.5, 0);
+    let b = p.send(TELEMETRY, 1, Some(b"ignored"), Some(&car_b), T0 + 2600);
     p.flush();
 
     // The mapping applies unchanged: id and time pointers into the decoded message, the
@@ -318,52 +310,23 @@ fn json_schema_payloads_are_validated_and_flattened() {
     let reg = registry();
     let (_cluster, bootstrap) = cluster();
     let id = reg.register("readings-value", "JSON", READING_JSON_SCHEMA, &[]);
-    let framed = |v: Json| wire::frame(id, v.to_string().as_bytes());
+    let framed = |v: &Json| wire::frame(id, v.to_string().as_bytes());
+    let send = |p: &mut TestProducer, v: Json| send_framed(p, 0, "b/hall/sensor", &v, framed);
     let mut p = TestProducer::new(&bootstrap);
-    let k = Some(&b"b/hall/sensor"[..]);
-    p.send(
-        TELEMETRY,
-        0,
-        k,
-        Some(&framed(
-            json!({"ts": T0 + 1000, "temperature": 21.5, "site": {"hall": "H2"}}),
-        )),
-        T0 + 1000,
+    send(
+        &mut p,
+        json!({"ts": T0 + 1000, "temperature": 21.5, "site": {"hall": "H2"}}),
     );
-    let bad_type = p.send(
-        TELEMETRY,
-        0,
-        k,
-        Some(&framed(json!({"ts": T0 + 2000, "temperature": "warm"}))),
-        T0 + 2000,
-    );
-    let too_hot = p.send(
-        TELEMETRY,
-        0,
-        k,
-        Some(&framed(json!({"ts": T0 + 2500, "temperature": 900}))),
-        T0 + 2500,
-    );
-    p.send(
-        TELEMETRY,
-        0,
-        k,
-        Some(&framed(json!({"ts": T0 + 3000, "temperature": 22.0}))),
-        T0 + 3000,
-    );
+    let bad_type = send(&mut p, json!({"ts": T0 + 2000, "temperature": "warm"}));
+    let too_hot = send(&mut p, json!({"ts": T0 + 2500, "temperature": 900}));
+    send(&mut p, json!({"ts": T0 + 3000, "temperature": 22.0}));
     p.flush();
     let store = read_all(&config_for(Some(reg)), &bootstrap);
     let schema = format!("readings-value v1 (JSON Schema, id {id})");
     let bad = bad_list(&store);
     assert_eq!(bad.len(), 2, "{bad:?}");
-    assert_eq!((bad[0].0, bad[0].1), (0, bad_type));
-    assert!(
-        bad[0].2.starts_with(&format!(
-            "payload does not match its schema {schema}: at /temperature:"
-        )),
-        "{}",
-        bad[0].2
-    );
+    let reason = format!("payload does not match its schema {schema}: at /temperature:");
+    assert_bad_at(&bad[0], bad_type, &reason);
     assert_eq!((bad[1].0, bad[1].1), (0, too_hot));
     assert!(bad[1].2.contains("900"), "{}", bad[1].2);
     assert_eq!(
@@ -391,13 +354,9 @@ const EVO_V2: &str = r#"{"type": "record", "name": "Pump", "fields": [
 fn schema_evolution_is_exact_at_every_time_and_the_diff_names_fields_that_came_and_went() {
     let reg = registry();
     let (_cluster, bootstrap) = cluster();
-    let v1 = reg.register("pumps-value", "AVRO", EVO_V1, &[]);
-    let v2 = reg.register("pumps-value", "AVRO", EVO_V2, &[]);
+    let (v1, s1) = register_avro(reg, "pumps-value", EVO_V1);
+    let (v2, s2) = register_avro(reg, "pumps-value", EVO_V2);
     assert_ne!(v1, v2);
-    let (s1, s2) = (
-        AvroSchema::parse(EVO_V1, &[]).unwrap(),
-        AvroSchema::parse(EVO_V2, &[]).unwrap(),
-    );
     let pump = "site/pumps/p1";
     let mut p = TestProducer::new(&bootstrap);
     // Event times 1..=5 s with v1, 6..=10 s with v2; the v2 records are produced first to
@@ -486,12 +445,8 @@ fn the_diff_window_names_the_properties_a_schema_change_added_and_dropped() {
     // The pump of the evolution test under another record name, so these versions get ids of
     // their own under the subject of the app's topic.
     let [ui_v1, ui_v2] = [EVO_V1, EVO_V2].map(|s| s.replace(r#""Pump""#, r#""UiPump""#));
-    let v1 = reg.register(&subject, "AVRO", &ui_v1, &[]);
-    let v2 = reg.register(&subject, "AVRO", &ui_v2, &[]);
-    let (s1, s2) = (
-        AvroSchema::parse(&ui_v1, &[]).unwrap(),
-        AvroSchema::parse(&ui_v2, &[]).unwrap(),
-    );
+    let (v1, s1) = register_avro(reg, &subject, &ui_v1);
+    let (v2, s2) = register_avro(reg, &subject, &ui_v2);
     let pump = "pump-ui";
     let mut p = TestProducer::new(&bootstrap);
     for i in 1..=10 {
@@ -569,8 +524,7 @@ const SMALL: &str = r#"{"type": "record", "name": "S", "fields": [{"name": "ts",
 fn unknown_ids_mismatched_payloads_and_a_missing_registry_are_bad_records_between_good_ones() {
     let reg = registry();
     let (_cluster, bootstrap) = cluster();
-    let id = reg.register("failures-value", "AVRO", SMALL, &[]);
-    let s = AvroSchema::parse(SMALL, &[]).unwrap();
+    let (id, s) = register_avro(reg, "failures-value", SMALL);
     let good =
         |ts: i64, v: f64| wire::frame(id, &s.encode_json(&json!({"ts": ts, "v": v})).unwrap());
     let key = Some(&b"a/b/c"[..]);
@@ -616,14 +570,8 @@ fn unknown_ids_mismatched_payloads_and_a_missing_registry_are_bad_records_betwee
             "unknown schema id 999999: the schema registry does not have it".to_owned()
         )
     );
-    assert_eq!((bad[1].0, bad[1].1), (0, truncated));
-    assert!(
-        bad[1].2.starts_with(&format!(
-            "payload does not match its schema failures-value v1 (Avro, id {id}):"
-        )),
-        "{}",
-        bad[1].2
-    );
+    let reason = format!("payload does not match its schema failures-value v1 (Avro, id {id}):");
+    assert_bad_at(&bad[1], truncated, &reason);
     assert_eq!(
         bad[2],
         (
@@ -656,8 +604,7 @@ fn an_unreachable_registry_is_a_banner_then_bad_records_and_json_keeps_flowing()
     // Its own registry: this test stops it.
     let mut reg = Registry::start();
     let (_cluster, bootstrap) = cluster();
-    let id = reg.register("down-value", "AVRO", SMALL, &[]);
-    let s = AvroSchema::parse(SMALL, &[]).unwrap();
+    let (id, s) = register_avro(&reg, "down-value", SMALL);
     let mut p = TestProducer::new(&bootstrap);
     let json_rec = |p: &mut TestProducer, ts: i64| {
         p.send_str(
