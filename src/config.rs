@@ -206,8 +206,41 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
 }
 
+/// A secret (a password) that debug output never shows: `"<redacted>"` stands in for it, so a
+/// config or the settings made from it can be logged whole. Read and written as the plain
+/// string it is.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt("<redacted>", f)
+    }
+}
+
 /// The schema registry for Avro, Protobuf and JSON Schema records (`[schema_registry]`).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchemaRegistryConfig {
     /// Base URL of a Confluent-compatible API, e.g. `http://registry:8081` or Apicurio's
@@ -216,7 +249,7 @@ pub struct SchemaRegistryConfig {
     /// Basic auth user.
     pub username: Option<String>,
     /// Basic auth password; `env:VAR` or `file:/path` like the client secrets.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// How long a record waits for an unreachable registry before it is a bad record.
     pub retry_s: u64,
 }
@@ -229,17 +262,6 @@ impl Default for SchemaRegistryConfig {
             password: None,
             retry_s: 30,
         }
-    }
-}
-
-impl std::fmt::Debug for SchemaRegistryConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaRegistryConfig")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("retry_s", &self.retry_s)
-            .finish()
     }
 }
 
@@ -257,8 +279,8 @@ impl SchemaRegistryConfig {
         };
         let password = self
             .password
-            .as_deref()
-            .map(|p| resolve_value("schema_registry.password", p))
+            .as_ref()
+            .map(|p| resolve_value("schema_registry.password", p.expose()).map(Secret::from))
             .transpose()?;
         Ok(Some(crate::schema::RegistrySettings {
             url: url.to_owned(),
@@ -846,7 +868,7 @@ mod tests {
         assert!(!format!("{plain:?}").contains("hunter2"));
         let r = plain.resolve(Some("http://cli:1")).unwrap().unwrap();
         assert_eq!(r.url, "http://cli:1");
-        assert_eq!(r.password.as_deref(), Some("hunter2"));
+        assert_eq!(r.password.as_ref().map(Secret::expose), Some("hunter2"));
         assert_eq!(r.retry_for, std::time::Duration::from_secs(5));
         let typo = Config::parse("[schema_registry]\nurls = \"x\"").unwrap_err();
         assert!(typo.contains("urls"), "{typo}");

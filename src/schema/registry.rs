@@ -20,6 +20,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{Format, Schema, SchemaError, SchemaTag};
+use crate::config::Secret;
 
 /// First wait after a failed request; doubled per failure up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -33,26 +34,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deepest chain of references followed (a cycle would otherwise never end).
 const MAX_REFERENCE_DEPTH: usize = 16;
 
-/// Where the registry is and how to authenticate, with secrets already resolved.
-#[derive(Clone, PartialEq, Eq)]
+/// Where the registry is and how to authenticate, with secrets already resolved (and kept out
+/// of debug output by [`Secret`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrySettings {
     /// Base URL, e.g. `http://registry:8081` or `http://apicurio:8080/apis/ccompat/v7`.
     pub url: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// How long a record waits for an unreachable registry before it becomes a bad record.
     pub retry_for: Duration,
-}
-
-impl std::fmt::Debug for RegistrySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistrySettings")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("retry_for", &self.retry_for)
-            .finish()
-    }
 }
 
 /// A reference (import) of a schema to a version of another subject.
@@ -129,7 +120,10 @@ impl Registry {
             .http_status_as_error(false)
             .build();
         let auth = settings.username.as_ref().map(|u| {
-            let pair = format!("{u}:{}", settings.password.as_deref().unwrap_or(""));
+            let pair = format!(
+                "{u}:{}",
+                settings.password.as_ref().map_or("", Secret::expose)
+            );
             format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(pair)
@@ -374,7 +368,10 @@ pub fn register(
     .post(&url)
     .header("Content-Type", "application/vnd.schemaregistry.v1+json");
     if let Some(u) = &settings.username {
-        let pair = format!("{u}:{}", settings.password.as_deref().unwrap_or(""));
+        let pair = format!(
+            "{u}:{}",
+            settings.password.as_ref().map_or("", Secret::expose)
+        );
         req = req.header(
             "Authorization",
             format!(
