@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::twin::forecast::Threshold;
 use crate::twin::mapping::Mapping;
-use crate::twin::rules::{Limit, RuleDef, RuleKind, scope_matches};
+use crate::twin::rules::{Limit, RuleDef, RuleKind, ThresholdCondition, scope_matches};
 
 /// Errors loading or resolving a config.
 #[derive(Debug, thiserror::Error)]
@@ -395,16 +395,16 @@ pub fn thresholds_for(
         .iter()
         .filter(|r| r.property == property && r.applies_to(id, kind))
         .filter_map(|r| match r.kind {
-            RuleKind::Threshold {
+            RuleKind::Threshold(ThresholdCondition {
                 limit: Limit::Hi | Limit::HiHi,
                 value,
                 ..
-            } => Some(Threshold::above(value)),
-            RuleKind::Threshold {
+            }) => Some(Threshold::above(value)),
+            RuleKind::Threshold(ThresholdCondition {
                 limit: Limit::Lo | Limit::LoLo,
                 value,
                 ..
-            } => Some(Threshold::below(value)),
+            }) => Some(Threshold::below(value)),
             RuleKind::State { .. } => None,
         });
     let mut above: Option<f64> = None;

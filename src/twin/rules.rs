@@ -217,17 +217,23 @@ pub fn eval_threshold(rule: &ThresholdRule, samples: &[(i64, f64)]) -> Vec<(i64,
         .collect()
 }
 
+/// The condition of a threshold rule: a numeric limit with hysteresis and delays (in ms).
+/// One type, so that a configured rule hands it to its evaluator and back to its config
+/// whole.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThresholdCondition {
+    pub limit: Limit,
+    pub value: f64,
+    pub deadband: f64,
+    pub on_delay_ms: i64,
+    pub off_delay_ms: i64,
+}
+
 /// Which condition a configured rule checks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleKind {
-    /// A numeric threshold with hysteresis and delays (delays in ms).
-    Threshold {
-        limit: Limit,
-        value: f64,
-        deadband: f64,
-        on_delay_ms: i64,
-        off_delay_ms: i64,
-    },
+    /// A numeric threshold with hysteresis and delays.
+    Threshold(ThresholdCondition),
     /// A state value, e.g. `state == "FAULT"`.
     State { equals: String },
 }
@@ -295,13 +301,13 @@ impl TryFrom<RawRule> for RuleDef {
                     .value
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| format!("rule {code}: a threshold needs a finite `value`"))?;
-                RuleKind::Threshold {
+                RuleKind::Threshold(ThresholdCondition {
                     limit,
                     value,
                     deadband: r.deadband.unwrap_or(0.0).max(0.0),
                     on_delay_ms: delay_ms(code, "on_delay_s", r.on_delay_s)?,
                     off_delay_ms: delay_ms(code, "off_delay_s", r.off_delay_s)?,
-                }
+                })
             }
             (None, Some(equals)) => {
                 if r.value.is_some()
@@ -353,18 +359,12 @@ impl From<RuleDef> for RawRule {
             equals: None,
         };
         match d.kind {
-            RuleKind::Threshold {
-                limit,
-                value,
-                deadband,
-                on_delay_ms,
-                off_delay_ms,
-            } => {
-                r.limit = Some(limit);
-                r.value = Some(value);
-                r.deadband = Some(deadband);
-                r.on_delay_s = Some(on_delay_ms as f64 / 1000.0);
-                r.off_delay_s = Some(off_delay_ms as f64 / 1000.0);
+            RuleKind::Threshold(c) => {
+                r.limit = Some(c.limit);
+                r.value = Some(c.value);
+                r.deadband = Some(c.deadband);
+                r.on_delay_s = Some(c.on_delay_ms as f64 / 1000.0);
+                r.off_delay_s = Some(c.off_delay_ms as f64 / 1000.0);
             }
             RuleKind::State { equals } => r.equals = Some(equals),
         }
@@ -424,19 +424,13 @@ impl RuleDef {
     #[must_use]
     pub fn evaluator(&self) -> RuleEval {
         match &self.kind {
-            RuleKind::Threshold {
-                limit,
-                value,
-                deadband,
-                on_delay_ms,
-                off_delay_ms,
-            } => RuleEval::Threshold(ThresholdEval::new(&ThresholdRule {
+            RuleKind::Threshold(c) => RuleEval::Threshold(ThresholdEval::new(&ThresholdRule {
                 property: self.property.clone(),
-                limit: *limit,
-                value: *value,
-                deadband: *deadband,
-                on_delay_ms: *on_delay_ms,
-                off_delay_ms: *off_delay_ms,
+                limit: c.limit,
+                value: c.value,
+                deadband: c.deadband,
+                on_delay_ms: c.on_delay_ms,
+                off_delay_ms: c.off_delay_ms,
                 priority: self.priority,
                 code: self.code.clone(),
             })),
@@ -701,13 +695,13 @@ mod tests {
         let w: W = toml::from_str(&crate::testkit::rules::two_rules()).unwrap();
         assert_eq!(
             w.rules[0].kind,
-            RuleKind::Threshold {
+            RuleKind::Threshold(ThresholdCondition {
                 limit: Limit::Hi,
                 value: 7.0,
                 deadband: 0.5,
                 on_delay_ms: 10_000,
                 off_delay_ms: 0
-            }
+            })
         );
         assert_eq!(w.rules[0].priority, Priority::Medium);
         assert!(w.rules[0].applies_to("x/y", Some("Machine")));

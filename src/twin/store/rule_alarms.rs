@@ -220,7 +220,7 @@ mod tests {
     use crate::twin::decode::{
         AlarmAction, AssetDef, Decoded, Event, EventKind, Rec, Role, Severity,
     };
-    use crate::twin::rules::{Limit, RuleKind};
+    use crate::twin::rules::{Limit, RuleKind, ThresholdCondition};
 
     fn hi_rule(on_s: i64, off_s: i64) -> RuleDef {
         RuleDef {
@@ -229,13 +229,13 @@ mod tests {
             priority: Priority::Medium,
             kinds: vec![],
             pattern: None,
-            kind: RuleKind::Threshold {
+            kind: RuleKind::Threshold(ThresholdCondition {
                 limit: Limit::Hi,
                 value: 7.0,
                 deadband: 0.5,
                 on_delay_ms: on_s * 1000,
                 off_delay_ms: off_s * 1000,
-            },
+            }),
         }
     }
 
