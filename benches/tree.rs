@@ -63,7 +63,8 @@ fn scrub(c: &mut Criterion) {
     let t = Instant::now();
     let store = build_store(cars, regions);
     println!(
-        "\ntree scrub: {cars} cars over {regions} regions, first seen across {} s: built in {:.1} s",
+        "\ntree scrub: {cars} cars over {regions} regions, first seen across {} s: \
+         built in {:.1} s",
         SPAN_MS / 1000,
         t.elapsed().as_secs_f64()
     );

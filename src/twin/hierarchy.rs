@@ -2,12 +2,17 @@
 //!
 //! Built from the store on demand, so that the tree always matches the cursor: assets added
 //! later are absent, removed ones gone. [`TreeCache`] keeps the shape while scrubbing through
-//! times where it does not change.
+//! times where it does not change, and, while the store's structure does not change, what a
+//! build needs that does not depend on T (`Paths`: every path a node can have, numbered,
+//! with its parents and the natural order of its label), so that a build at a new shape (a
+//! fleet whose assets appear over time changes shape at nearly every T) walks integers instead
+//! of hashing, allocating and comparing strings.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-// Building hashes every node's path; foldhash is several times cheaper than SipHash for that.
+// Paths are hashed once per structure generation; foldhash is several times cheaper than
+// SipHash for that.
 use foldhash::HashMap;
 
 use super::alarms::{AlarmState, Priority};
@@ -15,6 +20,9 @@ use super::store::{AssetIdx, Store};
 
 /// Parent chains deeper than this are treated as cycles and cut.
 const MAX_DEPTH: usize = 64;
+
+/// No path, node or rank: the `u32` tables' `None`, so that they stay 4 bytes an entry.
+const NONE: u32 = u32::MAX;
 
 /// A node: an asset, or a group implied by the ids (such as `plant-a/line-2`).
 #[derive(Debug, Clone)]
@@ -36,99 +44,329 @@ pub struct Tree {
     /// pointers, not the nodes.
     pub nodes: Arc<Vec<Node>>,
     pub roots: Arc<Vec<u32>>,
-    by_path: Arc<HashMap<Arc<str>, u32>>,
+    /// The numbered paths of the store's structure the tree was built from, shared by every
+    /// tree of that structure.
+    paths: Arc<Paths>,
+    /// Per path id (those of `paths`, then those of `extra`): its node, or [`NONE`]. Asset `a`
+    /// has path id `a`, so the alarm roll-up finds an asset's node without hashing its id.
+    node_of: Arc<Vec<u32>>,
+    /// Paths this build met that `paths` does not number (a definition's parent that is
+    /// neither an asset nor a group of any asset), with their ids after `paths`' own.
+    extra: Arc<HashMap<Arc<str>, u32>>,
     /// Per node: the worst priority of any non-normal alarm in its subtree, and whether that
     /// alarm still needs acknowledgement.
     alarms: Vec<Option<(Priority, bool)>>,
 }
 
-/// A tree's shape while it is being built.
-#[derive(Default)]
-struct Builder {
-    nodes: Vec<Node>,
-    roots: Vec<u32>,
-    by_path: HashMap<Arc<str>, u32>,
+/// Every path a node can have in one structure generation of a store, numbered, with what a
+/// build needs of it that does not depend on T: computed once per generation (hashing every
+/// id, sorting every label) instead of once per build.
+///
+/// Path `a` is asset `a`'s id; after the assets come the groups: every implied parent and,
+/// recursively, every path prefix before a separator. Only a `twin.assets` definition's
+/// `parent` may name a path outside these, which a build then numbers for itself.
+#[derive(Debug, Default)]
+struct Paths {
+    /// Copies of the store's ids, made one after the other: a build clones one per node, and
+    /// the reference counts then sit together in memory instead of all over the store's.
+    path: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+    /// Per asset: the path id of its implied parent ([`super::store::Asset::implied_parent`]),
+    /// or [`NONE`].
+    implied: Vec<u32>,
+    /// Per path: the path before its last separator (its parent as a group), or [`NONE`].
+    prefix: Vec<u32>,
+    /// Per path: where its last segment (its label, unless a definition names it) starts.
+    label_at: Vec<u32>,
+    /// Per path: the rank of its last segment in [`natural_cmp`] order of lowercased labels;
+    /// equal labels share a rank. Sorting siblings by rank is sorting them by label.
+    rank: Vec<u32>,
+    /// Per asset: whether it has any `twin.assets` definition. Those without one have their
+    /// implied parent and default label at every T, and a build never reads them in the store.
+    defined: Vec<bool>,
+    /// The assets that have alarms, for the roll-up.
+    alarmed: Vec<AssetIdx>,
+}
+
+impl Paths {
+    fn new(store: &Store) -> Paths {
+        let assets = store.assets();
+        let sep = store.separator();
+        let mut p = Paths {
+            path: Vec::with_capacity(assets.len() + assets.len() / 64 + 1),
+            ids: HashMap::with_capacity_and_hasher(assets.len(), Default::default()),
+            implied: Vec::with_capacity(assets.len()),
+            ..Paths::default()
+        };
+        for asset in assets {
+            p.intern(&asset.id);
+        }
+        for (a, asset) in assets.iter().enumerate() {
+            let implied = asset.implied_parent.as_ref().map_or(NONE, |s| p.intern(s));
+            p.implied.push(implied);
+            p.defined.push(asset.def_at(i64::MAX).is_some());
+            if !asset.alarm_ids().is_empty() {
+                p.alarmed.push(a as AssetIdx);
+            }
+        }
+        // Groups are added while walking, so their own prefixes are numbered too.
+        let mut i = 0;
+        while i < p.path.len() {
+            let path = p.path[i].clone();
+            let label_at = last_segment(&path, sep).as_ptr() as usize - path.as_ptr() as usize;
+            p.label_at.push(label_at as u32);
+            let prefix = match rfind(&path, sep).filter(|&j| j > 0) {
+                // Most assets' implied parent is their prefix: no need to hash it again.
+                Some(j)
+                    if p.implied.get(i).is_some_and(|&q| {
+                        q != NONE
+                            && p.path[q as usize].len() == j
+                            && path.starts_with(&*p.path[q as usize])
+                    }) =>
+                {
+                    p.implied[i]
+                }
+                Some(j) => p.intern(&path[..j]),
+                None => NONE,
+            };
+            p.prefix.push(prefix);
+            i += 1;
+        }
+        p.rank = ranks(&p);
+        p
+    }
+
+    /// The id of `path`, numbered if new.
+    fn intern(&mut self, path: &str) -> u32 {
+        if let Some(&i) = self.ids.get(path) {
+            return i;
+        }
+        let i = self.path.len() as u32;
+        let path: Arc<str> = Arc::from(path);
+        self.path.push(path.clone());
+        self.ids.insert(path, i);
+        i
+    }
+
+    /// The default label of path `p`: its last segment.
+    fn label(&self, p: usize) -> &str {
+        let at = self.label_at.get(p).map_or(0, |&i| i as usize);
+        self.path[p].get(at..).unwrap_or_default()
+    }
+}
+
+/// Per path, the rank of its label (last segment) among all the paths' labels in the order
+/// siblings are sorted in: [`natural_cmp`] of the lowercased labels, ties sharing a rank.
+fn ranks(paths: &Paths) -> Vec<u32> {
+    let mut keys = Vec::new();
+    let mut ends = Vec::with_capacity(paths.path.len());
+    for p in 0..paths.path.len() {
+        natural_key(paths.label(p), &mut keys);
+        ends.push(keys.len());
+    }
+    let key = |i: u32| {
+        let i = i as usize;
+        &keys[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
+    };
+    let mut order: Vec<u32> = (0..paths.path.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+    let mut rank = vec![0; paths.path.len()];
+    let mut r = 0;
+    for (k, w) in order.iter().enumerate() {
+        if k > 0 && key(order[k - 1]) != key(*w) {
+            r += 1;
+        }
+        rank[*w as usize] = r;
+    }
+    rank
+}
+
+/// Appends to `out` a key of `label` whose byte order is [`natural_cmp`]'s order of the
+/// lowercased label: bytes as they are, except that a run of digits becomes `'0'`, its length
+/// without leading zeros, then those digits. The length is one byte below 255, else 255 and
+/// four bytes big-endian, so that a longer number sorts after a shorter one and every run
+/// ends where the key says; a digit run still sorts against other bytes as a digit does.
+fn natural_key(label: &str, out: &mut Vec<u8>) {
+    let lower;
+    let bytes = if label.is_ascii() {
+        label.as_bytes()
+    } else {
+        lower = label.to_lowercase();
+        lower.as_bytes()
+    };
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii_digit() {
+            let n = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = trim_zeros(&bytes[i..i + n]);
+            out.push(b'0');
+            match u8::try_from(digits.len()) {
+                Ok(len) if len < u8::MAX => out.push(len),
+                _ => {
+                    out.push(u8::MAX);
+                    let len = u32::try_from(digits.len()).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&len.to_be_bytes());
+                }
+            }
+            out.extend_from_slice(digits);
+            i += n;
+        } else {
+            out.push(b.to_ascii_lowercase());
+            i += 1;
+        }
+    }
 }
 
 impl Tree {
     /// Builds the tree of the assets that exist at `t`.
     #[must_use]
     pub fn build(store: &Store, t: i64) -> Tree {
-        let mut tree = Self::shape(store, t);
+        let mut shape = Vec::new();
+        store.shape_at(t, &mut shape);
+        let mut tree = Self::shape_from(&Arc::new(Paths::new(store)), store, t, &shape);
         tree.roll_up_alarms(store, t);
         tree
     }
 
     /// The tree at `t` without alarms: what [`TreeCache`] keeps.
+    #[cfg(test)]
     fn shape(store: &Store, t: i64) -> Tree {
         let mut shape = Vec::new();
         store.shape_at(t, &mut shape);
-        Self::shape_from(store, t, &shape)
+        Self::shape_from(&Arc::new(Paths::new(store)), store, t, &shape)
     }
 
-    /// [`Self::shape`] given [`Store::shape_at`]`(t)`, which says which assets exist.
-    fn shape_from(store: &Store, t: i64, shape: &[u32]) -> Tree {
-        let mut tree = Builder::default();
-        let exists = |path: &str| {
-            store
-                .asset_by_id(path)
-                .filter(|&a| shape.get(a as usize).is_some_and(|&s| s != 0))
+    /// The tree without alarms given [`Store::shape_at`]`(t)`, which says which assets exist,
+    /// and the store's [`Paths`].
+    fn shape_from(paths: &Arc<Paths>, store: &Store, t: i64, shape: &[u32]) -> Tree {
+        let mut b = Builder {
+            store,
+            t,
+            shape,
+            paths,
+            extra: HashMap::default(),
+            extra_path: Vec::new(),
+            node_of: vec![NONE; paths.path.len()],
+            // At most every asset that exists and every group.
+            nodes: Vec::with_capacity(
+                shape.iter().filter(|&&s| s != 0).count() + paths.path.len() - paths.implied.len(),
+            ),
+            roots: Vec::new(),
+            rank: Vec::new(),
         };
         for (a, _) in shape.iter().enumerate().filter(|(_, s)| **s != 0) {
-            tree.node_for(store, t, &exists, &store.assets()[a].id, 0);
+            b.node_for(a as u32, 0);
         }
-        tree.sort_and_depth();
+        b.sort_and_depth();
         Tree {
-            nodes: Arc::new(tree.nodes),
-            roots: Arc::new(tree.roots),
-            by_path: Arc::new(tree.by_path),
+            nodes: Arc::new(b.nodes),
+            roots: Arc::new(b.roots),
+            paths: paths.clone(),
+            node_of: Arc::new(b.node_of),
+            extra: Arc::new(b.extra),
             alarms: Vec::new(),
         }
     }
 }
 
-impl Builder {
-    /// The node of `path`, created with its ancestors if new. Parent paths are borrowed from
-    /// the store (and asset nodes share the store's id), so a build allocates little more
-    /// than the nodes themselves.
-    fn node_for<'s>(
-        &mut self,
-        store: &'s Store,
-        t: i64,
-        exists: &impl Fn(&str) -> Option<AssetIdx>,
-        path: &'s str,
-        depth: usize,
-    ) -> u32 {
-        if let Some(&n) = self.by_path.get(path) {
+/// A tree's shape while it is being built: nodes are made in the order [`Tree::build`] always
+/// made them (each existing asset in store order, then its missing ancestors upwards), found
+/// by path id rather than by path.
+struct Builder<'a> {
+    store: &'a Store,
+    t: i64,
+    shape: &'a [u32],
+    paths: &'a Paths,
+    /// Paths not in `paths` (see [`Tree::extra`]), numbered after them.
+    extra: HashMap<Arc<str>, u32>,
+    extra_path: Vec<Arc<str>>,
+    node_of: Vec<u32>,
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
+    /// Per node: its label's rank ([`Paths::rank`]), or [`NONE`] for a label that has none
+    /// (a definition's name, or the last segment of an extra path).
+    rank: Vec<u32>,
+}
+
+impl Builder<'_> {
+    /// The id of `path`, numbered as an extra path if `paths` does not know it.
+    fn path_id(&mut self, path: &str) -> u32 {
+        if let Some(&i) = self.paths.ids.get(path).or_else(|| self.extra.get(path)) {
+            return i;
+        }
+        let i = (self.paths.path.len() + self.extra_path.len()) as u32;
+        let path: Arc<str> = Arc::from(path);
+        self.extra_path.push(path.clone());
+        self.extra.insert(path, i);
+        self.node_of.push(NONE);
+        i
+    }
+
+    fn path(&self, p: u32) -> &Arc<str> {
+        let p = p as usize;
+        match self.paths.path.get(p) {
+            Some(path) => path,
+            None => &self.extra_path[p - self.paths.path.len()],
+        }
+    }
+
+    /// The node of path `p`, created with its ancestors if new.
+    fn node_for(&mut self, p: u32, depth: usize) -> u32 {
+        let n = self.node_of[p as usize];
+        if n != NONE {
             return n;
         }
-        let asset = exists(path);
-        let sep = store.separator();
-        let (parent_path, label, kind, shared) = match asset {
-            Some(a) => {
-                let asset = &store.assets()[a as usize];
-                let def = asset.def_at(t).flatten();
-                let label = def
-                    .and_then(|d| d.name.clone())
-                    .unwrap_or_else(|| last_segment(path, sep).to_owned());
-                (
-                    asset.parent_at(t),
-                    label,
-                    def.and_then(|d| d.kind.clone()),
-                    asset.id.clone(),
-                )
+        let (t, paths, pi) = (self.t, self.paths, p as usize);
+        let exists = pi < paths.implied.len() && self.shape.get(pi).is_some_and(|&s| s != 0);
+        let static_rank = paths.rank.get(pi).copied().unwrap_or(NONE);
+        let (path, default_label) = match paths.path.get(pi) {
+            Some(path) => (path.clone(), paths.label(pi)),
+            None => {
+                let path = self.path(p).clone();
+                let label = last_segment(&path, self.store.separator()).to_owned();
+                let parent = rfind(&path, self.store.separator())
+                    .filter(|&i| i > 0)
+                    .map_or(NONE, |i| self.path_id(&path[..i]));
+                return self.attach(p, depth, path, (label, NONE, None, None), parent);
             }
-            None => (
-                path.rfind(sep).filter(|&i| i > 0).map(|i| &path[..i]),
-                last_segment(path, sep).to_owned(),
-                None,
-                Arc::from(path),
-            ),
         };
+        // An asset without definitions: no need to read it in the store.
+        if exists && !paths.defined.get(pi).copied().unwrap_or(true) {
+            let node = (default_label.to_owned(), static_rank, None, Some(p));
+            return self.attach(p, depth, path, node, paths.implied[pi]);
+        }
+        let def = match self.store.assets().get(pi).filter(|_| exists) {
+            Some(asset) => asset.def_at(t).flatten(),
+            None => {
+                let node = (default_label.to_owned(), static_rank, None, None);
+                return self.attach(p, depth, path, node, paths.prefix[pi]);
+            }
+        };
+        let parent = match def.and_then(|d| d.parent.as_deref()) {
+            Some(parent) => self.path_id(parent),
+            None => paths.implied[pi],
+        };
+        let (label, rank) = match def.and_then(|d| d.name.clone()) {
+            Some(name) => (name, NONE),
+            None => (default_label.to_owned(), static_rank),
+        };
+        let kind = def.and_then(|d| d.kind.clone());
+        self.attach(p, depth, path, (label, rank, kind, Some(p)), parent)
+    }
+
+    /// Makes the node of path `p` with `(label, rank, kind, asset)`, and its parent node (of
+    /// path `parent`, unless that is [`NONE`]) with its ancestors if new.
+    fn attach(
+        &mut self,
+        p: u32,
+        depth: usize,
+        path: Arc<str>,
+        (label, rank, kind, asset): (String, u32, Option<String>, Option<AssetIdx>),
+        parent: u32,
+    ) -> u32 {
         let idx = self.nodes.len() as u32;
-        let path = shared;
         self.nodes.push(Node {
-            path: path.clone(),
+            path,
             label,
             asset,
             kind,
@@ -136,14 +374,15 @@ impl Builder {
             children: Vec::new(),
             depth: 0,
         });
-        self.by_path.insert(path.clone(), idx);
-        let parent = parent_path
-            .filter(|p| depth < MAX_DEPTH && *p != path.as_ref())
-            .map(|p| self.node_for(store, t, exists, p, depth + 1));
+        self.rank.push(rank);
+        self.node_of[p as usize] = idx;
+        let parent = Some(parent)
+            .filter(|&q| q != NONE && depth < MAX_DEPTH && q != p)
+            .map(|q| self.node_for(q, depth + 1));
         match parent {
-            Some(p) if !self.is_ancestor(idx, p) => {
-                self.nodes[idx as usize].parent = Some(p);
-                self.nodes[p as usize].children.push(idx);
+            Some(q) if !self.is_ancestor(idx, q) => {
+                self.nodes[idx as usize].parent = Some(q);
+                self.nodes[q as usize].children.push(idx);
             }
             _ => self.roots.push(idx),
         }
@@ -163,12 +402,19 @@ impl Builder {
         true
     }
 
+    /// Sorts every node's children and the roots by label, as [`natural_cmp`] of the
+    /// lowercased labels (stable: equal labels keep the order they were made in), and sets
+    /// depths.
     fn sort_and_depth(&mut self) {
-        let labels: Vec<String> = self.nodes.iter().map(|n| n.label.to_lowercase()).collect();
-        let by_label = |a: &u32, b: &u32| natural_cmp(&labels[*a as usize], &labels[*b as usize]);
-        self.roots.sort_by(by_label);
-        for n in &mut self.nodes {
-            n.children.sort_by(by_label);
+        let mut roots = std::mem::take(&mut self.roots);
+        self.sort(&mut roots);
+        self.roots = roots;
+        for n in 0..self.nodes.len() {
+            if self.nodes[n].children.len() > 1 {
+                let mut children = std::mem::take(&mut self.nodes[n].children);
+                self.sort(&mut children);
+                self.nodes[n].children = children;
+            }
         }
         let mut stack: Vec<(u32, u16)> = self.roots.iter().map(|&r| (r, 0)).collect();
         while let Some((n, d)) = stack.pop() {
@@ -176,13 +422,36 @@ impl Builder {
             stack.extend(self.nodes[n as usize].children.iter().map(|&c| (c, d + 1)));
         }
     }
+
+    /// Sorts sibling nodes by their ranks; siblings of which one has no rank are sorted by
+    /// their lowercased labels instead.
+    fn sort(&self, siblings: &mut [u32]) {
+        if siblings.iter().all(|&n| self.rank[n as usize] != NONE) {
+            siblings.sort_by_key(|&n| self.rank[n as usize]);
+            return;
+        }
+        let mut keyed: Vec<(String, u32)> = siblings
+            .iter()
+            .map(|&n| (self.nodes[n as usize].label.to_lowercase(), n))
+            .collect();
+        keyed.sort_by(|a, b| natural_cmp(&a.0, &b.0));
+        for (slot, (_, n)) in siblings.iter_mut().zip(keyed) {
+            *slot = n;
+        }
+    }
 }
 
 impl Tree {
+    /// Sets each node's worst alarm at `t`. `store` is the one the tree was built from, in
+    /// the same structure generation.
     fn roll_up_alarms(&mut self, store: &Store, t: i64) {
         self.alarms.clear();
         self.alarms.resize(self.nodes.len(), None);
-        for asset in store.assets() {
+        let paths = self.paths.clone();
+        for &a in &paths.alarmed {
+            let Some(asset) = store.asset(a) else {
+                continue;
+            };
             for &al in asset.alarm_ids() {
                 let Some(v) = store.alarm_at(al, t) else {
                     continue;
@@ -194,7 +463,8 @@ impl Tree {
                     v.status.state,
                     AlarmState::UnackActive | AlarmState::UnackRtn
                 );
-                let mut n = self.by_path.get(asset.id.as_ref()).copied();
+                // Path `a` is asset `a`'s id.
+                let mut n = self.node_of.get(a as usize).copied().filter(|&n| n != NONE);
                 let mut guard = 0;
                 while let Some(i) = n {
                     let Some(slot) = self.alarms.get_mut(i as usize) else {
@@ -238,7 +508,11 @@ impl Tree {
     /// The node of an asset id or group path.
     #[must_use]
     pub fn find(&self, path: &str) -> Option<u32> {
-        self.by_path.get(path).copied()
+        let p = self.paths.ids.get(path).or_else(|| self.extra.get(path))?;
+        self.node_of
+            .get(*p as usize)
+            .copied()
+            .filter(|&n| n != NONE)
     }
 
     /// Rows to show, in order: roots and the children of expanded nodes. With a filter, every
@@ -309,13 +583,18 @@ impl Tree {
 /// The tree's shape (nodes, labels, order) from the last build, reused while the store's
 /// structure and the shape at the cursor ([`Store::shape_at`]) stay the same: scrubbing
 /// through a fleet whose assets do not change then costs a copy and the alarm roll-up, not a
-/// rebuild. Alarms are always rolled up afresh for the time asked.
+/// rebuild. Alarms are always rolled up afresh for the time asked. When the shape does change
+/// (assets appearing over time), the build reuses the structure's numbered paths, kept while
+/// the generation and the number of assets stay the same.
 #[derive(Debug, Default)]
 pub struct TreeCache {
     key: Option<u64>,
     shape: Vec<u32>,
     scratch: Vec<u32>,
     tree: Tree,
+    /// The generation and number of assets `paths` was made for.
+    paths_key: Option<(u64, usize)>,
+    paths: Arc<Paths>,
 }
 
 impl TreeCache {
@@ -324,7 +603,12 @@ impl TreeCache {
     pub fn tree_at(&mut self, store: &Store, t: i64, generation: u64) -> Tree {
         store.shape_at(t, &mut self.scratch);
         if self.key != Some(generation) || self.scratch != self.shape {
-            self.tree = Tree::shape_from(store, t, &self.scratch);
+            let paths_key = Some((generation, store.assets().len()));
+            if self.paths_key != paths_key {
+                self.paths = Arc::new(Paths::new(store));
+                self.paths_key = paths_key;
+            }
+            self.tree = Tree::shape_from(&self.paths, store, t, &self.scratch);
             self.key = Some(generation);
             std::mem::swap(&mut self.shape, &mut self.scratch);
         }
@@ -335,7 +619,19 @@ impl TreeCache {
 }
 
 fn last_segment<'a>(path: &'a str, sep: &str) -> &'a str {
+    if sep.len() == 1 {
+        return rfind(path, sep).map_or(path, |i| &path[i + 1..]);
+    }
     path.rsplit(sep).next().unwrap_or(path)
+}
+
+/// `path.rfind(sep)`, without the substring search for a one-byte separator (an ASCII one,
+/// which only ever matches itself in UTF-8).
+fn rfind(path: &str, sep: &str) -> Option<usize> {
+    match sep.as_bytes() {
+        [b] => path.bytes().rposition(|c| c == *b),
+        _ => path.rfind(sep),
+    }
 }
 
 /// Orders `press-2` before `press-10`, as operators expect.
@@ -510,5 +806,292 @@ mod tests {
             worst(&cache.tree_at(&s, 36, generation)),
             Some(Priority::High)
         );
+    }
+
+    /// [`natural_key`] orders labels exactly as [`natural_cmp`] orders them lowercased.
+    #[test]
+    fn natural_keys_order_as_natural_cmp() {
+        let parts = [
+            "a", "B", "-", "~", "0", "00", "1", "01", "9", "10", "007", "é", "É", "ß", "x",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        let labels: Vec<String> = (0..400)
+            .map(|_| {
+                (0..rng.usize(0..5))
+                    .map(|_| parts[rng.usize(..parts.len())])
+                    .collect()
+            })
+            .chain([
+                "9".repeat(300),
+                "1".repeat(256),
+                format!("0{}", "5".repeat(254)),
+            ])
+            .collect();
+        let key = |l: &str| {
+            let mut k = Vec::new();
+            natural_key(l, &mut k);
+            k
+        };
+        for a in &labels {
+            for b in &labels {
+                assert_eq!(
+                    key(a).cmp(&key(b)),
+                    natural_cmp(&a.to_lowercase(), &b.to_lowercase()),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    /// The build as it was before [`Paths`]: parent paths found by hashing, labels compared
+    /// as lowercased strings. Every build must still give exactly its nodes, in its order.
+    mod reference {
+        use super::super::{MAX_DEPTH, Node, natural_cmp};
+        use crate::twin::alarms::{AlarmState, Priority};
+        use crate::twin::store::{AssetIdx, Store};
+        use foldhash::HashMap;
+        use std::sync::Arc;
+
+        fn last_segment<'a>(path: &'a str, sep: &str) -> &'a str {
+            path.rsplit(sep).next().unwrap_or(path)
+        }
+
+        #[derive(Default)]
+        struct Builder {
+            nodes: Vec<Node>,
+            roots: Vec<u32>,
+            by_path: HashMap<Arc<str>, u32>,
+        }
+
+        /// The tree at `t` as the nodes, roots and alarms printed, and each path's node.
+        pub fn build(store: &Store, t: i64) -> (String, Vec<(Arc<str>, u32)>) {
+            let mut shape = Vec::new();
+            store.shape_at(t, &mut shape);
+            let mut tree = Builder::default();
+            let exists = |path: &str| {
+                store
+                    .asset_by_id(path)
+                    .filter(|&a| shape.get(a as usize).is_some_and(|&s| s != 0))
+            };
+            for (a, _) in shape.iter().enumerate().filter(|(_, s)| **s != 0) {
+                tree.node_for(store, t, &exists, &store.assets()[a].id, 0);
+            }
+            tree.sort_and_depth();
+            let alarms = tree.roll_up_alarms(store, t);
+            let mut paths: Vec<_> = tree.by_path.into_iter().collect();
+            paths.sort();
+            (
+                format!("{:?} {:?} {:?}", tree.nodes, tree.roots, alarms),
+                paths,
+            )
+        }
+
+        impl Builder {
+            fn node_for<'s>(
+                &mut self,
+                store: &'s Store,
+                t: i64,
+                exists: &impl Fn(&str) -> Option<AssetIdx>,
+                path: &'s str,
+                depth: usize,
+            ) -> u32 {
+                if let Some(&n) = self.by_path.get(path) {
+                    return n;
+                }
+                let asset = exists(path);
+                let sep = store.separator();
+                let (parent_path, label, kind, shared) = match asset {
+                    Some(a) => {
+                        let asset = &store.assets()[a as usize];
+                        let def = asset.def_at(t).flatten();
+                        let label = def
+                            .and_then(|d| d.name.clone())
+                            .unwrap_or_else(|| last_segment(path, sep).to_owned());
+                        (
+                            asset.parent_at(t),
+                            label,
+                            def.and_then(|d| d.kind.clone()),
+                            asset.id.clone(),
+                        )
+                    }
+                    None => (
+                        path.rfind(sep).filter(|&i| i > 0).map(|i| &path[..i]),
+                        last_segment(path, sep).to_owned(),
+                        None,
+                        Arc::from(path),
+                    ),
+                };
+                let idx = self.nodes.len() as u32;
+                let path = shared;
+                self.nodes.push(Node {
+                    path: path.clone(),
+                    label,
+                    asset,
+                    kind,
+                    parent: None,
+                    children: Vec::new(),
+                    depth: 0,
+                });
+                self.by_path.insert(path.clone(), idx);
+                let parent = parent_path
+                    .filter(|p| depth < MAX_DEPTH && *p != path.as_ref())
+                    .map(|p| self.node_for(store, t, exists, p, depth + 1));
+                match parent {
+                    Some(p) if !self.is_ancestor(idx, p) => {
+                        self.nodes[idx as usize].parent = Some(p);
+                        self.nodes[p as usize].children.push(idx);
+                    }
+                    _ => self.roots.push(idx),
+                }
+                idx
+            }
+
+            fn is_ancestor(&self, candidate: u32, mut n: u32) -> bool {
+                for _ in 0..=MAX_DEPTH {
+                    if n == candidate {
+                        return true;
+                    }
+                    match self.nodes[n as usize].parent {
+                        Some(p) => n = p,
+                        None => return false,
+                    }
+                }
+                true
+            }
+
+            fn sort_and_depth(&mut self) {
+                let labels: Vec<String> =
+                    self.nodes.iter().map(|n| n.label.to_lowercase()).collect();
+                let by_label =
+                    |a: &u32, b: &u32| natural_cmp(&labels[*a as usize], &labels[*b as usize]);
+                self.roots.sort_by(by_label);
+                for n in &mut self.nodes {
+                    n.children.sort_by(by_label);
+                }
+                let mut stack: Vec<(u32, u16)> = self.roots.iter().map(|&r| (r, 0)).collect();
+                while let Some((n, d)) = stack.pop() {
+                    self.nodes[n as usize].depth = d;
+                    stack.extend(self.nodes[n as usize].children.iter().map(|&c| (c, d + 1)));
+                }
+            }
+
+            fn roll_up_alarms(&self, store: &Store, t: i64) -> Vec<Option<(Priority, bool)>> {
+                let mut alarms = vec![None; self.nodes.len()];
+                for asset in store.assets() {
+                    for &al in asset.alarm_ids() {
+                        let Some(v) = store.alarm_at(al, t) else {
+                            continue;
+                        };
+                        if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
+                            continue;
+                        }
+                        let unacked = matches!(
+                            v.status.state,
+                            AlarmState::UnackActive | AlarmState::UnackRtn
+                        );
+                        let mut n = self.by_path.get(asset.id.as_ref()).copied();
+                        let mut guard = 0;
+                        while let Some(i) = n {
+                            let Some(slot) = alarms.get_mut(i as usize) else {
+                                break;
+                            };
+                            match slot {
+                                Some((w, u)) if *w == v.priority => *u |= unacked,
+                                Some((w, _)) if *w > v.priority => {}
+                                _ => *slot = Some((v.priority, unacked)),
+                            }
+                            n = self.nodes[i as usize].parent;
+                            guard += 1;
+                            if guard > MAX_DEPTH {
+                                break;
+                            }
+                        }
+                    }
+                }
+                alarms
+            }
+        }
+    }
+
+    /// Random records about ids that share labels up to case and leading zeros, are each
+    /// other's groups, name parents by payload (cycles included) and by definitions (names,
+    /// kinds, parents outside the ids, tombstones), with alarms: record `o` onwards.
+    fn random_records(s: &mut Store, rng: &mut fastrand::Rng, o: &mut i64, n: usize) {
+        let segs = [
+            "a", "A", "m1", "m01", "M2", "m10", "é", "É", "x-9", "x-10", "0", "00",
+        ];
+        let sep = s.separator().to_owned();
+        let id = |rng: &mut fastrand::Rng| {
+            (0..rng.usize(1..4))
+                .map(|_| segs[rng.usize(..segs.len())])
+                .collect::<Vec<_>>()
+                .join(&sep)
+        };
+        for _ in 0..n {
+            let asset = id(rng);
+            let ts = rng.i64(0..100);
+            let body = match rng.u8(..10) {
+                0..=4 => Decoded::Telemetry {
+                    asset: asset.as_str().into(),
+                    parent: (rng.u8(..4) == 0).then(|| id(rng)),
+                    ts,
+                    props: vec![("t".into(), Value::Num(1.0))],
+                },
+                5..=7 => Decoded::Asset {
+                    asset: asset.as_str().into(),
+                    ts,
+                    def: (rng.u8(..5) != 0).then(|| AssetDef {
+                        name: (rng.bool()).then(|| segs[rng.usize(..segs.len())].to_owned()),
+                        kind: (rng.bool()).then(|| "machine".to_owned()),
+                        parent: match rng.u8(..3) {
+                            0 => None,
+                            1 => Some(id(rng)),
+                            _ => Some(format!("zz{sep}{}", id(rng))),
+                        },
+                        attributes: vec![],
+                    }),
+                },
+                _ => {
+                    raise(s, *o, &asset, ts, Priority::High);
+                    *o += 1;
+                    continue;
+                }
+            };
+            apply(s, *o, body);
+            *o += 1;
+        }
+    }
+
+    fn assert_as_reference(tree: &Tree, s: &Store, t: i64, what: &str) {
+        let (want, paths) = reference::build(s, t);
+        assert_eq!(fingerprint(tree), want, "{what} t={t}");
+        assert_eq!(tree.len(), paths.len(), "{what} t={t}");
+        for (path, n) in paths {
+            assert_eq!(tree.find(&path), Some(n), "{what} t={t} {path}");
+        }
+        assert_eq!(tree.find("no/such/path"), None);
+    }
+
+    /// Builds, fresh and through one [`TreeCache`] kept while the store grows, give the
+    /// reference build's tree at every time.
+    #[test]
+    fn builds_equal_the_reference_build_on_random_stores() {
+        for seed in 0..12 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut s = Store::new(["/", ".", "::"][seed as usize % 3], 0);
+            let mut o = 0;
+            let mut cache = TreeCache::default();
+            for round in 0..3 {
+                random_records(&mut s, &mut rng, &mut o, 40);
+                let generation = s.structure_gen();
+                let mut times: Vec<i64> = (-1..102).collect();
+                rng.shuffle(&mut times);
+                for t in times {
+                    let what = format!("seed {seed} round {round}");
+                    assert_as_reference(&Tree::build(&s, t), &s, t, &what);
+                    assert_as_reference(&cache.tree_at(&s, t, generation), &s, t, &what);
+                }
+            }
+        }
     }
 }
