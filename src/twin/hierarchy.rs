@@ -86,6 +86,7 @@ struct Paths {
     defined: Vec<bool>,
     /// The assets that have alarms, for the roll-up.
     alarmed: Vec<AssetIdx>,
+    separator: Box<str>,
 }
 
 impl Paths {
@@ -96,6 +97,7 @@ impl Paths {
             path: Vec::with_capacity(assets.len() + assets.len() / 64 + 1),
             ids: HashMap::with_capacity_and_hasher(assets.len(), Default::default()),
             implied: Vec::with_capacity(assets.len()),
+            separator: sep.into(),
             ..Paths::default()
         };
         for asset in assets {
@@ -134,6 +136,36 @@ impl Paths {
         }
         p.rank = ranks(&p);
         p
+    }
+
+    /// Whether these are still the paths of `store`, as [`Self::new`] would make them: the
+    /// same separator, asset ids and implied parents, the same assets with definitions and
+    /// with alarms. A structure generation changes for much that leaves them so (a property
+    /// or alarm added, an earlier record), and checking costs far less than making them.
+    fn still_fit(&self, store: &Store) -> bool {
+        let assets = store.assets();
+        if assets.len() != self.implied.len() || *self.separator != *store.separator() {
+            return false;
+        }
+        let mut alarmed = 0;
+        for (a, asset) in assets.iter().enumerate() {
+            let implied = match self.implied[a] {
+                NONE => None,
+                q => Some(&*self.path[q as usize]),
+            };
+            if *self.path[a] != *asset.id
+                || implied != asset.implied_parent.as_deref()
+                || self.defined[a] != asset.def_at(i64::MAX).is_some()
+            {
+                return false;
+            }
+            alarmed += usize::from(!asset.alarm_ids().is_empty());
+        }
+        alarmed == self.alarmed.len()
+            && self
+                .alarmed
+                .iter()
+                .all(|&a| store.asset(a).is_some_and(|x| !x.alarm_ids().is_empty()))
     }
 
     /// The id of `path`, numbered if new.
@@ -595,14 +627,14 @@ impl Tree {
 /// through a fleet whose assets do not change then costs a copy and the alarm roll-up, not a
 /// rebuild. Alarms are always rolled up afresh for the time asked. When the shape does change
 /// (assets appearing over time), the build reuses the structure's numbered paths, kept while
-/// the generation and the number of assets stay the same.
+/// the generation stays the same or the store's ids, parents, definitions and alarms do.
 #[derive(Debug, Default)]
 pub struct TreeCache {
     key: Option<u64>,
     shape: Vec<u32>,
     scratch: Vec<u32>,
     tree: Tree,
-    /// The generation and number of assets `paths` was made for.
+    /// The generation and number of assets `paths` was made or last checked for.
     paths_key: Option<(u64, usize)>,
     paths: Arc<Paths>,
 }
@@ -614,10 +646,10 @@ impl TreeCache {
         store.shape_at(t, &mut self.scratch);
         if self.key != Some(generation) || self.scratch != self.shape {
             let paths_key = Some((generation, store.assets().len()));
-            if self.paths_key != paths_key {
+            if self.paths_key != paths_key && !self.paths.still_fit(store) {
                 self.paths = Arc::new(Paths::new(store));
-                self.paths_key = paths_key;
             }
+            self.paths_key = paths_key;
             self.tree = Tree::shape_from(&self.paths, store, t, &self.scratch);
             self.key = Some(generation);
             std::mem::swap(&mut self.shape, &mut self.scratch);
@@ -1133,7 +1165,47 @@ mod tests {
                     assert_as_reference(&Tree::build(&s, t), &s, t, &what);
                     assert_as_reference(&cache.tree_at(&s, t, generation), &s, t, &what);
                 }
+                // A new generation with the same paths (a new property, an earlier record):
+                // the cache keeps them, and its trees are still right.
+                let a = s.assets()[rng.usize(..s.assets().len())].id.clone();
+                let before = cache.paths.clone();
+                apply(
+                    &mut s,
+                    o,
+                    Decoded::Telemetry {
+                        asset: a,
+                        parent: None,
+                        ts: rng.i64(-5..100),
+                        props: vec![(format!("p{o}").into(), Value::Num(1.0))],
+                    },
+                );
+                o += 1;
+                assert_ne!(s.structure_gen(), generation);
+                for t in -1..102 {
+                    let tree = cache.tree_at(&s, t, s.structure_gen());
+                    assert_as_reference(&tree, &s, t, &format!("seed {seed} round {round}'"));
+                }
+                assert!(
+                    Arc::ptr_eq(&before, &cache.paths),
+                    "seed {seed} round {round}"
+                );
             }
         }
+    }
+
+    /// A cache asked for another store's tree (a new generation, the same number of assets)
+    /// does not keep the first store's paths.
+    #[test]
+    fn a_cache_moved_to_another_store_builds_its_tree() {
+        let mut cache = TreeCache::default();
+        let mut a = Store::new("/", 0);
+        apply(&mut a, 0, tele("x/m1", 1));
+        let mut b = Store::new("/", 0);
+        apply(&mut b, 0, tele("y/m2", 1));
+        let tree = cache.tree_at(&a, 5, 1);
+        assert_as_reference(&tree, &a, 5, "a");
+        let tree = cache.tree_at(&b, 5, 2);
+        assert_as_reference(&tree, &b, 5, "b");
+        assert!(tree.find("y/m2").is_some() && tree.find("x/m1").is_none());
     }
 }
