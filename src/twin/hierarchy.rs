@@ -37,6 +37,26 @@ pub struct Node {
     pub depth: u16,
 }
 
+impl Node {
+    /// A node not yet placed in the tree: no parent, no children, depth set by the sort.
+    fn unlinked(
+        path: Arc<str>,
+        label: String,
+        asset: Option<AssetIdx>,
+        kind: Option<String>,
+    ) -> Node {
+        Node {
+            path,
+            label,
+            asset,
+            kind,
+            parent: None,
+            children: Vec::new(),
+            depth: 0,
+        }
+    }
+}
+
 /// The tree at one time.
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
@@ -407,41 +427,14 @@ impl Builder<'_> {
         parent: u32,
     ) -> u32 {
         let idx = self.nodes.len() as u32;
-        self.nodes.push(Node {
-            path,
-            label,
-            asset,
-            kind,
-            parent: None,
-            children: Vec::new(),
-            depth: 0,
-        });
+        self.nodes.push(Node::unlinked(path, label, asset, kind));
         self.rank.push(rank);
         self.node_of[p as usize] = idx;
         let parent = Some(parent)
             .filter(|&q| q != NONE && depth < MAX_DEPTH && q != p)
             .map(|q| self.node_for(q, depth + 1));
-        match parent {
-            Some(q) if !self.is_ancestor(idx, q) => {
-                self.nodes[idx as usize].parent = Some(q);
-                self.nodes[q as usize].children.push(idx);
-            }
-            _ => self.roots.push(idx),
-        }
+        link(&mut self.nodes, &mut self.roots, idx, parent);
         idx
-    }
-
-    fn is_ancestor(&self, candidate: u32, mut n: u32) -> bool {
-        for _ in 0..=MAX_DEPTH {
-            if n == candidate {
-                return true;
-            }
-            match self.nodes[n as usize].parent {
-                Some(p) => n = p,
-                None => return false,
-            }
-        }
-        true
     }
 
     /// Sorts every node's children and the roots by label, as [`natural_cmp`] of the
@@ -495,34 +488,12 @@ impl Tree {
                 continue;
             };
             for &al in asset.alarm_ids() {
-                let Some(v) = store.alarm_at(al, t) else {
+                let Some(shown) = shown_alarm(store, al, t) else {
                     continue;
                 };
-                if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
-                    continue;
-                }
-                let unacked = matches!(
-                    v.status.state,
-                    AlarmState::UnackActive | AlarmState::UnackRtn
-                );
                 // Path `a` is asset `a`'s id.
-                let mut n = self.node_of.get(a as usize).copied().filter(|&n| n != NONE);
-                let mut guard = 0;
-                while let Some(i) = n {
-                    let Some(slot) = self.alarms.get_mut(i as usize) else {
-                        break;
-                    };
-                    match slot {
-                        Some((w, u)) if *w == v.priority => *u |= unacked,
-                        Some((w, _)) if *w > v.priority => {}
-                        _ => *slot = Some((v.priority, unacked)),
-                    }
-                    n = self.nodes[i as usize].parent;
-                    guard += 1;
-                    if guard > MAX_DEPTH {
-                        break;
-                    }
-                }
+                let n = self.node_of.get(a as usize).copied().filter(|&n| n != NONE);
+                roll_up(&mut self.alarms, &self.nodes, n, shown);
             }
         }
     }
@@ -658,6 +629,70 @@ impl TreeCache {
         tree.roll_up_alarms(store, t);
         tree
     }
+}
+
+/// Alarm `al`'s priority at `t` and whether it awaits acknowledgement, when the tree shows it:
+/// not when normal, and not while shelved (the operator hid it).
+fn shown_alarm(store: &Store, al: u32, t: i64) -> Option<(Priority, bool)> {
+    let v = store.alarm_at(al, t)?;
+    if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
+        return None;
+    }
+    let unacked = matches!(
+        v.status.state,
+        AlarmState::UnackActive | AlarmState::UnackRtn
+    );
+    Some((v.priority, unacked))
+}
+
+/// Marks node `from` and its ancestors with an alarm of `priority` (unacknowledged or not),
+/// where it is at least as bad as what they hold: the worst wins, and among equals any
+/// unacknowledged one makes the node unacknowledged.
+fn roll_up(
+    alarms: &mut [Option<(Priority, bool)>],
+    nodes: &[Node],
+    from: Option<u32>,
+    (priority, unacked): (Priority, bool),
+) {
+    let mut n = from;
+    for _ in 0..=MAX_DEPTH {
+        let Some(slot) = n.and_then(|i| alarms.get_mut(i as usize)) else {
+            break;
+        };
+        match slot {
+            Some((w, u)) if *w == priority => *u |= unacked,
+            Some((w, _)) if *w > priority => {}
+            _ => *slot = Some((priority, unacked)),
+        }
+        n = n.and_then(|i| nodes.get(i as usize)).and_then(|x| x.parent);
+    }
+}
+
+/// Hangs node `idx` under `parent`, or makes it a root when it has none or when `parent` is
+/// below it (a parent chain that loops is cut where it would close).
+fn link(nodes: &mut [Node], roots: &mut Vec<u32>, idx: u32, parent: Option<u32>) {
+    match parent {
+        Some(p) if !is_ancestor(nodes, idx, p) => {
+            nodes[idx as usize].parent = Some(p);
+            nodes[p as usize].children.push(idx);
+        }
+        _ => roots.push(idx),
+    }
+}
+
+/// Whether `candidate` is `n` or one of its ancestors (or the chain is deeper than
+/// [`MAX_DEPTH`], which is treated as a loop).
+fn is_ancestor(nodes: &[Node], candidate: u32, mut n: u32) -> bool {
+    for _ in 0..=MAX_DEPTH {
+        if n == candidate {
+            return true;
+        }
+        match nodes[n as usize].parent {
+            Some(p) => n = p,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn last_segment<'a>(path: &'a str, sep: &str) -> &'a str {
@@ -921,7 +956,7 @@ mod tests {
     /// as lowercased strings. Every build must still give exactly its nodes, in its order.
     mod reference {
         use super::super::{MAX_DEPTH, Node, natural_cmp};
-        use crate::twin::alarms::{AlarmState, Priority};
+        use crate::twin::alarms::Priority;
         use crate::twin::store::{AssetIdx, Store};
         use foldhash::HashMap;
         use std::sync::Arc;
@@ -997,40 +1032,14 @@ mod tests {
                 };
                 let idx = self.nodes.len() as u32;
                 let path = shared;
-                self.nodes.push(Node {
-                    path: path.clone(),
-                    label,
-                    asset,
-                    kind,
-                    parent: None,
-                    children: Vec::new(),
-                    depth: 0,
-                });
+                self.nodes
+                    .push(Node::unlinked(path.clone(), label, asset, kind));
                 self.by_path.insert(path.clone(), idx);
                 let parent = parent_path
                     .filter(|p| depth < MAX_DEPTH && *p != path.as_ref())
                     .map(|p| self.node_for(store, t, exists, p, depth + 1));
-                match parent {
-                    Some(p) if !self.is_ancestor(idx, p) => {
-                        self.nodes[idx as usize].parent = Some(p);
-                        self.nodes[p as usize].children.push(idx);
-                    }
-                    _ => self.roots.push(idx),
-                }
+                crate::twin::hierarchy::link(&mut self.nodes, &mut self.roots, idx, parent);
                 idx
-            }
-
-            fn is_ancestor(&self, candidate: u32, mut n: u32) -> bool {
-                for _ in 0..=MAX_DEPTH {
-                    if n == candidate {
-                        return true;
-                    }
-                    match self.nodes[n as usize].parent {
-                        Some(p) => n = p,
-                        None => return false,
-                    }
-                }
-                true
             }
 
             fn sort_and_depth(&mut self) {
@@ -1053,33 +1062,11 @@ mod tests {
                 let mut alarms = vec![None; self.nodes.len()];
                 for asset in store.assets() {
                     for &al in asset.alarm_ids() {
-                        let Some(v) = store.alarm_at(al, t) else {
+                        let Some(shown) = crate::twin::hierarchy::shown_alarm(store, al, t) else {
                             continue;
                         };
-                        if matches!(v.status.state, AlarmState::Normal | AlarmState::Shelved) {
-                            continue;
-                        }
-                        let unacked = matches!(
-                            v.status.state,
-                            AlarmState::UnackActive | AlarmState::UnackRtn
-                        );
-                        let mut n = self.by_path.get(asset.id.as_ref()).copied();
-                        let mut guard = 0;
-                        while let Some(i) = n {
-                            let Some(slot) = alarms.get_mut(i as usize) else {
-                                break;
-                            };
-                            match slot {
-                                Some((w, u)) if *w == v.priority => *u |= unacked,
-                                Some((w, _)) if *w > v.priority => {}
-                                _ => *slot = Some((v.priority, unacked)),
-                            }
-                            n = self.nodes[i as usize].parent;
-                            guard += 1;
-                            if guard > MAX_DEPTH {
-                                break;
-                            }
-                        }
+                        let n = self.by_path.get(asset.id.as_ref()).copied();
+                        crate::twin::hierarchy::roll_up(&mut alarms, &self.nodes, n, shown);
                     }
                 }
                 alarms
