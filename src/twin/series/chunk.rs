@@ -190,16 +190,6 @@ impl Plain {
     }
 }
 
-/// A chunk's event-time and value columns, decoded from its header: a plot reads a few
-/// dozen values per chunk at random (the pyramid's nodes), and decoding the header for each
-/// of them was a fifth of a frame's time.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Reader {
-    ts: (Line, usize),
-    val: (Line, usize),
-    scale: u8,
-}
-
 /// One bit-packed column: entry `i` is `base + step·i + r_i` (wrapping), `r_i` in `width` bits.
 #[derive(Debug, Clone, Copy, Default)]
 struct Line {
@@ -524,41 +514,6 @@ impl Chunk {
         (line, at * 64 + before * h.n)
     }
 
-    /// The event-time and value columns decoded from the header once, for a run of reads in
-    /// this chunk ([`Self::ts_with`], [`Self::num_with`]).
-    pub(super) fn reader(&self) -> Reader {
-        Reader {
-            ts: self.column(0),
-            val: self.column(3),
-            scale: self.header().scale,
-        }
-    }
-
-    /// [`Self::ts`] through `r`, this chunk's [`Reader`].
-    #[inline]
-    pub(super) fn ts_with(&self, r: &Reader, i: usize) -> i64 {
-        r.ts.0.get(&self.words, r.ts.1, i)
-    }
-
-    /// [`Self::num`] through `r`, this chunk's [`Reader`].
-    #[inline]
-    pub(super) fn num_with(&self, r: &Reader, i: usize) -> Option<f64> {
-        self.number(r.scale, r.val.0.get(&self.words, r.val.1, i))
-    }
-
-    /// The number a stored value `x` stands for, at the chunk's `scale`.
-    #[inline]
-    fn number(&self, scale: u8, x: i64) -> Option<f64> {
-        match scale {
-            RAW => Some(f64::from_bits(x as u64)),
-            DICT => match self.dict.get(x as usize) {
-                Some(Value::Num(f)) => Some(*f),
-                _ => None,
-            },
-            e => Some(x as f64 / POW10[e as usize]),
-        }
-    }
-
     #[inline]
     fn col(&self, c: usize, i: usize) -> i64 {
         let (line, off) = self.column(c);
@@ -601,7 +556,15 @@ impl Chunk {
     /// The value at `i` if it is a number.
     #[inline]
     pub(super) fn num(&self, i: usize) -> Option<f64> {
-        self.number(self.header().scale, self.col(3, i))
+        let x = self.col(3, i);
+        match self.header().scale {
+            RAW => Some(f64::from_bits(x as u64)),
+            DICT => match self.dict.get(x as usize) {
+                Some(Value::Num(f)) => Some(*f),
+                _ => None,
+            },
+            e => Some(x as f64 / POW10[e as usize]),
+        }
     }
 
     pub(super) fn value(&self, i: usize) -> Option<Value> {

@@ -19,7 +19,7 @@ use std::cell::Cell;
 use std::ops::Range;
 
 use super::decode::Value;
-use chunk::{Chunk, Plain, Reader};
+use chunk::{Chunk, Plain};
 use pyramid::{Column, Pyramid, higher, lower};
 
 /// A sample as stored.
@@ -86,25 +86,11 @@ enum At<'a> {
 /// A series read by index through a remembered chunk: a short-lived view (one query or
 /// update), whose reads cluster (a plot's searches and the pyramid's nodes walk forward), so
 /// most skip the search over the chunks. Also the numeric values as a [`Column`].
-struct Nums<'a>(&'a Series, Cell<usize>, Cell<Option<(usize, Reader)>>);
+struct Nums<'a>(&'a Series, Cell<usize>);
 
 impl<'a> Nums<'a> {
     fn new(s: &'a Series) -> Self {
-        Self(s, Cell::new(0), Cell::new(None))
-    }
-
-    /// Chunk `c` (which must exist) and its reader, decoded once per run of reads in it.
-    #[inline]
-    fn read(&self, c: usize) -> Option<(&'a Chunk, Reader)> {
-        let ch = self.0.chunks.get(c)?;
-        if let Some((k, r)) = self.2.get()
-            && k == c
-        {
-            return Some((ch, r));
-        }
-        let r = ch.reader();
-        self.2.set(Some((c, r)));
-        Some((ch, r))
+        Self(s, Cell::new(0))
     }
 
     /// The index of the chunk holding `i`, or `None` for the tail.
@@ -127,8 +113,8 @@ impl<'a> Nums<'a> {
     /// Event time of sample `i`, which must exist (0 otherwise).
     fn ts(&self, i: usize) -> i64 {
         let s = self.0;
-        match self.chunk(i).and_then(|c| self.read(c)) {
-            Some((ch, r)) => ch.ts_with(&r, i - ch.start),
+        match self.chunk(i).and_then(|c| s.chunks.get(c)) {
+            Some(ch) => ch.ts(i - ch.start),
             None => s.tail.ts.get(i - s.n_sealed).copied().unwrap_or(0),
         }
     }
@@ -141,8 +127,8 @@ impl Column for Nums<'_> {
 
     fn get(&self, i: usize) -> f64 {
         let s = self.0;
-        match self.chunk(i).and_then(|c| self.read(c)) {
-            Some((ch, r)) => ch.num_with(&r, i - ch.start),
+        match self.chunk(i).and_then(|c| s.chunks.get(c)) {
+            Some(ch) => ch.num(i - ch.start),
             None => s.tail.num(i.saturating_sub(s.n_sealed)),
         }
         .unwrap_or(f64::NAN)
