@@ -233,10 +233,7 @@ impl FleetTableView {
         let Some((group, node, tree)) = group else {
             if self.group.is_some() {
                 // Also stops the worker: nothing is left for it to do.
-                *self = Self {
-                    tuning: self.tuning,
-                    ..Self::default()
-                };
+                self.reset();
             }
             state.status = TableStatus::default();
             return;
@@ -288,6 +285,16 @@ impl FleetTableView {
             // both need frames even while the operator does nothing.
             inp.repaint.request_repaint();
         }
+    }
+
+    /// Forgets every table read and stops the worker, keeping only how work is spread: for
+    /// no group selected, and for a new connection, whose groups may share a path with the
+    /// old cluster's but never its rows.
+    pub(super) fn reset(&mut self) {
+        *self = Self {
+            tuning: self.tuning,
+            ..Self::default()
+        };
     }
 
     /// Starts a read when the rows are out of date and continues the one in hand, within the

@@ -255,6 +255,8 @@ impl TwinApp {
         self.sources.reread = None;
         self.stores.replace_live(self.new_store());
         self.tree = TreeView::default();
+        // Another cluster's rows are not this one's, even under a group of the same path.
+        self.fleet_table.reset();
         // Another cluster's alarm is not this one's.
         self.incident = None;
         self.pred.reset();
