@@ -4,6 +4,8 @@
 //! ([`PlotFocus`]) with the alarm shaded. Points are decimated per pixel column, so cost
 //! depends on the plot's width, not on how many samples are in view.
 
+use std::collections::HashMap;
+
 use egui::{Color32, RichText, Ui};
 use egui_plot::{
     FilledArea, HLine, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points, VLine,
@@ -13,6 +15,7 @@ use super::style::{self, HISTORY};
 use super::{Command, PlotKey, View};
 use crate::predict::PredictionCache;
 use crate::twin::forecast::Threshold;
+use crate::twin::series::PlotCache;
 
 /// Colour of anomaly markers.
 const ANOMALY: Color32 = Color32::from_rgb(255, 60, 160);
@@ -30,6 +33,9 @@ pub struct PlotState {
     focus: Option<PlotFocus>,
     /// Each series drawn over its own range (see [`Scale`]).
     pub scaled: bool,
+    /// Each plotted series' bucket points from earlier frames: a frame that follows the head
+    /// recomputes a few buckets, not the whole window.
+    caches: HashMap<PlotKey, PlotCache>,
 }
 
 /// How a series is drawn when each has its own range: its visible minimum at 0 and maximum at
@@ -263,6 +269,8 @@ pub fn show(
     } else {
         (x1 as i64).min(view.display_at)
     };
+    state.caches.retain(|k, _| plotted.contains(k));
+    let caches = &mut state.caches;
     // Each plotted series that exists here, with its points in view and its range.
     let lines: Vec<Drawn<'_>> = plotted
         .iter()
@@ -271,7 +279,8 @@ pub fn show(
             let a = view.store.asset_by_id(&k.asset)?;
             let p = view.store.prop_by_name(&k.prop)?;
             let series = view.store.series(a, p)?;
-            let pts = series.plot_points(x0 as i64, to, width_px);
+            let cache = caches.entry(k.clone()).or_default();
+            let pts = series.plot_points_cached(x0 as i64, to, width_px, cache);
             let range = Scale::of(&pts);
             Some(Drawn {
                 i,

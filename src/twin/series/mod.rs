@@ -9,18 +9,21 @@
 //! the sample it returns. A late sample that lands in a sealed chunk re-encodes that chunk.
 //!
 //! Numeric series also keep a [`Pyramid`] of per-block extremes so that [`Series::plot_points`]
-//! costs O(pixels), not O(samples in view). A series that ever holds a string or bool stops
+//! costs O(pixels), not O(samples in view) (see `plot.rs`, which also caches them per plot). A series that ever holds a string or bool stops
 //! being numeric: it drops the pyramid and its plots scan.
 
 mod chunk;
+mod plot;
 mod pyramid;
 
 use std::cell::Cell;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::decode::Value;
 use chunk::{Chunk, Plain};
-use pyramid::{Column, Pyramid, higher, lower};
+pub use plot::{PlotCache, grid_width};
+use pyramid::{Column, Pyramid};
 
 /// A sample as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +44,7 @@ const TAIL: usize = 8;
 const MAX_CHUNK: usize = 1024;
 
 /// A property's history, sorted by `(ts, seq)`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Series {
     /// Sealed samples, in order; chunk `c` holds indices `start .. start + len`.
     chunks: Vec<Chunk>,
@@ -57,6 +60,31 @@ pub struct Series {
     numeric: bool,
     /// Extremes per block of the numeric values; empty (and unused) once not numeric.
     pyr: Pyramid,
+    /// Unique to this series and renewed by every change other than an append or an eviction
+    /// from the front, so that a [`PlotCache`] knows which of its buckets still hold.
+    stamp: u64,
+}
+
+/// Source of [`Series::stamp`]s; 0 is never handed out (an empty cache has it).
+static STAMPS: AtomicU64 = AtomicU64::new(1);
+
+fn new_stamp() -> u64 {
+    STAMPS.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Clone for Series {
+    /// A copy is another series: its own stamp, so a cache of one never serves the other.
+    fn clone(&self) -> Self {
+        Self {
+            chunks: self.chunks.clone(),
+            chunk_heap: self.chunk_heap,
+            n_sealed: self.n_sealed,
+            tail: self.tail.clone(),
+            numeric: self.numeric,
+            pyr: self.pyr.clone(),
+            stamp: new_stamp(),
+        }
+    }
 }
 
 impl Default for Series {
@@ -68,6 +96,7 @@ impl Default for Series {
             tail: Plain::new(true),
             numeric: true,
             pyr: Pyramid::default(),
+            stamp: new_stamp(),
         }
     }
 }
@@ -287,7 +316,11 @@ impl Series {
             }
             a
         };
+        if at != n {
+            self.stamp = new_stamp();
+        }
         if self.numeric && !matches!(value, Value::Num(_)) {
+            self.stamp = new_stamp();
             self.numeric = false;
             self.tail.vals.make_any();
             self.pyr.clear();
@@ -547,126 +580,6 @@ impl Series {
         let lo = self.count_before(from);
         let hi = self.count_through(to);
         lo..hi.max(lo)
-    }
-
-    /// Points to draw for `[from, to]` at about `buckets` columns: the first, min, max and last
-    /// of each bucket (M4), so spikes survive. Includes one sample on each side so lines reach
-    /// the edges. When those samples number at most `4 · buckets` they are returned as they are.
-    ///
-    /// Otherwise a sample at time `t` belongs to bucket `floor((t - from) / (to - from) ·
-    /// buckets)` (the side samples get buckets of their own), and each non-empty bucket gives
-    /// the distinct ones of its first, min, max and last samples in time order; the min and max
-    /// are the earliest of equal values and skip NaN unless the bucket holds nothing else.
-    ///
-    /// For a numeric series the result is exactly (bit for bit) that of scanning every sample,
-    /// but costs O(buckets · (log samples + 16 · levels)) rather than O(samples in view): bucket
-    /// edges are found by galloping search and the extremes come from the [`Pyramid`], whole
-    /// blocks at a time, reading single samples only where a block straddles a bucket edge.
-    /// Other series are scanned.
-    #[must_use]
-    pub fn plot_points(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
-        if !self.numeric {
-            return self.plot_points_scan(from, to, buckets);
-        }
-        let v = Nums::new(self);
-        let r = self.range(from, to);
-        let lo = r.start.saturating_sub(1);
-        let hi = (r.end + 1).min(self.len());
-        let buckets = buckets.max(1);
-        if hi - lo <= buckets * 4 {
-            return self
-                .points_in(lo..hi)
-                .map(|(t, x)| [t as f64, x.unwrap_or(f64::NAN)])
-                .collect();
-        }
-        let span = (to - from).max(1) as f64;
-        // The same expression as the scan's, so both split the samples identically; it is
-        // monotone in `t`, so a bucket's samples are contiguous and searchable.
-        let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
-        let mut out = Vec::with_capacity(buckets * 4 + 8);
-        let (mut i, mut len) = (lo, (hi - lo) / buckets);
-        while i < hi {
-            let b = bucket(v.ts(i));
-            let end = gallop(|k| v.ts(k), i, hi, i + len, |t| bucket(t) <= b);
-            len = end - i;
-            let (min_i, max_i) = self.pyr.extremes(&v, i, end);
-            let mut idx = [i, min_i, max_i, end - 1];
-            idx.sort_unstable();
-            let mut last = usize::MAX;
-            for j in idx {
-                if j != last {
-                    out.push([v.ts(j) as f64, v.get(j)]);
-                }
-                last = j;
-            }
-            i = end;
-        }
-        out
-    }
-
-    /// [`Self::plot_points`] by visiting every sample in view (in one pass over the chunks):
-    /// the path for non-numeric columns, and the reference the pyramid is tested against.
-    fn plot_points_scan(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
-        let r = self.range(from, to);
-        let lo = r.start.saturating_sub(1);
-        let hi = (r.end + 1).min(self.len());
-        let n = hi - lo;
-        let buckets = buckets.max(1);
-        let mut out = Vec::with_capacity(n.min(buckets * 4));
-        if n <= buckets * 4 {
-            for (t, v) in self.points_in(lo..hi) {
-                if let Some(v) = v {
-                    out.push([t as f64, v]);
-                }
-            }
-            return out;
-        }
-        let span = (to - from).max(1) as f64;
-        let bucket = |t: i64| (((t - from) as f64 / span) * buckets as f64).floor() as i64;
-        // (index, time, value) of the bucket's first, min, max and last samples.
-        type Pt = (usize, i64, Option<f64>);
-        let flush = |out: &mut Vec<[f64; 2]>, pts: [Pt; 4]| {
-            let mut pts = pts;
-            pts.sort_unstable_by_key(|p| p.0);
-            let mut last = usize::MAX;
-            for (j, t, v) in pts {
-                if j != last
-                    && let Some(v) = v
-                {
-                    out.push([t as f64, v]);
-                }
-                last = j;
-            }
-        };
-        let mut cur: Option<(i64, [Pt; 4])> = None;
-        for (i, (t, v)) in (lo..hi).zip(self.points_in(lo..hi)) {
-            let b = bucket(t);
-            match &mut cur {
-                Some((cb, pts)) if *cb == b => {
-                    let p = (i, t, v);
-                    if let (Some(x), Some(mn), Some(mx)) = (v, pts[1].2, pts[2].2) {
-                        if lower(x, mn) {
-                            pts[1] = p;
-                        }
-                        if higher(x, mx) {
-                            pts[2] = p;
-                        }
-                    }
-                    pts[3] = p;
-                }
-                _ => {
-                    if let Some((_, pts)) = cur.take() {
-                        flush(&mut out, pts);
-                    }
-                    let p = (i, t, v);
-                    cur = Some((b, [p, p, p, p]));
-                }
-            }
-        }
-        if let Some((_, pts)) = cur {
-            flush(&mut out, pts);
-        }
-        out
     }
 
     /// Returns memory freed by eviction to the allocator, keeping a quarter of headroom so the

@@ -2,7 +2,7 @@
 //! (in order, late, duplicate), evictions and every query; the pyramid against brute force and
 //! plots against a full scan, bit for bit.
 
-use super::pyramid::{MAX_LEVEL, SHIFT};
+use super::pyramid::{MAX_LEVEL, SHIFT, higher, lower};
 use super::*;
 
 fn n(s: &Series) -> Vec<(i64, f64)> {
@@ -92,12 +92,12 @@ fn check_pyramid(s: &Series) {
     }
 }
 
-/// Per bucket of the scan's split, the (min, max) of the values `pts` gives for it.
+/// Per bucket of the grid, the (min, max) of the values `pts` gives for it.
 fn envelopes(pts: &[[f64; 2]], from: i64, to: i64, buckets: usize) -> Vec<(i64, u64, u64)> {
-    let span = (to - from).max(1) as f64;
+    let w = grid_width(from, to, buckets);
     let mut out: Vec<(i64, f64, f64)> = Vec::new();
     for p in pts {
-        let b = (((p[0] as i64 - from) as f64 / span) * buckets as f64).floor() as i64;
+        let b = (p[0] as i64).div_euclid(w);
         match out.last_mut() {
             Some(e) if e.0 == b => {
                 e.1 = if lower(p[1], e.1) { p[1] } else { e.1 };
@@ -140,8 +140,7 @@ fn compare_with_scan(s: &Series, rng: &mut fastrand::Rng, queries: usize) -> usi
             "envelope of [{from}, {to}] in {buckets}"
         );
         assert_eq!(bits(&fast), bits(&slow), "[{from}, {to}] in {buckets}");
-        let r = s.range(from, to);
-        decimated += usize::from(r.len() + 2 > b * 4);
+        decimated += usize::from(fast.len() < s.range(from, to).len());
     }
     decimated
 }
@@ -305,37 +304,27 @@ impl Reference {
         }
     }
 
-    /// The plot scan of the uncompressed series, as it was written before compression.
+    /// The plot of the uncompressed series by a plain scan: per grid bucket its first, min,
+    /// max and last samples, a non-number never standing for an extreme; one sample each side.
     fn plot_points(&self, from: i64, to: i64, buckets: usize) -> Vec<[f64; 2]> {
-        let lo = self.count_before(from).saturating_sub(1);
-        let hi = (self.count_through(to).max(self.count_before(from)) + 1).min(self.v.len());
-        let n = hi - lo;
-        let buckets = buckets.max(1);
-        let mut out = Vec::new();
-        if n <= buckets * 4 {
-            for i in lo..hi {
-                if let Some(v) = self.num(i) {
-                    out.push([self.v[i].ts as f64, v]);
-                }
-            }
-            return out;
-        }
-        let span = (to - from).max(1) as f64;
+        let w = grid_width(from, to, buckets);
+        let b0 = from.div_euclid(w);
+        let b1 = to.div_euclid(w).max(b0 - 1);
+        let lo = self.count_before(b0 * w);
+        let hi = self.count_before((b1 + 1) * w).max(lo);
+        let point = |i: usize| Some([self.v.get(i)?.ts as f64, self.num(i)?]);
+        let mut out: Vec<[f64; 2]> = lo.checked_sub(1).and_then(point).into_iter().collect();
         let mut i = lo;
         while i < hi {
-            let b = (((self.v[i].ts - from) as f64 / span) * buckets as f64).floor() as i64;
+            let b = self.v[i].ts.div_euclid(w);
             let start = i;
             let (mut min_i, mut max_i) = (i, i);
-            while i < hi
-                && (((self.v[i].ts - from) as f64 / span) * buckets as f64).floor() as i64 == b
-            {
-                if let (Some(v), Some(mn), Some(mx)) =
-                    (self.num(i), self.num(min_i), self.num(max_i))
-                {
-                    if lower(v, mn) {
+            while i < hi && self.v[i].ts.div_euclid(w) == b {
+                if let Some(v) = self.num(i) {
+                    if self.num(min_i).is_none_or(|mn| lower(v, mn)) {
                         min_i = i;
                     }
-                    if higher(v, mx) {
+                    if self.num(max_i).is_none_or(|mx| higher(v, mx)) {
                         max_i = i;
                     }
                 }
@@ -343,16 +332,13 @@ impl Reference {
             }
             let mut idx = [start, min_i, max_i, i - 1];
             idx.sort_unstable();
-            let mut last = usize::MAX;
-            for j in idx {
-                if j != last
-                    && let Some(v) = self.num(j)
-                {
-                    out.push([self.v[j].ts as f64, v]);
-                }
-                last = j;
-            }
+            idx.iter()
+                .enumerate()
+                .filter(|&(k, j)| k == 0 || idx[k - 1] != *j)
+                .filter_map(|(_, &j)| point(j))
+                .for_each(|p| out.push(p));
         }
+        out.extend(point(hi));
         out
     }
 }
@@ -588,4 +574,126 @@ fn strings_are_dictionary_coded() {
 fn series_is_send_and_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Series>();
+}
+
+// ---- The plot cache against the uncached plot ----
+
+#[test]
+fn cached_plot_points_equal_the_uncached_while_data_arrives_late_and_is_evicted() {
+    for seed in 0..6 {
+        let mut rng = fastrand::Rng::with_seed(100 + seed);
+        let mut s = Series::default();
+        let mut cache = PlotCache::default();
+        let (mut t, mut seq) = (rng.i64(-5_000..5_000), 0u64);
+        let (mut reused, mut steps) = (0, 0);
+        let mut window = 2_000;
+        for round in 0..300 {
+            // Live: a few samples a frame, the view following the head.
+            for _ in 0..rng.usize(0..6) {
+                t += rng.i64(0..4);
+                seq += 1;
+                let v = match rng.u8(0..40) {
+                    0 => f64::NAN,
+                    1..=20 => f64::from(rng.u8(0..5)),
+                    _ => rng.f64() * 100.0 - 50.0,
+                };
+                s.insert(t, seq, t, Value::Num(v));
+            }
+            match rng.u8(0..40) {
+                0 => {
+                    if let Some((a, b)) = first_last(&s) {
+                        let late = rng.i64(a - 3..=b);
+                        s.insert(late, rng.u64(0..1_000_000), late, Value::Num(rng.f64()));
+                    }
+                }
+                1 => {
+                    if let Some((a, b)) = first_last(&s) {
+                        s.evict_before(rng.i64(a..=a + (b - a) / 4));
+                    }
+                }
+                2 => window = rng.i64(50..8_000),
+                _ => {}
+            }
+            // Mostly following the head; sometimes panned into the past or zoomed a little.
+            let (from, to) = match rng.u8(0..10) {
+                0 => {
+                    let back = rng.i64(0..3 * window);
+                    (t - window - back, t - back)
+                }
+                1 => (t - window * 21 / 20, t + window / 50),
+                _ => (t - window, t + window / 50),
+            };
+            let columns = if round % 50 == 49 {
+                rng.usize(1..600)
+            } else {
+                300
+            };
+            let got = s.plot_points_cached(from, to, columns, &mut cache);
+            let want = s.plot_points(from, to, columns);
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "seed {seed} round {round}: [{from}, {to}] in {columns}"
+            );
+            assert_eq!(bits(&want), bits(&s.plot_points_scan(from, to, columns)));
+            let buckets = (to.div_euclid(grid_width(from, to, columns))
+                - from.div_euclid(grid_width(from, to, columns)))
+                as usize;
+            steps += 1;
+            reused += usize::from(cache.computed() * 4 < buckets);
+        }
+        // Following the head, most frames reuse at least three quarters of their buckets.
+        assert!(
+            reused * 2 > steps,
+            "seed {seed}: {reused} of {steps} reused"
+        );
+    }
+}
+
+#[test]
+fn a_cache_shown_another_series_or_a_late_sample_starts_again() {
+    let mut a = Series::default();
+    let mut b = Series::default();
+    for t in 0..10_000 {
+        a.insert(t, 0, t, Value::Num((t % 13) as f64));
+        b.insert(t, 0, t, Value::Num(-((t % 7) as f64)));
+    }
+    let mut cache = PlotCache::default();
+    let first = a.plot_points_cached(0, 9_999, 100, &mut cache);
+    assert_eq!(cache.computed(), 100);
+    assert_eq!(a.plot_points_cached(0, 9_999, 100, &mut cache), first);
+    // Only the bucket of the last sample is redone.
+    assert_eq!(cache.computed(), 1);
+    assert_eq!(
+        bits(&b.plot_points_cached(0, 9_999, 100, &mut cache)),
+        bits(&b.plot_points(0, 9_999, 100))
+    );
+    assert_eq!(cache.computed(), 100);
+    // A late spike deep in the past must show, not the cached bucket without it.
+    b.insert(1_234, 1, 1_234, Value::Num(99.0));
+    let pts = b.plot_points_cached(0, 9_999, 100, &mut cache);
+    assert!(pts.contains(&[1_234.0, 99.0]));
+    // A copy is another series, even with the same samples.
+    let c = b.clone();
+    let _ = c.plot_points_cached(0, 9_999, 100, &mut cache);
+    assert_eq!(cache.computed(), 100);
+}
+
+#[test]
+fn the_grid_width_is_a_nice_number_no_narrower_than_a_column() {
+    assert_eq!(grid_width(0, 10, 500), 1);
+    assert_eq!(grid_width(0, 3_000, 500), 6);
+    assert_eq!(grid_width(0, 3_600_000, 1_300), 3_200);
+    assert_eq!(grid_width(0, 3_600_000 * 102 / 100, 1_300), 3_200);
+    assert_eq!(grid_width(0, 600_000, 1_300), 500);
+    for span in [11, 99, 1_234, 99_999, 10_i64.pow(15)] {
+        for cols in [1, 7, 1_300] {
+            let w = grid_width(0, span, cols);
+            let col = (span + cols as i64 - 1) / cols as i64;
+            assert!(
+                w >= col && (w <= 10 || w * 3 <= col * 4),
+                "{span}/{cols}: {w}"
+            );
+        }
+    }
 }
