@@ -1,6 +1,6 @@
 //! Store benchmarks: decoded batches applied to the store on one core, and the
 //! state at a random T as the UI reads it when scrubbing (10k and 100k assets × 10
-//! properties, 1 hour of history).
+//! properties, 1 hour of history), and one series' history replayed behind its live value.
 //!
 //! Criterion times the operations; percentiles, which criterion does not give, are computed
 //! over many random T and printed. `cargo bench --bench store` gives the figures; under
@@ -15,11 +15,24 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use twinscope::app::TreeView;
 use twinscope::config::Config;
 use twinscope::testkit::{Pcts, SyntheticFleet, T0, Workload, ui_scrub};
-use twinscope::twin::{Rec, Store};
+use twinscope::twin::series::Series;
+use twinscope::twin::{Rec, Store, Value};
 
 /// True under `cargo bench`; false in CI's smoke run under `cargo test`.
 fn full() -> bool {
     std::env::args().any(|a| a == "--bench")
+}
+
+/// False when a name filter was given (`cargo bench -- backfill`) and matches no benchmark
+/// of the case `id`: criterion filters only its own timings, so without this a filtered run
+/// would still spend minutes on the other cases' setup and printed figures. A substring test,
+/// where criterion takes a regex: enough for the names used here.
+fn wanted(id: &str) -> bool {
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    names.is_empty() || names.iter().any(|n| id.contains(n.as_str()))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -40,6 +53,9 @@ fn apply_all(batches: Vec<Vec<Rec>>) -> Store {
 }
 
 fn store_apply(c: &mut Criterion) {
+    if !wanted("store/apply_batch") {
+        return;
+    }
     let full = full();
     let w = Workload {
         records: if full { 2_000_000 } else { 4_000 },
@@ -167,6 +183,9 @@ fn scrub_case(
 }
 
 fn scrub(c: &mut Criterion) {
+    if !wanted("scrub/10k_assets") && !wanted("scrub/100k_assets") {
+        return;
+    }
     let full = full();
     let fleet = |assets: usize, period_s: i64| SyntheticFleet {
         assets,
@@ -184,5 +203,83 @@ fn scrub(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, store_apply, scrub);
+/// `n` samples of regular decimal telemetry over the hour from [`T0`], without the last
+/// 2 seconds, which hold the 2 live samples ([`live`]).
+fn history(n: usize) -> Vec<(i64, u64, Value)> {
+    (0..n)
+        .map(|i| {
+            let t = T0 + (i as i64) * 3_598_000 / n as i64;
+            let v = f64::from(6_000 + (i as u32).wrapping_mul(7919) % 2_000) / 100.0;
+            (t, 10 + i as u64, Value::Num(v))
+        })
+        .collect()
+}
+
+/// The asset's live samples at the end of the hour, received before its history.
+fn live() -> [(i64, u64, Value); 2] {
+    [
+        (T0 + 3_599_000, 1, Value::Num(1.0)),
+        (T0 + 3_600_000, 2, Value::Num(2.0)),
+    ]
+}
+
+/// The history appended in order (the usual case), or loaded behind the live samples.
+fn load(samples: &[(i64, u64, Value)], behind_live: bool) -> Series {
+    let mut s = Series::default();
+    if behind_live {
+        for (t, seq, v) in live() {
+            s.insert(t, seq, t, v);
+        }
+    }
+    for (t, seq, v) in samples {
+        s.insert(*t, *seq, *t, v.clone());
+    }
+    if !behind_live {
+        for (t, seq, v) in live() {
+            s.insert(t, seq, t, v);
+        }
+    }
+    s
+}
+
+/// One series' hour of history (1M samples) replayed in order behind 2 live samples received
+/// first: every sample lands before sealed data. Next to the same samples appended in order,
+/// which it should about match in speed and bytes per sample.
+fn backfill(c: &mut Criterion) {
+    if !wanted("store/backfill_behind_live") && !wanted("store/append_in_order") {
+        return;
+    }
+    let full = full();
+    let n = if full { 1_000_000 } else { 3_000 };
+    let samples = history(n);
+    for (name, behind) in [("backfill behind live", true), ("append in order", false)] {
+        let mut runs = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..if full { 3 } else { 1 } {
+            let t = Instant::now();
+            let s = black_box(load(&samples, behind));
+            runs.push(t.elapsed().as_secs_f64());
+            bytes = s.bytes();
+        }
+        runs.sort_by(f64::total_cmp);
+        let med = runs[runs.len() / 2];
+        println!(
+            "{name}: {n} samples of one series: {:.0} samples/s, {:.2} B/sample, \
+             median of {} runs",
+            n as f64 / med,
+            bytes as f64 / (n + 2) as f64,
+            runs.len()
+        );
+    }
+    // Criterion on a tenth of the samples, so its repeated runs stay short.
+    let part = &samples[..samples.len() / 10];
+    let mut g = c.benchmark_group("store");
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    g.throughput(Throughput::Elements(part.len() as u64));
+    g.bench_function("backfill_behind_live", |b| b.iter(|| load(part, true)));
+    g.bench_function("append_in_order", |b| b.iter(|| load(part, false)));
+    g.finish();
+}
+
+criterion_group!(benches, store_apply, scrub, backfill);
 criterion_main!(benches);

@@ -393,7 +393,7 @@ impl Chunk {
         start: usize,
         scale_hint: Option<u8>,
     ) -> Chunk {
-        // The series never builds larger chunks (it splits at twice its merge limit).
+        // The series never builds larger chunks (none exceeds its merge limit).
         debug_assert!(n <= MAX_SAMPLES, "chunk of {n} samples");
         let n = n.min(MAX_SAMPLES).min(p.len());
         let ts = || p.ts[..n].iter().copied();

@@ -6,7 +6,9 @@
 //! are merged up to [`MAX_CHUNK`] samples, so a series holds O(log) small chunks at its end and
 //! large ones before. Every entry of a chunk decodes in O(1) from its index, so a lookup is a
 //! binary search over the chunks' first times and then one inside a chunk, and decodes only
-//! the sample it returns. A late sample that lands in a sealed chunk re-encodes that chunk.
+//! the sample it returns. A late sample that lands in a sealed chunk re-encodes a small chunk
+//! or splits a large one there; a run of them (a backfill behind a later sample) builds its
+//! chunks as appends do.
 //!
 //! Numeric series also keep a [`Pyramid`] of per-block extremes so that [`Series::plot_points`]
 //! costs O(pixels), not O(samples in view) (see `plot.rs`, which also caches them per plot). A series that ever holds a string or bool stops
@@ -42,6 +44,11 @@ const TAIL: usize = 8;
 /// up to 9 header words) is noise, small enough that re-encoding one for a late sample is
 /// cheap.
 const MAX_CHUNK: usize = 1024;
+
+/// Smallest chunk that a late sample splits rather than re-encodes whole (see
+/// [`Series::insert_sealed`]): splitting starts a run's chunks at the sample, which a small
+/// chunk does not need, and a scattered late sample leaves no small piece behind.
+const SPLIT: usize = MAX_CHUNK / 16;
 
 /// A property's history, sorted by `(ts, seq)`.
 #[derive(Debug)]
@@ -351,36 +358,126 @@ impl Series {
         true
     }
 
-    /// Inserts at sealed index `at`: decodes its chunk, inserts, re-encodes (splitting a chunk
-    /// grown to twice [`MAX_CHUNK`] by late data).
+    /// Inserts at sealed index `at`.
+    ///
+    /// A backfill (history replayed in order behind a later sample already sealed) puts every
+    /// sample right after the one before it, i.e. at the same place in the sealed data.
+    /// Re-encoding the chunk there for each would cost up to [`MAX_CHUNK`] samples a sample,
+    /// so instead such a run is built like the tail's appends ([`Series::seal`]):
+    /// - a sample landing inside a chunk of at least [`SPLIT`] samples splits it after the
+    ///   sample: `[.. sample][rest]`, one decode and two encodes. The run's next sample then
+    ///   lands at the start of `rest`;
+    /// - a sample landing at the start of a chunk (not the first) is appended to the run that
+    ///   ends before it: it becomes a chunk of its own, merged backwards with the binary
+    ///   counter rule ([`Series::merge_back`]), so each sample is re-encoded O(log
+    ///   [`MAX_CHUNK`]) times, and the run holds O(log) small chunks. Merging stops at the
+    ///   sample, never reaching into `rest`;
+    /// - a sample inside a smaller chunk re-encodes it (at most [`SPLIT`] samples), so that
+    ///   scattered late samples do not leave tiny chunks behind.
+    ///
+    /// Scattered late samples can still cut chunks, each at most one more chunk; when chunks
+    /// average fewer than [`MAX_CHUNK`] / 8 samples they are merged again ([`Series::compact`]).
     fn insert_sealed(&mut self, at: usize, ts: i64, seq: u64, kafka_ts: i64, value: Value) {
         let c = self.chunk_of(at);
         let Some(old) = self.chunks.get(c) else {
             return;
         };
         self.n_sealed += 1;
-        let (start, scale) = (old.start, old.scale());
-        let mut p = old.decode();
-        p.insert(at - start, ts, seq, kafka_ts, value);
-        if p.len() >= 2 * MAX_CHUNK {
-            let second = p.split_off(p.len() / 2);
-            let head = Chunk::encode_all(&p, start, Some(0));
-            let rest = Chunk::encode_all(&second, start + p.len(), Some(0));
+        let (start, len, scale) = (old.start, old.len(), old.scale());
+        if at == start && c > 0 {
+            let mut p = Plain::new(matches!(value, Value::Num(_)));
+            p.insert(0, ts, seq, kafka_ts, value);
+            let one = Chunk::encode_all(&p, at, Some(0));
+            self.chunk_heap += one.heap_bytes();
+            self.chunks.insert(c, one);
+            self.shift_from(c + 1);
+            self.merge_back(c);
+        } else if len >= SPLIT {
+            let mut head = old.decode();
+            head.insert(at - start, ts, seq, kafka_ts, value);
+            let rest = head.split_off(at - start + 1);
+            // Parts of a chunk may fit a smaller scale than the whole: no hint.
+            let head = Chunk::encode_all(&head, start, Some(0));
+            let rest = Chunk::encode_all(&rest, at + 1, Some(0));
             self.chunk_heap += head.heap_bytes() + rest.heap_bytes();
             self.replace(c, head);
             self.chunks.insert(c + 1, rest);
-            for ch in &mut self.chunks[c + 2..] {
-                ch.start += 1;
-            }
+            self.shift_from(c + 2);
+            self.merge_back(c);
         } else {
+            let mut p = old.decode();
+            p.insert(at - start, ts, seq, kafka_ts, value);
             // A superset of the chunk's values needs at least its scale.
             let new = Chunk::encode_all(&p, start, scale);
             self.chunk_heap += new.heap_bytes();
             self.replace(c, new);
-            for ch in &mut self.chunks[c + 1..] {
-                ch.start += 1;
-            }
+            self.shift_from(c + 1);
         }
+        if self.chunks.len() > self.n_sealed / (MAX_CHUNK / 8) + 32 {
+            self.compact();
+        }
+    }
+
+    /// Moves chunks `c..` one sample later, after an insert before them.
+    fn shift_from(&mut self, c: usize) {
+        for ch in self.chunks.get_mut(c..).unwrap_or_default() {
+            ch.start += 1;
+        }
+    }
+
+    /// Merges chunk `k` into the one before it while that one is no larger and the sum is at
+    /// most [`MAX_CHUNK`]: a binary counter over the run of chunks that ends at `k`, so a run
+    /// grown one chunk at a time re-encodes each sample O(log [`MAX_CHUNK`]) times and keeps
+    /// O(log) chunks below the limit. Chunks after `k` are left alone.
+    fn merge_back(&mut self, mut k: usize) {
+        while let Some(j) = k.checked_sub(1)
+            && let (Some(a), Some(b)) = (self.chunks.get(j), self.chunks.get(k))
+            && a.len() <= b.len()
+            && a.len() + b.len() <= MAX_CHUNK
+        {
+            let merged = merged(&self.chunks[j..=k]);
+            self.chunk_heap += merged.heap_bytes();
+            let b = self.chunks.remove(k);
+            self.chunk_heap -= b.heap_bytes();
+            self.replace(j, merged);
+            k = j;
+        }
+    }
+
+    /// Merges runs of neighbouring chunks up to [`MAX_CHUNK`] samples, from the front: after
+    /// it any two neighbours hold more than [`MAX_CHUNK`], so chunks number at most 2 ·
+    /// samples / [`MAX_CHUNK`] + 1. The safety net for late samples that cut chunks in
+    /// patterns the binary counter does not merge (e.g. a run in reverse order): it re-encodes
+    /// O(samples), and runs again only after another ~6 · samples / [`MAX_CHUNK`] cuts, a few
+    /// hundred samples re-encoded per cut at most. Chunks that merge with nothing are kept.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.chunks);
+        let mut out = Vec::with_capacity(2 * self.n_sealed / MAX_CHUNK + 1);
+        let mut group: Vec<Chunk> = Vec::new();
+        let mut group_len = 0;
+        for ch in old {
+            if group_len + ch.len() > MAX_CHUNK {
+                out.extend(self.merge_group(&mut group));
+                group_len = 0;
+            }
+            group_len += ch.len();
+            group.push(ch);
+        }
+        out.extend(self.merge_group(&mut group));
+        self.chunks = out;
+    }
+
+    /// [`merged`] of `group`, which it empties, kept in `chunk_heap`; a single chunk as it is.
+    fn merge_group(&mut self, group: &mut Vec<Chunk>) -> Option<Chunk> {
+        if group.len() <= 1 {
+            return group.pop();
+        }
+        let m = merged(group);
+        self.chunk_heap += m.heap_bytes();
+        for ch in group.drain(..) {
+            self.chunk_heap -= ch.heap_bytes();
+        }
+        Some(m)
     }
 
     /// Puts `new` (already counted in `chunk_heap`) in place of chunk `c`.
@@ -422,24 +519,7 @@ impl Series {
         } else {
             self.tail.drain_front(n);
         }
-        while let [.., a, b] = &self.chunks[..]
-            && a.len() <= b.len()
-            && a.len() + b.len() <= MAX_CHUNK
-        {
-            let mut p = Plain::new(a.is_numeric() && b.is_numeric());
-            p.reserve_exact(a.len() + b.len());
-            a.decode_into(&mut p);
-            b.decode_into(&mut p);
-            // The union needs at least the larger of the two scales (none if either is raw).
-            let merged =
-                Chunk::encode_all(&p, a.start, a.scale().zip(b.scale()).map(|(x, y)| x.max(y)));
-            self.chunk_heap += merged.heap_bytes();
-            if let Some(b) = self.chunks.pop() {
-                self.chunk_heap -= b.heap_bytes();
-            }
-            let last = self.chunks.len() - 1;
-            self.replace(last, merged);
-        }
+        self.merge_back(self.chunks.len() - 1);
     }
 
     /// The tie-break keys of other records' samples with exactly this event time and value:
@@ -631,6 +711,19 @@ impl Series {
         }
         keep_from
     }
+}
+
+/// Neighbouring chunks (at least one) as one, starting where the first does.
+fn merged(chunks: &[Chunk]) -> Chunk {
+    let mut p = Plain::new(chunks.iter().all(Chunk::is_numeric));
+    p.reserve_exact(chunks.iter().map(Chunk::len).sum());
+    // The union needs at least the largest of the scales (none if any is raw).
+    let mut scale = Some(0);
+    for ch in chunks {
+        ch.decode_into(&mut p);
+        scale = scale.zip(ch.scale()).map(|(x, y)| x.max(y));
+    }
+    Chunk::encode_all(&p, chunks.first().map_or(0, |c| c.start), scale)
 }
 
 /// The first index in `(i, hi]` whose time fails `pred`, given that `pred` holds for

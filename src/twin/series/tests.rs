@@ -697,3 +697,165 @@ fn the_grid_width_is_a_nice_number_no_narrower_than_a_column() {
         }
     }
 }
+
+// ---- Backfills: history replayed in order behind samples already sealed ----
+
+/// Inserts `later` (received first), then the `runs` interleaved one sample each in turn,
+/// into a series and the reference, checking every query every `every` inserts and at the
+/// end. Returns the series.
+fn backfill(
+    ctx: &str,
+    later: &[(i64, u64, Value)],
+    runs: &[Vec<(i64, u64, Value)>],
+    every: usize,
+) -> Series {
+    let mut rng = fastrand::Rng::with_seed(ctx.len() as u64);
+    let mut s = Series::default();
+    let mut r = Reference::default();
+    for (t, seq, v) in later {
+        assert_eq!(
+            s.insert(*t, *seq, *t + 1, v.clone()),
+            r.insert(*t, *seq, *t + 1, v.clone())
+        );
+    }
+    let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut done = 0;
+    for i in 0..longest {
+        for run in runs {
+            let Some((t, seq, v)) = run.get(i) else {
+                continue;
+            };
+            let k = *t - 3 + (*seq % 7) as i64;
+            assert_eq!(
+                s.insert(*t, *seq, k, v.clone()),
+                r.insert(*t, *seq, k, v.clone()),
+                "{ctx}: {t}/{seq}"
+            );
+            done += 1;
+            if done % every == 0 {
+                check_pyramid(&s);
+                check_against(&s, &r, &mut rng, &format!("{ctx} after {done}"));
+            }
+        }
+    }
+    check_pyramid(&s);
+    check_against(&s, &r, &mut rng, ctx);
+    s
+}
+
+/// Chunks a series built by appends and `runs` in-order backfills may hold: full chunks,
+/// and per run (and for the appends) up to 10 power-of-two sizes below [`MAX_CHUNK`] from the
+/// binary counter, plus the two pieces of the chunk it cut. Without the merging of a run's
+/// chunks there would be one a sample.
+fn assert_few_chunks(s: &Series, runs: usize, ctx: &str) {
+    let bound = s.len() / MAX_CHUNK + 13 * (runs + 1);
+    assert!(
+        s.chunks.len() <= bound,
+        "{ctx}: {} chunks for {} samples (at most {bound})",
+        s.chunks.len(),
+        s.len()
+    );
+}
+
+/// `n` samples from `t0`, `step` apart (0: all at one time), keys from `seq0`; `kind` as in
+/// [`random_value`], and a string at `n / 2` when `string_at_half`.
+fn run(
+    rng: &mut fastrand::Rng,
+    (t0, step, n): (i64, i64, usize),
+    seq0: u64,
+    kind: u8,
+    string_at_half: bool,
+) -> Vec<(i64, u64, Value)> {
+    (0..n)
+        .map(|i| {
+            let v = if string_at_half && i == n / 2 {
+                Value::Str("FAULT".into())
+            } else {
+                random_value(rng, kind, false)
+            };
+            (t0 + step * i as i64, seq0 + i as u64, v)
+        })
+        .collect()
+}
+
+#[test]
+fn backfill_behind_live_samples_matches_the_reference_with_few_chunks() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let n = 20_000;
+    // The live value arrived first (two samples, so one of them is sealed); the history
+    // follows in order, its last samples at the first live sample's time with smaller keys.
+    let later = run(&mut rng, (1_000_000, 500, 2), 1_000, 0, false);
+    let mut history = run(&mut rng, (0, 49, n - 3), 2_000_000, 0, false);
+    history.extend(run(&mut rng, (1_000_000, 0, 3), 0, 0, false));
+    let s = backfill("behind live", &later, &[history.clone()], 5_000);
+    assert_few_chunks(&s, 1, "behind live");
+    // The same history appended is no smaller than the backfill by more than a few chunks.
+    let mut appended = Series::default();
+    for (t, seq, v) in history.iter().chain(&later) {
+        appended.insert(*t, *seq, *t, v.clone());
+    }
+    assert!(
+        s.bytes() <= appended.bytes() + appended.bytes() / 10,
+        "{} B backfilled, {} B appended",
+        s.bytes(),
+        appended.bytes()
+    );
+    // Records read twice are ignored, wherever they land.
+    let mut s = s;
+    for (t, seq, v) in history.iter().step_by(997) {
+        assert!(!s.insert(*t, *seq, *t, v.clone()));
+    }
+    assert_eq!(s.len(), n + 2);
+}
+
+#[test]
+fn interleaved_backfills_with_equal_times_and_a_string_match_the_reference() {
+    let mut rng = fastrand::Rng::with_seed(12);
+    // Sealed history with two long gaps, each then filled by its own run, in turns: one run of
+    // decimals, the other raw floats with a string in its middle and three samples an instant.
+    let mut later = run(&mut rng, (0, 1_000, 3_000), 0, 0, false);
+    later.extend(run(&mut rng, (10_000_000, 1_000, 3_000), 0, 0, false));
+    later.extend(run(&mut rng, (20_000_000, 1_000, 100), 0, 0, false));
+    let a = run(&mut rng, (3_000_000, 900, 6_000), 100, 0, false);
+    let b: Vec<_> = run(&mut rng, (13_000_000, 0, 9_000), 100, 1, true)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, seq, v))| (t + 1_000 * (i / 3) as i64, seq, v))
+        .collect();
+    let s = backfill("interleaved", &later, &[a, b], 4_000);
+    assert!(!s.is_numeric());
+    assert_few_chunks(&s, 2, "interleaved");
+}
+
+#[test]
+fn reverse_and_scattered_late_samples_are_merged_back_into_few_chunks() {
+    let mut rng = fastrand::Rng::with_seed(13);
+    // A run in reverse order cuts a one-sample chunk off each time, which the binary counter
+    // does not merge: compaction does.
+    let later = run(&mut rng, (0, 1_000, 5_000), 0, 2, false);
+    let reverse = run(&mut rng, (4_000_000, -1, 8_000), 10_000, 2, false);
+    let s = backfill("reverse", &later, &[reverse], 2_000);
+    let bound = s.len() / (MAX_CHUNK / 8) + 33;
+    assert!(
+        s.chunks.len() <= bound,
+        "reverse: {} chunks",
+        s.chunks.len()
+    );
+    // Scattered late samples into large chunks.
+    let scattered: Vec<_> = (0..3_000)
+        .map(|i| {
+            (
+                rng.i64(0..5_000_000),
+                50_000 + i,
+                random_value(&mut rng, 4, false),
+            )
+        })
+        .collect();
+    let s = backfill("scattered", &later, &[scattered], 1_000);
+    let bound = s.len() / (MAX_CHUNK / 8) + 33;
+    assert!(
+        s.chunks.len() <= bound,
+        "scattered: {} chunks",
+        s.chunks.len()
+    );
+}
