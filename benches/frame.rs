@@ -1,10 +1,14 @@
 //! Frame benchmark: one full frame of the real [`TwinApp`] on the CPU, headless
 //! (`egui::Context::run_ui` with the app's own `frame`, then tessellation), with a 10k-asset
-//! tree, 8 plotted series of 1M samples each, 1k alarms, at zoom levels from 1 h to 10 s.
+//! tree, 8 plotted series of 1M samples an hour each, 1k alarms, at zoom levels from 1 h to
+//! 10 s.
 //!
 //! The app is connected to an empty demo broker (a MockCluster with the twin topics and no
-//! simulator, so its ingest thread runs as usual) and its store is loaded directly, because 8M samples through Kafka would dominate the run. The
-//! plot follows live, so the zoom is the configured plot window (`ui.plot_window_s`).
+//! simulator, so its ingest thread runs as usual) and its store is loaded directly, because 8M
+//! samples through Kafka would dominate the run. The plot follows live, so the zoom is the
+//! configured plot window (`ui.plot_window_s`), and the data runs a few minutes past now so
+//! that window is full at every zoom. Each zoom also reports the plot points computed without
+//! the per-plot cache, which is what a zoom, a pan or a jump of the cursor costs.
 //! Percentiles per zoom are printed; criterion times the 10 min zoom. Under `cargo test` (no
 //! `--bench`) sizes are tiny and nothing depends on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -31,17 +35,23 @@ struct Sizes {
 }
 
 const SPAN_MS: i64 = 3_600_000;
+/// Pixel columns of the plot in the benchmark's 1600-point-wide window (about).
+const COLUMNS: usize = 1_200;
 
-/// The store: the fleet's tree and alarms, plus the plotted dense series. Ends now, so the
-/// live view shows its last hour.
+/// How far past the start of the run the data goes: the live view's window (up to the hour
+/// before now) must be full of samples at every zoom, however long the store takes to build.
+const AHEAD_MS: i64 = 5 * 60_000;
+
+/// The store: the fleet's tree and alarms, plus the plotted dense series (`samples` an hour)
+/// from an hour before now to [`AHEAD_MS`] after it.
 fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
-    let end = now_ms();
+    let end = now_ms() + AHEAD_MS;
     let mut store = Store::new("/", Config::default().history.budget_mb);
     SyntheticFleet {
         assets: s.assets,
         period_ms: SPAN_MS / 2,
-        start: end - SPAN_MS,
-        span_ms: SPAN_MS,
+        start: end - SPAN_MS - AHEAD_MS,
+        span_ms: SPAN_MS + AHEAD_MS,
         alarms: s.alarms,
     }
     .load(&mut store);
@@ -53,7 +63,11 @@ fn build_store(s: &Sizes) -> (Store, Vec<PlotKey>) {
             &mut store,
             &asset,
             "vibration",
-            (s.samples, SPAN_MS, end),
+            (
+                s.samples * (SPAN_MS + AHEAD_MS) as usize / SPAN_MS as usize,
+                SPAN_MS + AHEAD_MS,
+                end,
+            ),
             100 + k as i32,
         );
         keys.push(PlotKey {
@@ -126,7 +140,7 @@ fn frames(c: &mut Criterion) {
     let t = Instant::now();
     let (mut store, keys) = build_store(&s);
     println!(
-        "frame: {} assets, {} series x {} samples, {} alarms, 1600x1000 points; store built in \
+        "frame: {} assets, {} series x {} samples an hour, {} alarms, 1600x1000 points; store built in \
          {:.1} s",
         s.assets,
         s.series,
@@ -154,6 +168,33 @@ fn frames(c: &mut Criterion) {
             Pcts::of(total),
             pass.p95,
             tess.p95
+        );
+        // What the per-plot cache spares a frame that follows the head: a zoom, a jump or the
+        // first frame recomputes every bucket of every plotted series.
+        let shown = app.store();
+        let cold: Vec<f64> = (0..s.frames.min(30))
+            .map(|_| {
+                let (to, t) = (now_ms(), Instant::now());
+                for k in &keys {
+                    let series = shown
+                        .asset_by_id(&k.asset)
+                        .zip(shown.prop_by_name(&k.prop))
+                        .and_then(|(a, p)| shown.series(a, p));
+                    if let Some(series) = series {
+                        std::hint::black_box(series.plot_points(
+                            to - zoom as i64 * 1000,
+                            to,
+                            COLUMNS,
+                        ));
+                    }
+                }
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        println!(
+            "  zoom {zoom:>5} s: uncached points of the {} plotted series (a zoom or a jump) {}",
+            keys.len(),
+            Pcts::of(cold)
         );
         if zoom == 600 || !frame::full() {
             c.bench_function(&format!("frame_zoom_{zoom}s"), |b| {
