@@ -140,8 +140,8 @@ fn frames(c: &mut Criterion) {
     let t = Instant::now();
     let (mut store, keys) = build_store(&s);
     println!(
-        "frame: {} assets, {} series x {} samples an hour, {} alarms, 1600x1000 points; store built in \
-         {:.1} s",
+        "frame: {} assets, {} series x {} samples an hour, {} alarms, 1600x1000 points; store \
+         built in {:.1} s",
         s.assets,
         s.series,
         s.samples,

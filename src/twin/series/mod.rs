@@ -11,8 +11,9 @@
 //! chunks as appends do.
 //!
 //! Numeric series also keep a [`Pyramid`] of per-block extremes so that [`Series::plot_points`]
-//! costs O(pixels), not O(samples in view) (see `plot.rs`, which also caches them per plot). A series that ever holds a string or bool stops
-//! being numeric: it drops the pyramid and its plots scan.
+//! costs O(pixels), not O(samples in view) (see `plot.rs`, which also caches them per plot). A
+//! series that ever holds a string or bool stops being numeric: it drops the pyramid and its
+//! plots scan.
 
 mod chunk;
 mod plot;
