@@ -608,7 +608,16 @@ pub struct TreeCache {
     /// The generation and number of assets `paths` was made or last checked for.
     paths_key: Option<(u64, usize)>,
     paths: Arc<Paths>,
+    /// The last shapes replaced, with their trees, newest last (at most [`RECENT`]): an
+    /// operator who looks at a moment before some assets existed and jumps back to the present
+    /// gets the present's tree back without a rebuild (42–66 ms at 100k assets).
+    recent: Vec<(u64, Vec<u32>, Tree)>,
+    /// Trees built from scratch, for the tests.
+    builds: usize,
 }
+
+/// How many replaced shapes [`TreeCache`] keeps: a tree of 100k assets is ~10 MB.
+const RECENT: usize = 2;
 
 impl TreeCache {
     /// The tree at `t`, as [`Tree::build`] gives it. `generation` must change whenever the
@@ -616,14 +625,39 @@ impl TreeCache {
     pub fn tree_at(&mut self, store: &Store, t: i64, generation: u64) -> Tree {
         store.shape_at(t, &mut self.scratch);
         if self.key != Some(generation) || self.scratch != self.shape {
-            let paths_key = Some((generation, store.assets().len()));
-            if self.paths_key != paths_key && !self.paths.still_fit(store) {
-                self.paths = Arc::new(Paths::new(store));
+            // A tree is a function of the generation and the shape (the shape says which
+            // definition is in force for each asset), so a kept one serves as it is.
+            let kept = self
+                .recent
+                .iter()
+                .position(|(g, shape, _)| *g == generation && *shape == self.scratch);
+            let (shape, tree) = match kept {
+                Some(i) => {
+                    let (_, shape, tree) = self.recent.remove(i);
+                    (shape, tree)
+                }
+                None => {
+                    let paths_key = Some((generation, store.assets().len()));
+                    if self.paths_key != paths_key && !self.paths.still_fit(store) {
+                        self.paths = Arc::new(Paths::new(store));
+                    }
+                    self.paths_key = paths_key;
+                    self.builds += 1;
+                    let tree = Tree::shape_from(&self.paths, store, t, &self.scratch);
+                    (std::mem::take(&mut self.scratch), tree)
+                }
+            };
+            let old_shape = std::mem::replace(&mut self.shape, shape);
+            let old_tree = std::mem::replace(&mut self.tree, tree);
+            if let Some(g) = self.key {
+                self.recent.push((g, old_shape, old_tree));
             }
-            self.paths_key = paths_key;
-            self.tree = Tree::shape_from(&self.paths, store, t, &self.scratch);
+            // Generations only move forward, so an older one's trees can never serve again.
+            self.recent.retain(|(g, ..)| *g == generation);
+            if self.recent.len() > RECENT {
+                self.recent.remove(0);
+            }
             self.key = Some(generation);
-            std::mem::swap(&mut self.shape, &mut self.scratch);
         }
         let mut tree = self.tree.clone();
         tree.roll_up_alarms(store, t);
@@ -876,6 +910,7 @@ mod tests {
         }
         // The times cover several shapes, and alarms that differ within one shape.
         assert!(shapes.len() >= 5, "{}", shapes.len());
+
         // 34 and 36 share a shape; the alarm raised at 35 shows only at 36.
         let worst = |t: &Tree| t.worst(t.find("p").unwrap());
         assert_eq!(worst(&cache.tree_at(&s, 34, generation)), None);
@@ -883,6 +918,35 @@ mod tests {
             worst(&cache.tree_at(&s, 36, generation)),
             Some(Priority::High)
         );
+    }
+
+    #[test]
+    fn jumping_back_to_a_recent_shape_reuses_its_tree_within_one_generation() {
+        let mut s = Store::new("/", 0);
+        apply(&mut s, 0, tele("p/a", 10));
+        apply(&mut s, 1, tele("p/b", 20));
+        apply(&mut s, 2, tele("q/c", 30));
+        let mut cache = TreeCache::default();
+        let g = s.structure_gen();
+        let check = |cache: &mut TreeCache, s: &Store, t: i64, g: u64| {
+            let got = cache.tree_at(s, t, g);
+            assert_eq!(fingerprint(&got), fingerprint(&Tree::build(s, t)), "t={t}");
+        };
+        // Three shapes (one, two and three assets), visited back and forth.
+        for t in [40, 10, 40, 10, 25, 40, 10, 25] {
+            check(&mut cache, &s, t, g);
+        }
+        assert_eq!(cache.builds, 3);
+        // A fourth shape pushes the oldest kept one out.
+        check(&mut cache, &s, 5, g);
+        check(&mut cache, &s, 40, g);
+        assert_eq!(cache.builds, 5);
+        // Another generation never reuses the trees kept for the last one, even for the same
+        // shapes (a late definition renumbers an asset's definitions without changing their
+        // count).
+        check(&mut cache, &s, 25, g + 1);
+        check(&mut cache, &s, 40, g + 1);
+        assert_eq!(cache.builds, 7);
     }
 
     /// [`natural_key`], and the ranks made from it, order labels exactly as [`natural_cmp`]
