@@ -117,6 +117,15 @@ fn bits(pts: &[[f64; 2]]) -> Vec<[u64; 2]> {
         .collect()
 }
 
+/// A value for the plot tests: equal values (ties for min and max) are common, NaN rare.
+fn plot_value(rng: &mut fastrand::Rng) -> f64 {
+    match rng.u8(0..50) {
+        0 => f64::NAN,
+        1..=25 => f64::from(rng.u8(0..5)),
+        _ => rng.f64() * 100.0 - 50.0,
+    }
+}
+
 /// Compares the pyramid path with the scan for `queries` random views of `s`.
 fn compare_with_scan(s: &Series, rng: &mut fastrand::Rng, queries: usize) -> usize {
     let Some((t0, t1)) = first_last(s) else {
@@ -155,16 +164,10 @@ fn pyramid_plot_points_equal_the_scan_under_appends_inserts_and_evictions() {
         let mut decimated = 0;
         for round in 0..40 {
             for _ in 0..rng.usize(0..1_500) {
-                // Equal times (tie-break by seq) and equal values (ties for min/max) are
-                // both common; NaN is rare.
+                // Equal times (tie-break by seq) are common too.
                 t += rng.i64(0..3);
                 seq += 1;
-                let v = match rng.u8(0..50) {
-                    0 => f64::NAN,
-                    1..=25 => f64::from(rng.u8(0..5)),
-                    _ => rng.f64() * 100.0 - 50.0,
-                };
-                assert!(s.insert(t, seq, t, Value::Num(v)));
+                assert!(s.insert(t, seq, t, Value::Num(plot_value(&mut rng))));
             }
             for _ in 0..rng.usize(0..4) {
                 // Late data: anywhere from the front to just before the end.
@@ -592,12 +595,7 @@ fn cached_plot_points_equal_the_uncached_while_data_arrives_late_and_is_evicted(
             for _ in 0..rng.usize(0..6) {
                 t += rng.i64(0..4);
                 seq += 1;
-                let v = match rng.u8(0..40) {
-                    0 => f64::NAN,
-                    1..=20 => f64::from(rng.u8(0..5)),
-                    _ => rng.f64() * 100.0 - 50.0,
-                };
-                s.insert(t, seq, t, Value::Num(v));
+                s.insert(t, seq, t, Value::Num(plot_value(&mut rng)));
             }
             match rng.u8(0..40) {
                 0 => {
