@@ -151,7 +151,10 @@ impl Producing {
             .spawn(move || {
                 let start = Instant::now();
                 let mut i = 0u64;
-                while i < total {
+                // A send that fails for good (the queue being full is retried) ends the run
+                // with what was sent: retrying it every millisecond kept the thread, and the
+                // `join` waiting for it, alive for ever.
+                'produce: while i < total {
                     let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
                     while i < due {
                         let ts = crate::timeline::now_ms();
@@ -164,7 +167,8 @@ impl Producing {
                             .partition(src.partition_of(i as usize, partitions));
                         if let Err(e) = send_retrying(&producer, rec) {
                             tracing::warn!("live producer: {e}");
-                            break;
+                            s2.store(i, Ordering::Relaxed);
+                            break 'produce;
                         }
                         i += 1;
                     }
