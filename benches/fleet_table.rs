@@ -249,7 +249,7 @@ fn frames(c: &mut Criterion) {
             ..Persisted::default()
         };
         let mut app = TwinApp::new(&ctx, opts, persisted);
-        std::mem::swap(app.store_mut(), &mut store);
+        std::mem::swap(&mut *app.store_mut(), &mut store);
         let mut i = 0;
         frame::warm_up(&ctx, &mut app, &mut i, 5);
         settle(&ctx, &mut app, &mut i, Vec::new(), 5_000);

@@ -109,7 +109,7 @@ fn app_for(
         ..Persisted::default()
     };
     let mut app = TwinApp::new(ctx, opts, persisted);
-    std::mem::swap(app.store_mut(), store);
+    std::mem::swap(&mut *app.store_mut(), store);
     app
 }
 
@@ -196,6 +196,7 @@ fn frames(c: &mut Criterion) {
             keys.len(),
             Pcts::of(cold)
         );
+        drop(shown);
         if zoom == 600 || !frame::full() {
             c.bench_function(&format!("frame_zoom_{zoom}s"), |b| {
                 b.iter(|| {
@@ -204,7 +205,7 @@ fn frames(c: &mut Criterion) {
                 });
             });
         }
-        std::mem::swap(app.store_mut(), &mut store);
+        std::mem::swap(&mut *app.store_mut(), &mut store);
     }
 }
 

@@ -1,7 +1,8 @@
 //! twinscope: a native viewer and time machine for digital twins built on Apache Kafka.
 //!
 //! Data flows one way: [`kafka`] threads decode records and send batches over a bounded
-//! channel; the UI thread applies them to the [`twin`] store; panels in [`ui`] read the store
+//! channel; the app's apply thread applies them to the [`twin`] store between frames; panels
+//! in [`ui`] read the store
 //! at the [`timeline`] cursor and return commands that [`app`] applies at the end of a frame.
 
 #[cfg(feature = "app")]

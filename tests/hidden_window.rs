@@ -3,8 +3,9 @@
 //! every 100 ms and only when a repaint was asked for. This drives exactly that path, and
 //! nothing else, against a mock cluster holding well over twice what the ingest channel and
 //! librdkafka's prefetch queue hold together. Every record must reach the store, and the
-//! predictions must arrive too. If `logic` did not drain, the channel would fill, the ingest
-//! thread would wait on it, and the store would stay empty.
+//! predictions must arrive too. If the records were applied only by frames, or the apply
+//! thread could not get at the store while no frame is drawn, the channel would fill, the
+//! ingest thread would wait on it, and the store would stay short of the log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

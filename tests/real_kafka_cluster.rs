@@ -186,7 +186,7 @@ fn broker_loss_loses_and_duplicates_nothing_with_the_window_open() {
         started.elapsed()
     );
     let _ = produced_at;
-    assert_store_is_log(h.state().store(), &log, &stream, 0);
+    assert_store_is_log(&h.state().store(), &log, &stream, 0);
     // The window kept drawing: no frame waited on Kafka.
     assert!(
         slowest < Duration::from_secs(1),

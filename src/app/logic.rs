@@ -1,5 +1,5 @@
-//! The app's logic: everything a frame does that is not drawing. It drains the live ingest,
-//! the re-read of evicted history and finished predictions, ticks the timeline, starts
+//! The app's logic: everything a frame does that is not drawing. It takes what the live apply
+//! thread passed on (status, progress, notices), drains the re-read of evicted history and finished predictions, ticks the timeline, starts
 //! re-reads, and asks for the predictions the panels will show. eframe runs it before every
 //! layout and also, on its own, while the window is hidden, so nothing here may draw.
 
@@ -17,24 +17,12 @@ use crate::twin::store::Fork;
 
 use super::TwinApp;
 use super::commands::Toast;
+use super::live_apply::{Applied, LiveApply};
 use super::stores::{Reread, StoreKind};
 
-/// How long one frame may spend applying ingest batches, so the UI stays fluid while a large
-/// history is caught up.
+/// How long one frame may spend applying the re-read's batches (the live ones are applied by
+/// their own thread), so the UI stays fluid while evicted history is read again.
 const DRAIN_BUDGET: Duration = Duration::from_millis(8);
-/// While catching up, frames are given more time for ingest: a software-rendered frame can
-/// take tens of ms, and 8 ms per such frame would make catch-up crawl. The UI still redraws
-/// at least ~20 times a second.
-const CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(35);
-/// The most a catch-up frame applies for when the operator is not interacting: a frame that
-/// takes 40 ms to draw (100k assets, table and tree open, software rendering) then spends
-/// three quarters of the time applying, and the window still redraws ~6 times a second.
-const MAX_CATCH_UP_DRAIN_BUDGET: Duration = Duration::from_millis(120);
-/// While catching up, applying gets this many times what drawing took.
-const CATCH_UP_APPLY_PER_DRAW: u32 = 4;
-/// While the window is hidden nothing is drawn, and eframe runs the logic at most every
-/// 100 ms: half of that goes to ingest, so a hidden window keeps up with a busy cluster.
-const HIDDEN_DRAIN_BUDGET: Duration = Duration::from_millis(50);
 /// How far past the cursor a re-read reaches, so scrubbing forward does not start another.
 const REREAD_AHEAD_MS: i64 = 10 * 60_000;
 
@@ -54,7 +42,7 @@ pub struct FrameClock {
     pub live: bool,
     /// Whether the finished re-read answers for the cursor instead of the live store.
     pub use_reread: bool,
-    /// Ingest batches were left waiting after this frame's budget.
+    /// Ingest batches were waiting to be applied.
     pub more: bool,
     /// Re-read batches were left waiting after this frame's budget.
     pub reread_more: bool,
@@ -101,36 +89,15 @@ pub struct FocusLimits {
     pub selected: Vec<(String, Vec<Threshold>)>,
 }
 
-/// How long a frame applies ingest while catching up: a multiple of what the last frame took
-/// to draw, so slow frames (a large fleet on a software renderer) do not make catch-up crawl,
-/// but never less than the fixed budget, and only that while the operator clicks or types, so
-/// the window answers at once.
-fn catch_up_budget(drawn: Option<Duration>, interacting: bool) -> Duration {
-    match drawn {
-        Some(d) if !interacting => {
-            (d * CATCH_UP_APPLY_PER_DRAW).clamp(CATCH_UP_DRAIN_BUDGET, MAX_CATCH_UP_DRAIN_BUDGET)
-        }
-        _ => CATCH_UP_DRAIN_BUDGET,
-    }
-}
-
 impl TwinApp {
-    /// Everything a frame does besides drawing: drain, tick, re-read, predictions. eframe
+    /// Everything a frame does besides drawing: ingest status, tick, re-read, predictions. eframe
     /// calls it before every layout and, while the window is hidden, on its own whenever a
     /// repaint was asked for (the ingest and prediction threads ask on every result).
     pub fn logic(&mut self, ctx: &egui::Context) {
-        let hidden = ctx.input(|i| i.viewport().visible() == Some(false));
-        let budget = if hidden {
-            HIDDEN_DRAIN_BUDGET
-        } else if self.status.progress.caught_up {
-            DRAIN_BUDGET
-        } else {
-            // Since the last drain ended: drawing, tessellating and painting that frame.
-            let drawn = self.last_tick.map(|t| t.elapsed());
-            let interacting = ctx.input(|i| !i.events.is_empty());
-            catch_up_budget(drawn, interacting)
-        };
-        let more = self.drain(budget);
+        // A read outside the last frame (a test, an export) may still hold a guard: this frame
+        // reads what was applied since.
+        self.stores.end_frame();
+        let more = self.take_applied();
         self.pred.drain();
         if self.first_run && self.status.progress.caught_up {
             self.open_demo_showcase();
@@ -162,6 +129,10 @@ impl TwinApp {
         );
         self.request_predictions();
         self.request_repaint(ctx);
+        if ctx.input(|i| i.viewport().visible() == Some(false)) {
+            // No layout follows to end the frame, and the apply thread must keep going.
+            self.stores.end_frame();
+        }
     }
 
     /// The clock without ticking anything: what the app shows before its first frame.
@@ -192,39 +163,33 @@ impl TwinApp {
         }
     }
 
-    /// Applies waiting ingest events for at most `budget`. Returns true if more are waiting.
-    pub fn drain(&mut self, budget: Duration) -> bool {
-        let Some(ingest) = &self.sources.live else {
+    /// Takes what the apply thread passed on since the last frame. Returns true if batches are
+    /// waiting to be applied.
+    fn take_applied(&mut self) -> bool {
+        let Some(live) = &self.sources.live else {
             return false;
         };
-        let start = Instant::now();
-        while start.elapsed() < budget {
-            match ingest.try_recv() {
-                Some(IngestEvent::Batch { recs, bad }) => {
-                    // Late records inside a re-read's range change what it answers: drop it,
-                    // the next frame reads that range again.
-                    if let Some(r) = &self.stores.reread
-                        && recs.iter().any(|x| x.body.event_time() <= r.until)
-                    {
-                        self.stores.reread = None;
-                        self.sources.reread = None;
-                    }
-                    self.stores.live_mut().apply_batch(recs, bad);
-                }
-                Some(IngestEvent::Status(c)) => self.status.conn = Some(c),
-                Some(IngestEvent::Progress(p)) => {
-                    crate::headless::note_coverage(self.stores.live_mut(), &p);
-                    self.status.progress = p;
-                }
-                Some(IngestEvent::Finished) => {}
-                Some(IngestEvent::Notice(n)) => {
+        // Read under this frame's guard, so every batch the store holds is counted here or
+        // before. Late records inside a re-read's range change what it answers: drop it, the
+        // next frame reads that range again.
+        let _ = self.stores.live();
+        if let Some(t) = live.take_earliest_applied()
+            && self.stores.reread.as_ref().is_some_and(|r| t <= r.until)
+        {
+            self.stores.reread = None;
+            self.sources.reread = None;
+        }
+        while let Some(e) = live.try_recv() {
+            match e {
+                Applied::Status(c) => self.status.conn = Some(c),
+                Applied::Progress(p) => self.status.progress = p,
+                Applied::Notice(n) => {
                     self.toast = Some(Toast::new(n.clone()));
                     self.status.notices.push(n);
                 }
-                None => return false,
             }
         }
-        ingest.backlog() > 0
+        live.backlog() > 0
     }
 
     /// Newest time shown when live. Records stamped far in the future must not drag the head
@@ -392,7 +357,7 @@ impl TwinApp {
             Some(Fork { store, from }) => {
                 spec.topics.retain(|(role, _)| *role == Role::Telemetry);
                 spec.start = StartAt::Since(from - lateness);
-                spec.index = self.sources.live.as_ref().map(Ingest::time_indexes);
+                spec.index = self.sources.live.as_ref().map(LiveApply::time_indexes);
                 (store, from)
             }
             None => (self.new_store(), i64::MIN),
@@ -455,27 +420,5 @@ impl TwinApp {
             }
         }
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn catch_up_applies_a_multiple_of_the_draw_time_within_bounds() {
-        let ms = Duration::from_millis;
-        // Fast frames: the fixed budget.
-        assert_eq!(catch_up_budget(Some(ms(5)), false), CATCH_UP_DRAIN_BUDGET);
-        // A 20 ms frame: 80 ms of applying.
-        assert_eq!(catch_up_budget(Some(ms(20)), false), ms(80));
-        // Slow frames: capped, so the window still redraws several times a second.
-        assert_eq!(
-            catch_up_budget(Some(ms(60)), false),
-            MAX_CATCH_UP_DRAIN_BUDGET
-        );
-        // The operator is clicking or typing, or nothing was drawn yet: the fixed budget.
-        assert_eq!(catch_up_budget(Some(ms(60)), true), CATCH_UP_DRAIN_BUDGET);
-        assert_eq!(catch_up_budget(None, false), CATCH_UP_DRAIN_BUDGET);
     }
 }

@@ -2,8 +2,9 @@
 //! along its seams, one file each:
 //!
 //! - `logic.rs` ([`TwinApp::logic`], which eframe also runs while the window is hidden):
-//!   drains ingest, predictions and the re-read of evicted history, ticks the timeline, and
-//!   asks for predictions;
+//!   takes what the live apply thread passed on, drains predictions and the re-read of
+//!   evicted history, ticks the timeline, and asks for predictions;
+//! - `live_apply.rs`: the thread that applies the live ingest to the store between frames;
 //! - `context.rs`: the per-frame [`View`](crate::ui::View) every panel reads, with its display
 //!   and query times, and the caches behind it (tree, diff);
 //! - `ui.rs` ([`TwinApp::layout`]): lays out the panels and collects their
@@ -12,7 +13,7 @@
 //!   the frame; `export.rs`: what the exports write.
 //!
 //! `sources.rs` holds the threads and connections, `stores.rs` the stores and their
-//! [`StoreId`]s.
+//! [`StoreId`]s, and the read guard a frame holds on the live store.
 
 mod clusters;
 mod commands;
@@ -20,6 +21,7 @@ mod context;
 mod export;
 mod fleet_table;
 mod incident;
+mod live_apply;
 mod logic;
 mod sources;
 mod stores;
@@ -52,6 +54,7 @@ pub use stores::{StoreId, StoreKind};
 
 use commands::Toast;
 use context::DiffCache;
+use live_apply::LiveApply;
 use logic::{FocusLimits, FrameClock};
 use sources::Sources;
 use stores::StoreHub;
@@ -311,10 +314,19 @@ impl TwinApp {
         }
         let start = self.opts.since.map_or(StartAt::Beginning, StartAt::Since);
         let spec = spec_for(&self.opts.config, &brokers, self.opts.props.clone(), start);
+        // The apply thread waits on the ingest itself, and wakes the window once it applied.
+        let ingest = match Ingest::spawn(spec, Arc::new(|| {})) {
+            Ok(i) => i,
+            Err(e) => {
+                self.status.fatal = Some(e.to_string());
+                return;
+            }
+        };
         let ctx = self.waker_ctx.clone();
-        match Ingest::spawn(spec, Arc::new(move || ctx.request_repaint())) {
-            Ok(i) => self.sources.live = Some(i),
-            Err(e) => self.status.fatal = Some(e.to_string()),
+        let waker = Arc::new(move || ctx.request_repaint());
+        match LiveApply::spawn(ingest, self.stores.shared_live(), waker) {
+            Ok(l) => self.sources.live = Some(l),
+            Err(e) => self.status.fatal = Some(format!("cannot start the apply thread: {e}")),
         }
     }
 
@@ -324,18 +336,18 @@ impl TwinApp {
         self.opts.allow_write || self.opts.config.write.enabled
     }
 
-    /// The live store (for tests and exports).
-    #[must_use]
-    pub fn store(&self) -> &Store {
-        self.stores.live()
+    /// The live store (for tests and benchmarks). Hold it only while reading: the apply thread
+    /// waits while it is held.
+    pub fn store(&self) -> parking_lot::RwLockReadGuard<'_, Store> {
+        self.stores.read_live()
     }
 
     /// **For benchmarks only** (`benches/frame.rs` swaps in a large history without going
     /// through Kafka), so it exists only with the `testkit` feature: the product never hands
     /// out its store, because everything it holds must come from the log.
     #[cfg(feature = "testkit")]
-    pub fn store_mut(&mut self) -> &mut Store {
-        self.stores.live_mut()
+    pub fn store_mut(&mut self) -> parking_lot::RwLockWriteGuard<'_, Store> {
+        self.stores.write_live()
     }
 
     /// The timeline (for tests).
@@ -448,8 +460,8 @@ pub fn install_fonts(ctx: &egui::Context) {
 
 impl eframe::App for TwinApp {
     /// Runs before every [`Self::ui`], and on its own while the window is hidden (minimized
-    /// or occluded), when eframe runs no ui at all: so ingest, re-reads and predictions keep
-    /// flowing instead of filling the bounded channel and stalling the ingest thread.
+    /// or occluded), when eframe runs no ui at all: so re-reads and predictions keep flowing,
+    /// and the live store's read guard is let go for the apply thread.
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         TwinApp::logic(self, ctx);
     }

@@ -4,13 +4,15 @@
 
 use crate::kafka::demo::DemoBroker;
 use crate::kafka::ingest::Ingest;
+
+use super::live_apply::LiveApply;
 use crate::kafka::writeback::WriteBack;
 
 /// Handles to everything that talks to Kafka.
 #[derive(Default)]
 pub struct Sources {
-    /// The live read; `None` when it could not start.
-    pub live: Option<Ingest>,
+    /// The live read and the thread applying it; `None` when it could not start.
+    pub live: Option<LiveApply>,
     /// The read of evicted history for `StoreHub::reread`; `None` once it has finished.
     pub reread: Option<Ingest>,
     /// Exists only when write-back is enabled.

@@ -1,5 +1,15 @@
 //! The stores the app reads: the live one, and at most one re-read of evicted history. Each
 //! gets its own [`StoreId`], so caches built from one store are never served for another.
+//!
+//! The live store is written by the apply thread (`super::live_apply`). A frame reads it
+//! under one read guard, taken at its first read and let go at its end ([`StoreHub::end_frame`]),
+//! so everything a frame shows comes from one state of the store and the apply thread gets
+//! the store between frames.
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use parking_lot::{ArcRwLockReadGuard, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::kafka::ingest::Progress;
 use crate::twin::Store;
@@ -50,7 +60,9 @@ pub struct Reread {
 
 /// The live store and the re-read, with the ids that tell them apart.
 pub struct StoreHub {
-    live: Store,
+    live: Arc<RwLock<Store>>,
+    /// This frame's read guard on `live`, taken at the frame's first read.
+    frame: OnceCell<ArcRwLockReadGuard<RawRwLock, Store>>,
     live_id: StoreId,
     pub reread: Option<Reread>,
     next: u64,
@@ -61,7 +73,8 @@ impl StoreHub {
     #[must_use]
     pub fn new(live: Store) -> Self {
         Self {
-            live,
+            live: Arc::new(RwLock::new(live)),
+            frame: OnceCell::new(),
             live_id: StoreId {
                 kind: StoreKind::Live,
                 n: 0,
@@ -80,20 +93,44 @@ impl StoreHub {
 
     /// Replaces the live store (a reconnect); the re-read of the old one goes with it.
     pub fn replace_live(&mut self, store: Store) {
-        self.live = store;
+        self.end_frame();
+        self.live = Arc::new(RwLock::new(store));
         self.live_id = self.next_id(StoreKind::Live);
         self.reread = None;
     }
 
-    /// The live store.
+    /// The live store as this frame sees it. The first call of a frame takes the read guard,
+    /// waiting for at most one slice of the apply thread.
     #[must_use]
     pub fn live(&self) -> &Store {
-        &self.live
+        self.frame.get_or_init(|| self.live.read_arc())
     }
 
-    /// The live store, to apply batches to.
-    pub fn live_mut(&mut self) -> &mut Store {
-        &mut self.live
+    /// Lets go of this frame's read guard, so the apply thread can write. Every frame ends with
+    /// it; the next read takes a new guard and sees what was applied meanwhile.
+    pub fn end_frame(&mut self) {
+        self.frame.take();
+    }
+
+    /// The live store, read outside a frame (tests, benchmarks) without keeping a guard past
+    /// the caller's use of it.
+    pub fn read_live(&self) -> RwLockReadGuard<'_, Store> {
+        // Recursive: this frame may hold a guard already, and a waiting writer must not make
+        // the second read wait for a guard that only this thread can let go of.
+        self.live.read_recursive()
+    }
+
+    /// The live store, to write to outside the apply thread (benchmarks set up a history).
+    #[cfg(feature = "testkit")]
+    pub fn write_live(&mut self) -> RwLockWriteGuard<'_, Store> {
+        self.end_frame();
+        self.live.write()
+    }
+
+    /// The live store itself, for the apply thread.
+    #[must_use]
+    pub fn shared_live(&self) -> Arc<RwLock<Store>> {
+        self.live.clone()
     }
 
     /// The live store's id.
@@ -107,7 +144,7 @@ impl StoreHub {
     pub fn pick(&self, use_reread: bool) -> (&Store, StoreId) {
         match &self.reread {
             Some(r) if use_reread && r.done => (&r.store, r.id),
-            _ => (&self.live, self.live_id),
+            _ => (self.live(), self.live_id),
         }
     }
 }

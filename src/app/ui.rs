@@ -216,6 +216,8 @@ impl TwinApp {
         self.show_toast(&ctx);
         self.run_commands(cmds, &ctx);
         self.request_repaint(&ctx);
+        // Drawn: the apply thread may write until the next frame reads.
+        self.stores.end_frame();
     }
 
     /// The last message, for a few seconds, over the top of the window.

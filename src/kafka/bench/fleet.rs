@@ -10,8 +10,8 @@
 //! frame harness of the criterion frame benches ([`crate::testkit::frame`]).
 //!
 //! The GUI path is the real [`TwinApp`] reading the topic with its own ingest thread, driven
-//! headless through whole frames (the app's `logic` drains ingest under its per-frame budget,
-//! then the layout is drawn and tessellated) back to back, as fast as they run: there is no
+//! headless through whole frames (the app's apply thread applies ingest between them, the
+//! layout is drawn and tessellated) back to back, as fast as they run: there is no
 //! vsync, so the catch-up is not limited to 60 frames a second as a window's would be. The
 //! group holding every car is selected (its fleet table open) and one region is expanded in
 //! the tree, from the first frame, as after a restart.
