@@ -573,29 +573,50 @@ impl EventTimeIndex {
 /// Records between event-time index entries.
 const EVENT_INDEX_STRIDE: i64 = 64;
 
+/// Records read per second over the last [`RATE_SPAN_S`], updated every [`RATE_WINDOW_S`].
+/// A fleet whose devices report once a second arrives in bursts: a rate over a quarter of a
+/// second alone read "0 msg/s" between them most of the time.
 #[derive(Default)]
 struct RateMeter {
     window_start: Option<Instant>,
     count: u64,
+    /// The last closed windows, oldest first: (start, records).
+    closed: std::collections::VecDeque<(Instant, u64)>,
     rate: f64,
 }
 
-/// The rate's measuring window.
+/// How often the rate is updated (as often as progress is reported, so a catch-up shorter
+/// than a second still shows one).
 const RATE_WINDOW_S: f64 = 0.25;
+/// The span the rate is averaged over once the read has run that long.
+const RATE_SPAN_S: f64 = 2.0;
 
 impl RateMeter {
     fn add(&mut self, n: u64) {
-        let now = Instant::now();
+        self.add_at(Instant::now(), n);
+    }
+
+    fn add_at(&mut self, now: Instant, n: u64) {
         let start = *self.window_start.get_or_insert(now);
         self.count += n;
-        let dt = now.duration_since(start).as_secs_f64();
-        // As often as progress is reported: a catch-up shorter than a second still shows
-        // its rate.
-        if dt >= RATE_WINDOW_S {
-            self.rate = self.count as f64 / dt;
-            self.count = 0;
-            self.window_start = Some(now);
+        if now.duration_since(start).as_secs_f64() < RATE_WINDOW_S {
+            return;
         }
+        self.closed.push_back((start, self.count));
+        while self
+            .closed
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t).as_secs_f64() > RATE_SPAN_S)
+        {
+            self.closed.pop_front();
+        }
+        if let Some((oldest, _)) = self.closed.front() {
+            let span = now.duration_since(*oldest).as_secs_f64();
+            let total: u64 = self.closed.iter().map(|(_, c)| c).sum();
+            self.rate = total as f64 / span;
+        }
+        self.count = 0;
+        self.window_start = Some(now);
     }
 }
 
@@ -1342,6 +1363,45 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_of_a_fleet_reporting_once_a_second_never_reads_zero() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        let mut rates = Vec::new();
+        // 100 records at the start of every second, empty polls every 10 ms between.
+        for tick in 0..1_000u64 {
+            let n = if tick % 100 == 0 { 100 } else { 0 };
+            m.add_at(t0 + Duration::from_millis(tick * 10), n);
+            if tick >= 300 {
+                rates.push(m.rate);
+            }
+        }
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        // Over 2 s, two or three bursts: 100 msg/s give or take a burst.
+        assert!(lo >= 40.0 && hi <= 160.0, "rate swung {lo}..{hi}");
+    }
+
+    #[test]
+    fn the_rate_follows_a_steady_read_and_its_end() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        for tick in 0..300u64 {
+            m.add_at(t0 + Duration::from_millis(tick * 10), 50);
+        }
+        // 50 records every 10 ms.
+        assert!((m.rate - 5_000.0).abs() < 300.0, "{}", m.rate);
+        for tick in 300..600u64 {
+            m.add_at(t0 + Duration::from_millis(tick * 10), 0);
+        }
+        assert!(
+            m.rate < 1.0,
+            "still {} msg/s 3 s after the read stopped",
+            m.rate
+        );
+    }
 
     #[test]
     fn event_time_bound_covers_every_deleted_record_and_stays_within_a_stride() {
