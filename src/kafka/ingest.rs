@@ -66,7 +66,7 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 /// Records behind the head below which the view counts as live.
 pub const CAUGHT_UP_LAG: i64 = 2_000;
 
-/// Batches in flight between ingest and the UI.
+/// Batches in flight between ingest and the thread applying them.
 const CHANNEL_CAPACITY: usize = 16;
 /// Most records per batch.
 const BATCH_MAX: usize = 8192;
