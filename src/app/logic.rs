@@ -1,6 +1,7 @@
 //! The app's logic: everything a frame does that is not drawing. It takes what the live apply
-//! thread passed on (status, progress, notices), drains the re-read of evicted history and finished predictions, ticks the timeline, starts
-//! re-reads, and asks for the predictions the panels will show. eframe runs it before every
+//! thread passed on (status, progress, notices), drains the re-read of evicted history and
+//! finished predictions, ticks the timeline, starts re-reads, and asks for the predictions the
+//! panels will show. eframe runs it before every
 //! layout and also, on its own, while the window is hidden, so nothing here may draw.
 
 use std::sync::Arc;
@@ -90,9 +91,9 @@ pub struct FocusLimits {
 }
 
 impl TwinApp {
-    /// Everything a frame does besides drawing: ingest status, tick, re-read, predictions. eframe
-    /// calls it before every layout and, while the window is hidden, on its own whenever a
-    /// repaint was asked for (the ingest and prediction threads ask on every result).
+    /// Everything a frame does besides drawing: ingest status, tick, re-read, predictions.
+    /// eframe calls it before every layout and, while the window is hidden, on its own whenever
+    /// a repaint was asked for (the apply and prediction threads ask on every result).
     pub fn logic(&mut self, ctx: &egui::Context) {
         // A read outside the last frame (a test, an export) may still hold a guard: this frame
         // reads what was applied since.

@@ -103,7 +103,10 @@ impl StoreHub {
     /// waiting for at most one slice of the apply thread.
     #[must_use]
     pub fn live(&self) -> &Store {
-        self.frame.get_or_init(|| self.live.read_arc())
+        // Recursive: a caller may hold a `read_live` guard already (a test reading the store
+        // while it asks the app for a snapshot), and a waiting writer must not make this read
+        // wait for a guard only this thread can let go of.
+        self.frame.get_or_init(|| self.live.read_arc_recursive())
     }
 
     /// Lets go of this frame's read guard, so the apply thread can write. Every frame ends with
@@ -115,8 +118,7 @@ impl StoreHub {
     /// The live store, read outside a frame (tests, benchmarks) without keeping a guard past
     /// the caller's use of it.
     pub fn read_live(&self) -> RwLockReadGuard<'_, Store> {
-        // Recursive: this frame may hold a guard already, and a waiting writer must not make
-        // the second read wait for a guard that only this thread can let go of.
+        // Recursive, for the same reason as `live`: this frame may hold a guard already.
         self.live.read_recursive()
     }
 
