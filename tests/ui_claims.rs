@@ -145,7 +145,7 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
         }
         for l in labels(&h, " msg/s") {
             let (lo, _) = count_range(l.trim_end_matches(" msg/s"));
-            // Measured over 250 ms windows: never more than the whole topic in one window.
+            // Averaged over at least 250 ms: never more than the whole topic in 250 ms.
             assert!(
                 lo * 0.25 <= total,
                 "{l}: more than the topic holds, in a 250 ms window"

@@ -497,7 +497,8 @@ impl eframe::Storage for MemStorage {
 /// The real app in its test harness.
 pub type App = Harness<'static, TwinApp>;
 
-/// Steps the app until `done`, at most `timeout`.
+/// Steps the app until `done`, at most `timeout`, then once more: the live store is applied on
+/// its own thread, so what `done` read from it may be newer than the last frame drew.
 pub fn step_until(h: &mut App, timeout: Duration, what: &str, mut done: impl FnMut(&App) -> bool) {
     let start = Instant::now();
     while !done(h) {
@@ -505,6 +506,7 @@ pub fn step_until(h: &mut App, timeout: Duration, what: &str, mut done: impl FnM
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }
+    h.step();
 }
 
 /// Every label and value in the window's accessibility tree, one a line.
