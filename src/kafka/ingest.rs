@@ -603,10 +603,13 @@ impl RateMeter {
             return;
         }
         self.closed.push_back((start, self.count));
-        while self
-            .closed
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t).as_secs_f64() > RATE_SPAN_S)
+        // The window just closed always stays: after a stall longer than the span (a full
+        // channel) it alone says what the rate was, instead of the one before the stall.
+        while self.closed.len() > 1
+            && self
+                .closed
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t).as_secs_f64() > RATE_SPAN_S)
         {
             self.closed.pop_front();
         }
@@ -1401,6 +1404,19 @@ mod tests {
             "still {} msg/s 3 s after the read stopped",
             m.rate
         );
+    }
+
+    #[test]
+    fn a_stall_longer_than_the_span_gives_the_rate_over_the_stall() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        for tick in 0..300u64 {
+            m.add_at(t0 + Duration::from_millis(tick * 10), 50);
+        }
+        // No poll for 5 s (the ingest waited on a full channel), then 100 records.
+        m.add_at(t0 + Duration::from_millis(3_000), 0);
+        m.add_at(t0 + Duration::from_millis(8_000), 100);
+        assert!(m.rate < 100.0, "{} msg/s after a 5 s stall", m.rate);
     }
 
     #[test]
