@@ -149,7 +149,7 @@ pub fn read_to_store_with_rules(
             return Err(HeadlessError::Timeout(total_timeout.as_secs()));
         }
         match ingest.recv_timeout(Duration::from_millis(200)) {
-            Ok(IngestEvent::Batch { recs, bad }) => store.apply_batch(recs, bad),
+            Ok(IngestEvent::Batch { mut recs, bad }) => store.apply_lent(&mut recs, bad),
             Ok(IngestEvent::Status(Conn::Connected)) => connected = true,
             Ok(IngestEvent::Status(Conn::WaitingForTopics(t))) => {
                 connected = true;
@@ -173,8 +173,8 @@ pub fn read_to_store_with_rules(
                 if !bounded && p.reached_start_head && connected {
                     // Drain what was sent before this progress report.
                     while let Some(ev) = ingest.try_recv() {
-                        if let IngestEvent::Batch { recs, bad } = ev {
-                            store.apply_batch(recs, bad);
+                        if let IngestEvent::Batch { mut recs, bad } = ev {
+                            store.apply_lent(&mut recs, bad);
                         }
                     }
                     return Ok(store);

@@ -58,8 +58,8 @@ impl Instance {
     /// Applies every batch waiting in the channel.
     fn pump(&mut self) {
         while let Some(ev) = self.ingest.try_recv() {
-            if let IngestEvent::Batch { recs, bad } = ev {
-                self.store.apply_batch(recs, bad);
+            if let IngestEvent::Batch { mut recs, bad } = ev {
+                self.store.apply_lent(&mut recs, bad);
             }
         }
     }

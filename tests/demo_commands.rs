@@ -80,7 +80,7 @@ impl Watcher {
                 return false;
             }
             match self.ingest.recv_timeout(Duration::from_millis(20)) {
-                Ok(IngestEvent::Batch { recs, bad }) => self.store.apply_batch(recs, bad),
+                Ok(IngestEvent::Batch { mut recs, bad }) => self.store.apply_lent(&mut recs, bad),
                 Ok(_) | Err(false) => {}
                 Err(true) => panic!("ingest thread ended"),
             }

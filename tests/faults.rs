@@ -72,9 +72,9 @@ impl Harness {
     /// Handles at most one event, waiting up to `wait` for it.
     fn step(&mut self, wait: Duration) {
         match self.ingest.recv_timeout(wait) {
-            Ok(IngestEvent::Batch { recs, bad }) => {
+            Ok(IngestEvent::Batch { mut recs, bad }) => {
                 self.batches.push((Instant::now(), recs.len() + bad.len()));
-                self.store.apply_batch(recs, bad);
+                self.store.apply_lent(&mut recs, bad);
             }
             Ok(IngestEvent::Status(c)) => {
                 eprintln!(

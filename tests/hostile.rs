@@ -239,11 +239,11 @@ fn raising_the_fetch_limit_is_announced_with_the_sizes() {
             values(&store)
         );
         match ingest.recv_timeout(Duration::from_millis(50)) {
-            Ok(IngestEvent::Batch { recs, bad }) => {
+            Ok(IngestEvent::Batch { mut recs, bad }) => {
                 if recs.iter().any(|r| r.origin.offset == 2) {
                     assert!(!notices.is_empty(), "records after it before the notice");
                 }
-                store.apply_batch(recs, bad);
+                store.apply_lent(&mut recs, bad);
             }
             Ok(IngestEvent::Notice(n)) => notices.push(n),
             Ok(_) | Err(false) => {}

@@ -639,7 +639,7 @@ fn an_unreachable_registry_is_a_banner_then_bad_records_and_json_keeps_flowing()
     while t0.elapsed() < Duration::from_secs(30) && recs.len() + bad.len() < 3 {
         match ingest.recv_timeout(Duration::from_millis(200)) {
             Ok(IngestEvent::Batch { recs: r, bad: b }) => {
-                recs.extend(r);
+                recs.extend(r.into_vec());
                 bad.extend(b);
             }
             Ok(IngestEvent::Progress(pr)) => {

@@ -195,11 +195,11 @@ impl Worker {
         // A send fails only once the handle is gone, and it stops this thread right after.
         let pass = |a: Applied| drop(self.tx.send(a));
         match e {
-            IngestEvent::Batch { recs, bad } => {
+            IngestEvent::Batch { mut recs, bad } => {
                 if let Some(t) = recs.iter().map(|r| r.body.event_time()).min() {
                     self.earliest_applied.fetch_min(t, Ordering::Relaxed);
                 }
-                store.apply_batch(recs, bad);
+                store.apply_lent(&mut recs, bad);
             }
             IngestEvent::Progress(p) => {
                 crate::headless::note_coverage(store, &p);

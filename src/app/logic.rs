@@ -409,7 +409,7 @@ impl TwinApp {
         let start = Instant::now();
         while start.elapsed() < budget {
             match ingest.try_recv() {
-                Some(IngestEvent::Batch { recs, bad }) => r.store.apply_batch(recs, bad),
+                Some(IngestEvent::Batch { mut recs, bad }) => r.store.apply_lent(&mut recs, bad),
                 Some(IngestEvent::Progress(p)) => r.progress = p,
                 Some(IngestEvent::Finished) => {
                     r.done = true;

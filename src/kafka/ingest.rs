@@ -192,7 +192,7 @@ pub struct Progress {
 #[derive(Debug)]
 pub enum IngestEvent {
     Batch {
-        recs: Vec<Rec>,
+        recs: Batch,
         bad: Vec<BadRecord>,
     },
     Status(Conn),
@@ -202,6 +202,55 @@ pub enum IngestEvent {
     /// Something the operator should know about the read itself (not about a record), e.g. a
     /// client limit raised to get past an oversized record.
     Notice(String),
+}
+
+/// The decoded records of one batch, as a slice for [`Store::apply_lent`]. Dropped, it goes
+/// back to the ingest thread that decoded it, which drops the records there and reuses their
+/// memory (see [`crate::twin::decode::Interner::reclaim`]); if that thread is gone or has
+/// enough back already, it is dropped where it is.
+///
+/// [`Store::apply_lent`]: crate::twin::store::Store::apply_lent
+#[derive(Debug)]
+pub struct Batch {
+    recs: Vec<Rec>,
+    home: Option<Sender<Vec<Rec>>>,
+}
+
+impl Batch {
+    /// A batch of records that belongs to no ingest thread (tests, tools).
+    #[must_use]
+    pub fn new(recs: Vec<Rec>) -> Self {
+        Self { recs, home: None }
+    }
+
+    /// The records, kept by the caller: they do not go back to the ingest thread.
+    #[must_use]
+    pub fn into_vec(mut self) -> Vec<Rec> {
+        self.home = None;
+        std::mem::take(&mut self.recs)
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = [Rec];
+
+    fn deref(&self) -> &[Rec] {
+        &self.recs
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut [Rec] {
+        &mut self.recs
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            let _ = home.try_send(std::mem::take(&mut self.recs));
+        }
+    }
 }
 
 /// Handle to a running ingest thread. Dropping it stops and joins the thread.
@@ -238,6 +287,8 @@ impl Ingest {
         let response_too_large = ctx.response_too_large.clone();
         let consumer = create_consumer(&spec.client, ctx, spec.in_flight_bytes, None)?;
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        // Room for every batch that can be out at once: queued, being built, being applied.
+        let (returned_tx, returned) = bounded(CHANNEL_CAPACITY + 2);
         let indexes = Arc::new(Mutex::new(Arc::new(TimeIndexes::new())));
         let stop = Arc::new(AtomicBool::new(false));
         let schemas = std::cell::RefCell::new(schemas::Decoder::new(spec.schema_registry.clone()));
@@ -251,6 +302,8 @@ impl Ingest {
             rejected,
             view,
             tx,
+            returned_tx,
+            returned,
             waker,
             stop: stop.clone(),
             response_too_large,
@@ -630,6 +683,9 @@ struct Worker {
     rejected: Arc<Mutex<Option<String>>>,
     view: Arc<Mutex<Option<ClusterView>>>,
     tx: Sender<IngestEvent>,
+    /// Where applied batches come back to be dropped on this thread (see [`Batch`]).
+    returned_tx: Sender<Vec<Rec>>,
+    returned: Receiver<Vec<Rec>>,
     waker: Waker,
     stop: Arc<AtomicBool>,
     /// Set by the client context when a fetch response exceeded `receive.message.max.bytes`.
@@ -1017,9 +1073,12 @@ impl Worker {
                 // The next batch is sized like this one: a fixed BATCH_MAX capacity would hold
                 // megabytes of empty slots per queued batch when records are large and the
                 // byte cap ends batches early.
-                let next = Vec::with_capacity(recs.len().clamp(16, BATCH_MAX));
+                let next = self.next_batch(&mut names, recs.len().clamp(16, BATCH_MAX));
                 let ev = IngestEvent::Batch {
-                    recs: std::mem::replace(&mut recs, next),
+                    recs: Batch {
+                        recs: std::mem::replace(&mut recs, next),
+                        home: Some(self.returned_tx.clone()),
+                    },
                     bad: std::mem::take(&mut bad),
                 };
                 if let Flow::Stop = self.send(ev) {
@@ -1105,6 +1164,21 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// An empty batch with room for `want` records. Takes back the batches applied since the
+    /// last call (their records are dropped here, see [`Batch`]) and reuses one of them when
+    /// its room is close to `want`: far more would hold megabytes of empty slots per queued
+    /// batch when records are large and the byte cap ends batches early.
+    fn next_batch(&self, names: &mut Interner, want: usize) -> Vec<Rec> {
+        let mut next = None;
+        while let Ok(mut back) = self.returned.try_recv() {
+            names.reclaim(&mut back);
+            if next.is_none() && (want..=want * 4).contains(&back.capacity()) {
+                next = Some(back);
+            }
+        }
+        next.unwrap_or_else(|| Vec::with_capacity(want))
     }
 
     /// When a fetch response did not fit `receive.message.max.bytes`, recreates the consumer

@@ -99,7 +99,7 @@ pub enum Decoded {
         /// Group path above the asset when the hierarchy comes from payload fields.
         parent: Option<String>,
         ts: i64,
-        props: Vec<(Arc<str>, Value)>,
+        props: Props,
     },
     /// An alarm transition or a plain event.
     Event(Event),
@@ -219,7 +219,18 @@ pub struct Interner {
     /// Scratch for dotted property names (`bearing.wear`), so nested names allocate only the
     /// first time they are seen.
     path: String,
+    /// Emptied property lists of records already applied (see [`Self::reclaim`]), handed to
+    /// the next records instead of a fresh allocation each.
+    spare: Vec<Props>,
 }
+
+/// A telemetry record's properties.
+pub type Props = Vec<(Arc<str>, Value)>;
+
+/// Emptied property lists most kept for reuse: a few batches' worth.
+const MAX_SPARE_LISTS: usize = 16_384;
+/// Longest property list kept for reuse; a rare wide record's list is freed instead.
+const MAX_SPARE_LIST_LEN: usize = 64;
 
 impl Interner {
     /// An empty interner.
@@ -255,6 +266,36 @@ impl Interner {
         let name = self.name(&path);
         self.path = path;
         name
+    }
+
+    /// Takes back records the store has applied: they are dropped here, on the decoder's
+    /// thread, and their property lists are kept for the next records.
+    ///
+    /// Why: a record dropped where it was applied releases its shared names there, and each
+    /// release writes to a reference count the decoder's thread writes too, so the count's
+    /// cache line crossed cores twice per name per record; freeing its list on the other
+    /// thread also sent glibc's memory back and forth between the threads' arenas.
+    pub fn reclaim(&mut self, recs: &mut Vec<Rec>) {
+        for rec in recs.drain(..) {
+            if let Decoded::Telemetry { mut props, .. } = rec.body
+                && self.spare.len() < MAX_SPARE_LISTS
+                && props.capacity() <= MAX_SPARE_LIST_LEN
+            {
+                props.clear();
+                self.spare.push(props);
+            }
+        }
+    }
+
+    /// An empty property list with room for `n`, reused when one is spare.
+    fn props(&mut self, n: usize) -> Props {
+        match self.spare.pop() {
+            Some(mut list) => {
+                list.reserve(n);
+                list
+            }
+            None => Vec::with_capacity(n),
+        }
     }
 
     /// Distinct asset ids and property names held.
@@ -457,7 +498,7 @@ fn decode_object(
     let ts = event_time(mapping, &obj, origin.kafka_ts)?;
     let (asset, parent) = asset_id(mapping, key, &obj)?;
     if origin.role == Role::Telemetry {
-        let mut props = Vec::new();
+        let mut props = names.props(0);
         flatten(names, mapping, &obj, "", &mut props);
         if props.is_empty() {
             return Err(DecodeError::NoProperties);
@@ -697,7 +738,7 @@ fn fast_telemetry(
             other => scalar_string(other).map(|s| names.name(&s)),
         },
     }?;
-    let mut props = Vec::with_capacity(top.entries.len());
+    let mut props = names.props(top.entries.len());
     emit(
         names,
         mapping,
@@ -1072,6 +1113,44 @@ mod tests {
             Some(key.as_bytes()),
             Some(v.as_bytes()),
         )
+    }
+
+    #[test]
+    fn reclaimed_property_lists_come_back_empty_and_names_stay_shared() {
+        let m = Mapping::default();
+        let mut names = Interner::new();
+        let rec = |names: &mut Interner, v: &str| Rec {
+            origin: origin(Role::Telemetry),
+            body: decode_with(
+                names,
+                &m,
+                origin(Role::Telemetry),
+                Some(b"a/b"),
+                Some(v.as_bytes()),
+            )
+            .unwrap(),
+        };
+        let props_of = |r: &Rec| match &r.body {
+            Decoded::Telemetry { props, .. } => props.clone(),
+            other => panic!("not telemetry: {other:?}"),
+        };
+        // Wide records, flat (fast path) and nested (the general one), then given back.
+        let mut applied = vec![
+            rec(&mut names, r#"{"ts": 1, "a": 1, "b": 2, "c": 3, "d": 4}"#),
+            rec(&mut names, r#"{"ts": 2, "n": {"x": 1, "y": 2}, "z": 3}"#),
+        ];
+        let first_a = props_of(&applied[0])[0].0.clone();
+        names.reclaim(&mut applied);
+        assert!(applied.is_empty());
+        assert_eq!(names.spare.len(), 2, "both lists kept for reuse");
+        // Narrow records reuse those lists and must carry only their own properties.
+        let flat = rec(&mut names, r#"{"ts": 3, "a": 9}"#);
+        let nested = rec(&mut names, r#"{"ts": 4, "n": {"x": 7}}"#);
+        assert!(names.spare.is_empty(), "the spare lists were used");
+        let flat = props_of(&flat);
+        assert_eq!(flat, vec![(Arc::from("a"), Value::Num(9.0))]);
+        assert!(Arc::ptr_eq(&flat[0].0, &first_a), "names still shared");
+        assert_eq!(props_of(&nested), vec![(Arc::from("n.x"), Value::Num(7.0))]);
     }
 
     #[test]

@@ -234,7 +234,7 @@ pub(super) fn live<S: TelemetrySource + Send + 'static>(
         }
         match ingest.recv_timeout(Duration::from_millis(100)) {
             Ok(IngestEvent::Progress(p)) if p.reached_start_head => break,
-            Ok(IngestEvent::Batch { recs, bad }) => store.apply_batch(recs, bad),
+            Ok(IngestEvent::Batch { mut recs, bad }) => store.apply_lent(&mut recs, bad),
             Err(true) => return Err(HeadlessError::Ended.into()),
             _ => {}
         }
@@ -248,7 +248,7 @@ pub(super) fn live<S: TelemetrySource + Send + 'static>(
             ));
         }
         match ingest.recv_timeout(Duration::from_millis(100)) {
-            Ok(IngestEvent::Batch { recs, bad }) => store.apply_batch(recs, bad),
+            Ok(IngestEvent::Batch { mut recs, bad }) => store.apply_lent(&mut recs, bad),
             Err(true) => return Err(HeadlessError::Ended.into()),
             _ => {}
         }
@@ -265,9 +265,9 @@ pub(super) fn live<S: TelemetrySource + Send + 'static>(
             break;
         }
         match ingest.recv_timeout(Duration::from_millis(100)) {
-            Ok(IngestEvent::Batch { recs, bad }) => {
+            Ok(IngestEvent::Batch { mut recs, bad }) => {
                 let stamps: Vec<i64> = recs.iter().map(|r| r.origin.kafka_ts).collect();
-                store.apply_batch(recs, bad);
+                store.apply_lent(&mut recs, bad);
                 let now = now_ms_f();
                 lat.extend(
                     stamps

@@ -54,9 +54,18 @@ fn remember<T>(table: &mut HashMap<usize, (Arc<str>, T)>, s: &Arc<str>, v: T, bo
 
 impl Store {
     /// Applies decoded records and bad-record reports from one ingest batch.
-    pub fn apply_batch(&mut self, recs: Vec<Rec>, bad: Vec<BadRecord>) {
+    pub fn apply_batch(&mut self, mut recs: Vec<Rec>, bad: Vec<BadRecord>) {
+        self.apply_lent(&mut recs, bad);
+    }
+
+    /// [`Self::apply_batch`] on records that stay with their owner: the store copies the
+    /// values it keeps and takes only the bodies of events and asset definitions. The ingest
+    /// thread gets telemetry records back and drops them itself
+    /// ([`crate::twin::decode::Interner::reclaim`]), so their shared names are never released
+    /// on this thread.
+    pub fn apply_lent(&mut self, recs: &mut [Rec], bad: Vec<BadRecord>) {
         for r in recs {
-            self.apply(r);
+            self.apply_from(r);
         }
         self.stats.bad += bad.len() as u64;
         let room = MAX_BAD_KEPT.saturating_sub(self.bad.len());
@@ -68,60 +77,38 @@ impl Store {
     }
 
     /// Applies one decoded record.
-    pub fn apply(&mut self, rec: Rec) {
+    pub fn apply(&mut self, mut rec: Rec) {
+        self.apply_from(&mut rec);
+    }
+
+    /// Applies one record, leaving a telemetry record as it was and taking the body of any
+    /// other (an empty asset definition is left in its place).
+    fn apply_from(&mut self, rec: &mut Rec) {
         self.stats.records += 1;
         let o = rec.origin;
         let seq = seq_of(o.partition, o.offset);
-        match rec.body {
+        if let Decoded::Telemetry {
+            asset,
+            parent,
+            ts,
+            props,
+        } = &rec.body
+        {
+            self.apply_telemetry(o, asset, parent.as_deref(), *ts, props);
+            return;
+        }
+        let taken = Decoded::Asset {
+            asset: String::new(),
+            ts: 0,
+            def: None,
+        };
+        match std::mem::replace(&mut rec.body, taken) {
             Decoded::Telemetry {
                 asset,
                 parent,
                 ts,
                 props,
-            } => {
-                self.see_time(ts);
-                let a = self.shared_asset_idx(&asset, parent.as_deref());
-                self.see_arrival(a, o.role, o.partition, ts);
-                // Each name is looked up once per record, here (by pointer when the decoder
-                // shares it); the duplicate check and the inserts below work on the ids.
-                let mut pids = std::mem::take(&mut self.scratch_pids);
-                pids.clear();
-                for (name, _) in &props {
-                    pids.push(self.shared_prop_id(name));
-                }
-                if let Some(of) = self.same_record(a, ts, seq, &pids, &props) {
-                    self.stats.records -= 1;
-                    self.report_duplicate(o, of);
-                    self.scratch_pids = pids;
-                    return;
-                }
-                self.touch(a, ts);
-                for ((_, value), &pid) in props.into_iter().zip(&pids) {
-                    let asset = &mut self.assets[a as usize];
-                    let series = match asset.props.iter().position(|(p, _)| *p == pid) {
-                        Some(i) => &mut asset.props[i].1,
-                        None => {
-                            asset.props.push((pid, Series::default()));
-                            self.structure_gen += 1;
-                            let last = asset.props.len() - 1;
-                            &mut asset.props[last].1
-                        }
-                    };
-                    let before = series.bytes();
-                    let inserted = series.insert(ts, seq, o.kafka_ts, value);
-                    self.series_bytes = (self.series_bytes + series.bytes()).saturating_sub(before);
-                    if inserted {
-                        self.stats.samples += 1;
-                        if self.watched.contains_key(&pid) {
-                            let from = self.dirty.entry((a, pid)).or_insert((ts, seq));
-                            *from = (*from).min((ts, seq));
-                        }
-                    } else {
-                        self.stats.duplicates += 1;
-                    }
-                }
-                self.scratch_pids = pids;
-            }
+            } => self.apply_telemetry(o, &asset, parent.as_deref(), ts, &props),
             Decoded::Asset { asset, ts, def } => {
                 self.see_time(ts);
                 let a = self.asset_idx(&asset, None);
@@ -142,6 +129,59 @@ impl Store {
                 self.apply_event(e, seq);
             }
         }
+    }
+
+    fn apply_telemetry(
+        &mut self,
+        o: Origin,
+        asset: &Arc<str>,
+        parent: Option<&str>,
+        ts: i64,
+        props: &[(Arc<str>, Value)],
+    ) {
+        let seq = seq_of(o.partition, o.offset);
+        self.see_time(ts);
+        let a = self.shared_asset_idx(asset, parent);
+        self.see_arrival(a, o.role, o.partition, ts);
+        // Each name is looked up once per record, here (by pointer when the decoder
+        // shares it); the duplicate check and the inserts below work on the ids.
+        let mut pids = std::mem::take(&mut self.scratch_pids);
+        pids.clear();
+        for (name, _) in props {
+            pids.push(self.shared_prop_id(name));
+        }
+        if let Some(of) = self.same_record(a, ts, seq, &pids, props) {
+            self.stats.records -= 1;
+            self.report_duplicate(o, of);
+            self.scratch_pids = pids;
+            return;
+        }
+        self.touch(a, ts);
+        for ((_, value), &pid) in props.iter().zip(&pids) {
+            let asset = &mut self.assets[a as usize];
+            let series = match asset.props.iter().position(|(p, _)| *p == pid) {
+                Some(i) => &mut asset.props[i].1,
+                None => {
+                    asset.props.push((pid, Series::default()));
+                    self.structure_gen += 1;
+                    let last = asset.props.len() - 1;
+                    &mut asset.props[last].1
+                }
+            };
+            let before = series.bytes();
+            let inserted = series.insert(ts, seq, o.kafka_ts, value.clone());
+            self.series_bytes = (self.series_bytes + series.bytes()).saturating_sub(before);
+            if inserted {
+                self.stats.samples += 1;
+                if self.watched.contains_key(&pid) {
+                    let from = self.dirty.entry((a, pid)).or_insert((ts, seq));
+                    *from = (*from).min((ts, seq));
+                }
+            } else {
+                self.stats.duplicates += 1;
+            }
+        }
+        self.scratch_pids = pids;
     }
 
     /// The key of an earlier record of this asset with the same event time and exactly the
@@ -362,6 +402,39 @@ mod tests {
         assert_eq!(x_at(&s, "p/b", 9), Some(2.0));
         // The other session's copies are remembered too; a record's own strings are not.
         assert_eq!((s.shared.assets.len(), s.shared.props.len()), (3, 2));
+    }
+
+    #[test]
+    fn a_lent_batch_keeps_its_telemetry_and_gives_the_same_store_as_an_owned_one() {
+        let mut names = Interner::new();
+        let asset = rec(
+            Role::Assets,
+            0,
+            9,
+            Decoded::Asset {
+                asset: "p/a".into(),
+                ts: 5,
+                def: Some(AssetDef {
+                    kind: Some("machine".into()),
+                    ..AssetDef::default()
+                }),
+            },
+        );
+        let recs = vec![
+            shared_rec(&mut names, 0, "p/a", 1.0),
+            asset,
+            shared_rec(&mut names, 1, "p/b", 2.0),
+        ];
+        let mut owned = Store::new("/", 0);
+        owned.apply_batch(recs.clone(), Vec::new());
+        let mut lent = Store::new("/", 0);
+        let mut batch = recs.clone();
+        lent.apply_lent(&mut batch, Vec::new());
+        assert_eq!(lent.snapshot(10), owned.snapshot(10));
+        assert_eq!(lent.stats().samples, 2);
+        // Telemetry stays with the batch for its owner to drop; the definition was taken.
+        assert_eq!((&batch[0], &batch[2]), (&recs[0], &recs[2]));
+        assert!(matches!(&batch[1].body, Decoded::Asset { def: None, .. }));
     }
 
     #[test]
