@@ -43,8 +43,6 @@ pub struct FrameClock {
     pub live: bool,
     /// Whether the finished re-read answers for the cursor instead of the live store.
     pub use_reread: bool,
-    /// Ingest batches were waiting to be applied.
-    pub more: bool,
     /// Re-read batches were left waiting after this frame's budget.
     pub reread_more: bool,
 }
@@ -98,7 +96,7 @@ impl TwinApp {
         // A read outside the last frame (a test, an export) may still hold a guard: this frame
         // reads what was applied since.
         self.stores.end_frame();
-        let more = self.take_applied();
+        self.take_applied();
         self.pred.drain();
         if self.first_run && self.status.progress.caught_up {
             self.open_demo_showcase();
@@ -121,7 +119,6 @@ impl TwinApp {
             cursor,
             live: self.timeline.is_live(),
             use_reread,
-            more,
             reread_more,
         };
         debug_assert_eq!(
@@ -150,11 +147,15 @@ impl TwinApp {
         }
     }
 
-    /// Asks for the next run of logic: at once while there is work waiting or the timeline
-    /// plays, else in a while, as ages and the live window move with the clock.
+    /// Asks for the next run of logic: at once while the timeline plays or this thread has
+    /// work waiting, else in a while, as ages and the live window move with the clock.
+    ///
+    /// Live batches waiting do not count: the apply thread wakes the window
+    /// after each slice it applied, so frames follow the data. Asking at once as well kept
+    /// the window drawing back to back through a catch-up, each frame taking a core from
+    /// the ingest and the apply thread to show a store that had not changed since the last.
     pub(super) fn request_repaint(&self, ctx: &egui::Context) {
-        if self.clock.more
-            || self.clock.reread_more
+        if self.clock.reread_more
             || self.pred.building()
             || matches!(self.timeline.state(), PlayState::Playing { .. })
         {
@@ -164,11 +165,10 @@ impl TwinApp {
         }
     }
 
-    /// Takes what the apply thread passed on since the last frame. Returns true if batches are
-    /// waiting to be applied.
-    fn take_applied(&mut self) -> bool {
+    /// Takes what the apply thread passed on since the last frame.
+    fn take_applied(&mut self) {
         let Some(live) = &self.sources.live else {
-            return false;
+            return;
         };
         // Read under this frame's guard, so every batch the store holds is counted here or
         // before. Late records inside a re-read's range change what it answers: drop it, the
@@ -190,7 +190,6 @@ impl TwinApp {
                 }
             }
         }
-        live.backlog() > 0
     }
 
     /// Newest time shown when live. Records stamped far in the future must not drag the head

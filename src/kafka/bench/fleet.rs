@@ -30,6 +30,7 @@ use super::{BenchError, BenchFormat, BenchOptions, held, ms, now_ms_f, reset_pea
 use crate::app::{AppOptions, Persisted, TwinApp};
 use crate::config::Config;
 use crate::testkit::fleet::{CarFleet, FLEET_GROUP};
+use crate::testkit::frame::Pacer;
 use crate::testkit::{Pcts, TelemetrySource, frame};
 
 /// What the mock cluster keeps of a partition (librdkafka's mock drops the oldest records
@@ -45,9 +46,13 @@ const GUI_CATCH_UP_LIMIT: Duration = Duration::from_secs(1800);
 /// Frames run after catch-up before measuring, and longest to wait for the fleet table.
 const WARM_UP_FRAMES: usize = 10;
 const TABLE_WAIT: Duration = Duration::from_secs(60);
-/// A window's frame period at 60 Hz: the live GUI run paces its frames like a vsynced window,
-/// so the app does not take the cores from the producer and the cluster beside it.
+/// A window's frame period at 60 Hz: the GUI runs pace their frames like a vsynced window
+/// that draws when the app asks it to ([`Pacer`]), so the app takes no more of the cores from
+/// the ingest, the producer and the cluster beside it than a window would.
 const FRAME_PERIOD: Duration = Duration::from_micros(16_667);
+/// Longest a paced GUI run waits for the app to ask for a frame (it always asks within
+/// 500 ms while live).
+const PACED_WAIT_LIMIT: Duration = Duration::from_secs(1);
 /// Cars whose latest sample the live GUI run reads after every frame (every N-th car).
 const LIVE_SAMPLED_CARS: usize = 1000;
 
@@ -440,11 +445,13 @@ impl Run<'_> {
         (ctx, app)
     }
 
-    /// The GUI path: the real app reads the topic (`want` records) while frames are drawn,
-    /// then frames are measured with the fleet table and the tree open.
+    /// The GUI path: the real app reads the topic (`want` records) while frames are drawn when
+    /// it asks for them (at most at 60 Hz), then frames are measured back to back with the
+    /// fleet table and the tree open.
     fn gui(&self, target: &Target, want: u64) -> Result<Gui, BenchError> {
         let started = Instant::now();
         let (ctx, mut app) = self.app(target);
+        let pacer = Pacer::install(&ctx);
         let (mut n, mut during) = (0, Vec::new());
         let catch_up = loop {
             if app.caught_up() && app.store().stats().records >= want {
@@ -453,9 +460,11 @@ impl Run<'_> {
             if started.elapsed() > GUI_CATCH_UP_LIMIT {
                 break Err(started.elapsed());
             }
-            let (pass, tess) = frame::run(&ctx, &mut app, n, Vec::new());
+            let vsync = Instant::now() + FRAME_PERIOD;
+            let (pass, tess) = pacer.run(&ctx, &mut app, n);
             during.push(ms(pass + tess));
             n += 1;
+            pacer.wait(vsync, PACED_WAIT_LIMIT);
         };
         let applied = app.store().stats().records;
         let samples = app.store().stats().samples;
@@ -486,7 +495,7 @@ impl Run<'_> {
     }
 
     /// The live GUI path: the real app follows a fresh topic (fleet table and tree open, frames
-    /// at 60 Hz) while `src` is produced at `rate`; the table grows to every car and, like any
+    /// when it asks for them, at most at 60 Hz) while `src` is produced at `rate`; the table grows to every car and, like any
     /// live table of over 2,000 rows, is read again once a second. After each frame the latest
     /// sample of every N-th car is read from the app's store: one not seen before was produced
     /// at its Kafka time (the wall clock then) and is on screen from the end of this frame.
@@ -495,6 +504,7 @@ impl Run<'_> {
         // caught up and its selection (the fleet table) is kept.
         let primed = Producing::prime(target, self.partitions, &src)?;
         let (ctx, mut app) = self.app(target);
+        let pacer = Pacer::install(&ctx);
         let mut n = 0;
         frame::warm_up(&ctx, &mut app, &mut n, WARM_UP_FRAMES);
         let wait = Instant::now();
@@ -523,12 +533,12 @@ impl Run<'_> {
         let mut found: Vec<Option<crate::twin::store::AssetIdx>> = vec![None; cars.len()];
         let (mut lat, mut frames) = (Vec::new(), Vec::new());
         let (started, limit) = (Instant::now(), Duration::from_secs(seconds + 30));
-        let mut next = Instant::now();
         while started.elapsed() < limit {
             if producing.done() && app.store().stats().records - base >= producing.sent() {
                 break;
             }
-            let (pass, tess) = frame::run(&ctx, &mut app, n, Vec::new());
+            let vsync = Instant::now() + FRAME_PERIOD;
+            let (pass, tess) = pacer.run(&ctx, &mut app, n);
             n += 1;
             let now = now_ms_f();
             frames.push(ms(pass + tess));
@@ -551,12 +561,7 @@ impl Run<'_> {
                     }
                 }
             }
-            next += FRAME_PERIOD;
-            match next.checked_duration_since(Instant::now()) {
-                Some(d) => std::thread::sleep(d),
-                // Behind: the next frame starts now, as a window's would after a missed vsync.
-                None => next = Instant::now(),
-            }
+            pacer.wait(vsync, PACED_WAIT_LIMIT);
         }
         let sent = producing.sent();
         let produce_time = producing.join()?;
