@@ -84,15 +84,17 @@ fn count_range(s: &str) -> (f64, f64) {
 // Status bar: catch-up percentage, msg/s, lag; retention; the disconnect banner.
 
 /// README (status bar): "catch-up progress with percentage, msg/s, records, lag per topic".
-/// While catching up on 40,000 records the bar shows a percentage that never runs ahead of
+/// While catching up on 300,000 records the bar shows a percentage that never runs ahead of
 /// what the window has applied, a lag that never understates what is left, and a rate above
 /// zero; once caught up the bar goes, every topic's lag is 0 and the rate falls to 0 msg/s.
 #[test]
 fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
-    // Enough that catching up takes many frames: the rate is measured over 250 ms windows.
-    // Spread over 4 partitions, so the mock's 5 MB per partition keeps all of it.
-    const N: i64 = 150_000;
-    let topics = TOPICS.map(|t| (t, if t == TOPICS[0] { 4 } else { 1 }));
+    // Enough that catching up takes many frames and several progress reports (every 100 ms
+    // while catching up): 150k records took 0.25-0.4 s once ingest got faster. Spread over 8
+    // partitions, so the mock's 5 MB per partition keeps all of it.
+    const N: i64 = 300_000;
+    const PARTS: i32 = 8;
+    let topics = TOPICS.map(|t| (t, if t == TOPICS[0] { PARTS } else { 1 }));
     let cluster = common::mock_cluster(1, &topics);
     let bootstrap = cluster.bootstrap_servers();
     let p = producer(&bootstrap);
@@ -100,7 +102,7 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
         let ts = T0 + i * 100;
         let key = format!("m/x{}", i % 20);
         let v = format!(r#"{{"ts": {ts}, "v": {i}}}"#);
-        let partition = i32::try_from(i % 4).unwrap();
+        let partition = i32::try_from(i % i64::from(PARTS)).unwrap();
         plant::produce_to(&p, ("twin.telemetry", partition), &key, ts, &v);
     }
     p.flush(Duration::from_secs(60)).unwrap();
@@ -110,7 +112,7 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
             .consumer_config("wm")
             .create()
             .unwrap();
-        let held: i64 = (0..4)
+        let held: i64 = (0..PARTS)
             .map(|part| {
                 let (lo, hi) = c
                     .fetch_watermarks("twin.telemetry", part, Duration::from_secs(5))
@@ -194,7 +196,7 @@ fn catch_up_shows_a_truthful_percentage_rate_and_lag() {
     h.get_by_label("twin.telemetry: lag 0");
     h.get_by_label("twin.events: lag 0");
     h.get_by_label("twin.assets: lag 0");
-    h.get_by_label("150k records");
+    h.get_by_label("300k records");
     // Nothing arrives any more: the rate is measured over one-second windows.
     step_until(&mut h, Duration::from_secs(5), "0 msg/s", |h| {
         h.query_by_label("0 msg/s").is_some()

@@ -70,6 +70,12 @@ pub const CAUGHT_UP_LAG: i64 = 2_000;
 const CHANNEL_CAPACITY: usize = 16;
 /// Most records per batch.
 const BATCH_MAX: usize = 8192;
+/// How often progress (percentage, rate, lag) is reported while catching up: a catch-up of a
+/// few hundred thousand records takes a fraction of a second, and at 250 ms the bar showed
+/// 0% until it was done.
+const PROGRESS_EVERY_CATCHING_UP: Duration = Duration::from_millis(100);
+/// ... and once caught up, when each report also wakes the window.
+const PROGRESS_EVERY_LIVE: Duration = Duration::from_millis(250);
 /// Longest a batch is held before it is sent.
 const BATCH_LINGER: Duration = Duration::from_millis(10);
 /// Records between two looks at the clock for [`BATCH_LINGER`]: reading it for every record
@@ -1154,9 +1160,12 @@ impl Worker {
                 // back to back.
                 last_refresh = Instant::now();
             }
-            if last_progress.elapsed() >= Duration::from_millis(250)
-                || (!caught_up_sent && self.caught_up())
-            {
+            let every = if caught_up_sent {
+                PROGRESS_EVERY_LIVE
+            } else {
+                PROGRESS_EVERY_CATCHING_UP
+            };
+            if last_progress.elapsed() >= every || (!caught_up_sent && self.caught_up()) {
                 last_progress = Instant::now();
                 caught_up_sent |= self.caught_up();
                 if let Flow::Stop = self.send(IngestEvent::Progress(self.progress())) {
