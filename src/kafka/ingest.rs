@@ -223,12 +223,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A batch of records that belongs to no ingest thread (tests, tools).
-    #[must_use]
-    pub fn new(recs: Vec<Rec>) -> Self {
-        Self { recs, home: None }
-    }
-
     /// The records, kept by the caller: they do not go back to the ingest thread.
     #[must_use]
     pub fn into_vec(mut self) -> Vec<Rec> {

@@ -393,7 +393,10 @@ impl Run<'_> {
             ),
         );
         line(
-            &format!("  frames meanwhile (60 Hz, table of {} rows)", g.rows),
+            &format!(
+                "  frames meanwhile (paced, <= 60 Hz, table of {} rows)",
+                g.rows
+            ),
             format_args!("{}  (goal p95 <= 16 ms)", g.frames),
         );
         let phases: Vec<String> = peaks
@@ -495,10 +498,11 @@ impl Run<'_> {
     }
 
     /// The live GUI path: the real app follows a fresh topic (fleet table and tree open, frames
-    /// when it asks for them, at most at 60 Hz) while `src` is produced at `rate`; the table grows to every car and, like any
-    /// live table of over 2,000 rows, is read again once a second. After each frame the latest
-    /// sample of every N-th car is read from the app's store: one not seen before was produced
-    /// at its Kafka time (the wall clock then) and is on screen from the end of this frame.
+    /// when it asks for them, at most at 60 Hz) while `src` is produced at `rate`; the table
+    /// grows to every car and, like any live table of over 2,000 rows, is read again once a
+    /// second. After each frame the latest sample of every N-th car is read from the app's
+    /// store: one not seen before was produced at its Kafka time (the wall clock then) and is
+    /// on screen from the end of this frame.
     fn gui_live(&self, target: &Target, rate: u64, src: CarFleet) -> Result<GuiLive, BenchError> {
         // Primed before the app starts, so that the fleet's group exists when the app has
         // caught up and its selection (the fleet table) is kept.
