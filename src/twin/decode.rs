@@ -201,7 +201,7 @@ pub struct BadRecord {
 const MAX_INTERNED_NAMES: usize = 1 << 20;
 /// Distinct string values most kept before starting afresh: states like `RUN` repeat, free
 /// text does not and only costs an allocation per value, as without interning.
-const MAX_INTERNED_TEXTS: usize = 4096;
+pub(crate) const MAX_INTERNED_TEXTS: usize = 4096;
 /// Longest string value that is interned.
 const MAX_INTERNED_TEXT_LEN: usize = 64;
 
@@ -222,6 +222,10 @@ pub struct Interner {
     /// Emptied property lists of records already applied (see [`Self::reclaim`]), handed to
     /// the next records instead of a fresh allocation each.
     spare: Vec<Props>,
+    /// The last record's property names by place in its list (see [`Self::property`]).
+    layout: Vec<Arc<str>>,
+    /// The last record's text values by place in its list (see [`Self::text_at`]).
+    last_texts: Vec<Option<Arc<str>>>,
 }
 
 /// A telemetry record's properties.
@@ -268,6 +272,49 @@ impl Interner {
         name
     }
 
+    /// The name of the property at place `at` of a record's list: the name the last record
+    /// had there when it is the same one, as records of a topic mostly share one layout, so
+    /// that most names cost a compare instead of a hash lookup; else the shared copy.
+    fn property(&mut self, at: usize, prefix: &str, key: &str) -> Arc<str> {
+        if let Some(n) = self.layout.get(at)
+            && is_dotted(n, prefix, key)
+        {
+            return n.clone();
+        }
+        let n = self.dotted(prefix, key);
+        if let Some(slot) = self.layout.get_mut(at) {
+            *slot = n.clone();
+        } else if at == self.layout.len() && at < MAX_SPARE_LIST_LEN {
+            self.layout.push(n.clone());
+        }
+        n
+    }
+
+    /// [`Self::text`] for the value at place `at` of a record's list: the last record's text
+    /// there when it is the same (a state that has not changed), without a lookup.
+    fn text_at(&mut self, at: usize, s: &str) -> Arc<str> {
+        // Long text is not shared (see `text`): not kept here either.
+        if s.len() > MAX_INTERNED_TEXT_LEN {
+            return self.text(s);
+        }
+        if let Some(Some(t)) = self.last_texts.get(at)
+            && **t == *s
+        {
+            return t.clone();
+        }
+        let t = self.text(s);
+        if at >= MAX_SPARE_LIST_LEN {
+            return t;
+        }
+        if at >= self.last_texts.len() {
+            self.last_texts.resize(at + 1, None);
+        }
+        if let Some(slot) = self.last_texts.get_mut(at) {
+            *slot = Some(t.clone());
+        }
+        t
+    }
+
     /// Takes back records the store has applied: they are dropped here, on the decoder's
     /// thread, and their property lists are kept for the next records.
     ///
@@ -309,6 +356,17 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// Whether `name` is `prefix.key` (or `key` at the top level).
+fn is_dotted(name: &str, prefix: &str, key: &str) -> bool {
+    if prefix.is_empty() {
+        return name == key;
+    }
+    name.len() == prefix.len() + 1 + key.len()
+        && name.starts_with(prefix)
+        && name.as_bytes().get(prefix.len()) == Some(&b'.')
+        && name.ends_with(key)
 }
 
 fn intern(set: &mut foldhash::HashSet<Arc<str>>, s: &str, max: usize) -> Arc<str> {
@@ -952,26 +1010,28 @@ fn emit<'de>(
 ) {
     sort_entries(&mut entries);
     for (k, v) in entries {
+        let k = &*k;
         if out.len() >= mapping.limits.max_properties {
             return;
         }
         // Only reached below the top level through an empty key, as in `flatten`.
-        if prefix.is_empty() && (Some(&*k) == skip.0 || Some(&*k) == skip.1) {
+        if prefix.is_empty() && (Some(k) == skip.0 || Some(k) == skip.1) {
             continue;
         }
         match v {
             Node::Num(f) => {
                 if f.is_finite() {
-                    out.push((names.dotted(prefix, &k), Value::Num(f)));
+                    out.push((names.property(out.len(), prefix, k), Value::Num(f)));
                 }
             }
-            Node::Bool(b) => out.push((names.dotted(prefix, &k), Value::Bool(b))),
+            Node::Bool(b) => out.push((names.property(out.len(), prefix, k), Value::Bool(b))),
             Node::Str(s) => {
-                let name = names.dotted(prefix, &k);
-                out.push((name, Value::Str(names.text(&s))));
+                let at = out.len();
+                let name = names.property(at, prefix, k);
+                out.push((name, Value::Str(names.text_at(at, &s))));
             }
             Node::Obj(m) => {
-                let name = names.dotted(prefix, &k);
+                let name = names.dotted(prefix, k);
                 emit(names, mapping, skip, m, &name, out);
             }
             Node::Null => {}
@@ -1381,9 +1441,24 @@ mod tests {
             r#"{"v": null}"#,
             r#"{"v": 1} x"#,
             r#"{"v": 1e999}"#,
+            r#"{"a": {"b": 1}, "s": "RUN"}"#,
+            r#"{"a.b": 2, "s": "IDLE"}"#,
+            r#"{"a": {"c": 1}, "ab": {"c": 2}, "s": "IDLE"}"#,
         ];
         let mut fast = 0;
         for m in &mappings {
+            // One interner through every record, as an ingest session has: each record's
+            // names and texts must come out the same whatever the record before it was.
+            let mut session = Interner::new();
+            for v in values.iter().chain(values.iter().rev()) {
+                let o = origin(Role::Telemetry);
+                let general = decode_json(&mut Interner::new(), m, o, Some("key"), v.as_bytes());
+                if let Some(d) =
+                    fast_telemetry(&mut session, m, Some("key"), v.as_bytes(), o.kafka_ts)
+                {
+                    assert_eq!(Ok(d), general, "{v} after another record");
+                }
+            }
             for v in values {
                 let o = origin(Role::Telemetry);
                 let general = decode_json(&mut Interner::new(), m, o, Some("key"), v.as_bytes());

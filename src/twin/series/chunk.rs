@@ -14,7 +14,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::super::decode::Value;
 
@@ -345,19 +344,51 @@ impl Header {
 pub(super) const MAX_SAMPLES: usize = u16::MAX as usize;
 
 /// Dictionary key: numbers by their bits, so that `-0.0`, `0.0` and NaNs stay distinct.
+///
+/// Text is borrowed: cloning the `Arc` for each sample of each encode wrote its reference
+/// count every time, and the decoder's thread writes the same count for every record it
+/// decodes with that text.
 #[derive(PartialEq, Eq, Hash)]
-enum Key {
+enum Key<'a> {
     Num(u64),
     Bool(bool),
-    Str(Arc<str>),
+    Str(&'a str),
 }
 
-fn key(v: &Value) -> Key {
+fn key(v: &Value) -> Key<'_> {
     match v {
         Value::Num(f) => Key::Num(f.to_bits()),
         Value::Bool(b) => Key::Bool(*b),
-        Value::Str(s) => Key::Str(s.clone()),
+        Value::Str(s) => Key::Str(s),
     }
+}
+
+/// `10^e` as an integer, for rescaling stored decimals without going through `f64`.
+const POW10_INT: [i64; MAX_SCALE as usize + 1] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+];
+
+/// A chunk's value column before packing: integers at a decimal scale, raw IEEE bits, or
+/// dictionary codes.
+struct ValueColumn {
+    vals: Vec<i64>,
+    scale: u8,
+    dict: Box<[Value]>,
 }
 
 /// The values of `v` as integers at the smallest decimal scale from `from` on at which every
@@ -396,14 +427,6 @@ impl Chunk {
         // The series never builds larger chunks (none exceeds its merge limit).
         debug_assert!(n <= MAX_SAMPLES, "chunk of {n} samples");
         let n = n.min(MAX_SAMPLES).min(p.len());
-        let ts = || p.ts[..n].iter().copied();
-        let seq = || p.seq[..n].iter().map(|&s| s as i64);
-        let kafka = || {
-            p.kafka_ts[..n]
-                .iter()
-                .zip(&p.ts[..n])
-                .map(|(&k, &t)| k.wrapping_sub(t))
-        };
         let nums: Option<Cow<'_, [f64]>> = match &p.vals {
             Vals::Num(v) => Some(Cow::Borrowed(&v[..n])),
             Vals::Any(v) => v[..n]
@@ -427,7 +450,8 @@ impl Chunk {
             None => {
                 let mut dict = Vec::new();
                 let mut codes = Vec::with_capacity(n);
-                let mut seen: HashMap<Key, i64, foldhash::fast::RandomState> = HashMap::default();
+                let mut seen: HashMap<Key<'_>, i64, foldhash::fast::RandomState> =
+                    HashMap::default();
                 if let Vals::Any(v) = &p.vals {
                     for x in &v[..n] {
                         let code = *seen.entry(key(x)).or_insert_with(|| {
@@ -440,9 +464,111 @@ impl Chunk {
                 (codes, DICT, dict.into_boxed_slice())
             }
         };
+        let values = ValueColumn { vals, scale, dict };
+        Self::build(&p.ts[..n], &p.seq[..n], &p.kafka_ts[..n], values, start)
+    }
+
+    /// Neighbouring chunks (at least one) as one chunk, starting where the first does.
+    ///
+    /// Decimal values are rescaled as integers, and dictionary codes remapped, straight from
+    /// the chunks: going through `f64` (or a cloned value per sample) and searching the scale
+    /// again cost most of a merge, and a series merges each sample O(log) times.
+    pub(super) fn merged(chunks: &[Chunk]) -> Chunk {
+        let n: usize = chunks.iter().map(Chunk::len).sum();
+        let start = chunks.first().map_or(0, |c| c.start);
+        let Some(values) = Self::merged_values(chunks, n) else {
+            let mut p = Plain::new(chunks.iter().all(Chunk::is_numeric));
+            p.reserve_exact(n);
+            // The union needs at least the largest of the scales (none if any is raw).
+            let mut scale = Some(0);
+            for ch in chunks {
+                ch.decode_into(&mut p);
+                scale = scale.zip(ch.scale()).map(|(x, y)| x.max(y));
+            }
+            return Chunk::encode_all(&p, start, scale);
+        };
+        let (mut ts, mut seq, mut kafka_ts) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for ch in chunks {
+            ch.decode_keys_into(&mut ts, &mut seq, &mut kafka_ts);
+        }
+        Self::build(&ts, &seq, &kafka_ts, values, start)
+    }
+
+    /// The value column of [`Self::merged`] without decoding values, when every chunk is
+    /// decimal (rescaled to the largest scale: `k / 10^e` and `k·10^d / 10^(e+d)` are the
+    /// same real number, and division rounds it the same way) or every chunk a dictionary.
+    /// `None` for any other mix, or a rescaled integer too large to stay exact.
+    fn merged_values(chunks: &[Chunk], n: usize) -> Option<ValueColumn> {
+        let mut vals = Vec::with_capacity(n);
+        if chunks.iter().all(|c| c.header().scale == DICT) {
+            let mut dict: Vec<Value> = Vec::new();
+            let mut seen: HashMap<Key<'_>, i64, foldhash::fast::RandomState> = HashMap::default();
+            for ch in chunks {
+                // First appearances stay in order, so the codes are those a fresh encode gives.
+                let codes: Vec<i64> = ch
+                    .dict
+                    .iter()
+                    .map(|x| {
+                        *seen.entry(key(x)).or_insert_with(|| {
+                            dict.push(x.clone());
+                            dict.len() as i64 - 1
+                        })
+                    })
+                    .collect();
+                let (line, off) = ch.column(3);
+                for i in 0..ch.len() {
+                    let code = usize::try_from(line.get(&ch.words, off, i)).ok();
+                    vals.push(*code.and_then(|c| codes.get(c))?);
+                }
+            }
+            return Some(ValueColumn {
+                vals,
+                scale: DICT,
+                dict: dict.into_boxed_slice(),
+            });
+        }
+        let scale = chunks
+            .iter()
+            .map(|c| c.header().scale)
+            .try_fold(0u8, |m, e| (e <= MAX_SCALE).then_some(m.max(e)))?;
+        for ch in chunks {
+            let k = POW10_INT[usize::from(scale - ch.header().scale)];
+            let (line, off) = ch.column(3);
+            for i in 0..ch.len() {
+                let x = line.get(&ch.words, off, i).checked_mul(k)?;
+                if x.unsigned_abs() > MAX_DECIMAL as u64 {
+                    return None;
+                }
+                vals.push(x);
+            }
+        }
+        Some(ValueColumn {
+            vals,
+            scale,
+            dict: Box::default(),
+        })
+    }
+
+    /// Packs the columns (equal lengths, 1 to [`MAX_SAMPLES`]) into a chunk.
+    fn build(
+        ts: &[i64],
+        seq: &[u64],
+        kafka_ts: &[i64],
+        values: ValueColumn,
+        start: usize,
+    ) -> Chunk {
+        let ValueColumn { vals, scale, dict } = values;
+        let n = ts.len();
+        let ts_ = || ts.iter().copied();
+        let seq_ = || seq.iter().map(|&s| s as i64);
+        let kafka = || kafka_ts.iter().zip(ts).map(|(&k, &t)| k.wrapping_sub(t));
         let lines = [
-            Line::fit(ts()),
-            Line::fit(seq()),
+            Line::fit(ts_()),
+            Line::fit(seq_()),
             Line::fit(kafka()),
             Line::fit(vals.iter().copied()),
         ];
@@ -472,13 +598,13 @@ impl Chunk {
         w.words.push(header.pack());
         w.words.extend_from_slice(&params[..k]);
         w.bits = w.words.len() * 64;
-        lines[0].write(ts(), &mut w);
-        lines[1].write(seq(), &mut w);
+        lines[0].write(ts_(), &mut w);
+        lines[1].write(seq_(), &mut w);
         lines[2].write(kafka(), &mut w);
         lines[3].write(vals.iter().copied(), &mut w);
         Chunk {
             start,
-            first_ts: p.ts.first().copied().unwrap_or(0),
+            first_ts: ts.first().copied().unwrap_or(0),
             words: w.words.into_boxed_slice(),
             dict,
         }
@@ -615,23 +741,27 @@ impl Chunk {
         p
     }
 
-    /// Appends the chunk's samples to `p` (which must come before them): a merge decodes two
-    /// chunks into one buffer.
-    pub(super) fn decode_into(&self, p: &mut Plain) {
+    /// Appends the chunk's event times, tie-break keys and Kafka times to the columns.
+    fn decode_keys_into(&self, ts: &mut Vec<i64>, seq: &mut Vec<u64>, kafka_ts: &mut Vec<i64>) {
         let n = self.len();
-        let base = p.ts.len();
+        let base = ts.len();
         let (line, off) = self.column(0);
-        p.ts.extend((0..n).map(|i| line.get(&self.words, off, i)));
+        ts.extend((0..n).map(|i| line.get(&self.words, off, i)));
         let (line, off) = self.column(1);
-        p.seq
-            .extend((0..n).map(|i| line.get(&self.words, off, i) as u64));
+        seq.extend((0..n).map(|i| line.get(&self.words, off, i) as u64));
         let (line, off) = self.column(2);
-        let ts = p.ts.get(base..).unwrap_or_default();
-        p.kafka_ts.extend(
+        let ts = ts.get(base..).unwrap_or_default();
+        kafka_ts.extend(
             ts.iter()
                 .enumerate()
                 .map(|(i, &t)| line.get(&self.words, off, i).wrapping_add(t)),
         );
+    }
+
+    /// Appends the chunk's samples to `p` (which must come before them).
+    pub(super) fn decode_into(&self, p: &mut Plain) {
+        let n = self.len();
+        self.decode_keys_into(&mut p.ts, &mut p.seq, &mut p.kafka_ts);
         if !self.is_numeric() {
             p.vals.make_any();
         }
@@ -647,5 +777,100 @@ impl Chunk {
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A chunk of `vals` at times `t0, t0 + 1, …`, starting at series index `start`.
+    fn chunk(t0: i64, start: usize, vals: &[Value]) -> Chunk {
+        let mut p = Plain::new(vals.iter().all(|v| matches!(v, Value::Num(_))));
+        for (i, v) in vals.iter().enumerate() {
+            let t = t0 + i as i64;
+            p.insert(i, t, t as u64 * 3, t + 7, v.clone());
+        }
+        Chunk::encode_all(&p, start, Some(0))
+    }
+
+    /// The chunk the merge replaced: decode every part, then encode the whole.
+    fn decoded_then_encoded(parts: &[Chunk]) -> Chunk {
+        let mut p = Plain::new(parts.iter().all(Chunk::is_numeric));
+        let mut scale = Some(0);
+        for ch in parts {
+            ch.decode_into(&mut p);
+            scale = scale.zip(ch.scale()).map(|(x, y)| x.max(y));
+        }
+        Chunk::encode_all(&p, parts[0].start, scale)
+    }
+
+    fn nums(vals: &[f64]) -> Vec<Value> {
+        vals.iter().map(|&f| Value::Num(f)).collect()
+    }
+
+    fn values(ch: &Chunk) -> Vec<Option<Value>> {
+        (0..ch.len()).map(|i| ch.value(i)).collect()
+    }
+
+    #[test]
+    fn merging_decimal_chunks_rescales_their_integers_to_the_same_chunk() {
+        let parts = [
+            chunk(0, 0, &nums(&[12.0, -3.0, 7.0])),
+            chunk(3, 3, &nums(&[0.25, 19.5, -0.75])),
+            chunk(6, 6, &nums(&[1.125, 60.01, 2.0])),
+        ];
+        assert_eq!(
+            parts.iter().map(Chunk::scale).collect::<Vec<_>>(),
+            [Some(0), Some(2), Some(3)]
+        );
+        let merged = Chunk::merged(&parts);
+        let expected = decoded_then_encoded(&parts);
+        assert_eq!(merged.scale(), Some(3));
+        assert_eq!(merged.words, expected.words);
+        let want: Vec<Option<Value>> = parts.iter().flat_map(values).collect();
+        assert_eq!(values(&merged), want);
+        assert_eq!((merged.start, merged.first_ts), (0, 0));
+        assert_eq!((merged.seq(8), merged.kafka_ts(8)), (24, 15));
+    }
+
+    #[test]
+    fn merging_dictionary_chunks_remaps_codes_to_the_same_chunk() {
+        let s = |x: &str| Value::Str(Arc::from(x));
+        let parts = [
+            chunk(0, 0, &[s("RUN"), s("IDLE"), s("RUN")]),
+            chunk(3, 3, &[s("STOP"), Value::Bool(true), s("RUN")]),
+            chunk(6, 6, &[Value::Num(1.5), s("IDLE"), s("STOP")]),
+        ];
+        let merged = Chunk::merged(&parts);
+        let expected = decoded_then_encoded(&parts);
+        assert_eq!(merged.words, expected.words);
+        assert_eq!(merged.dict.len(), 5);
+        let want: Vec<Option<Value>> = parts.iter().flat_map(values).collect();
+        assert_eq!(values(&merged), want);
+    }
+
+    #[test]
+    fn a_rescaled_integer_too_large_to_stay_exact_falls_back_to_raw_values() {
+        // 2^52 at scale 0 is 4.5e16 at scale 1: past 2^53, where integers stop being exact.
+        let big = 4_503_599_627_370_496.0;
+        let parts = [chunk(0, 0, &nums(&[big, 1.0])), chunk(2, 2, &nums(&[0.5]))];
+        assert_eq!(
+            parts.iter().map(Chunk::scale).collect::<Vec<_>>(),
+            [Some(0), Some(1)]
+        );
+        let merged = Chunk::merged(&parts);
+        assert_eq!(merged.scale(), None);
+        let bits = |ch: &Chunk| -> Vec<u64> {
+            (0..ch.len())
+                .filter_map(|i| ch.num(i).map(f64::to_bits))
+                .collect()
+        };
+        assert_eq!(
+            bits(&merged),
+            [big.to_bits(), 1f64.to_bits(), 0.5f64.to_bits()]
+        );
     }
 }

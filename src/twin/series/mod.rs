@@ -436,7 +436,7 @@ impl Series {
             && a.len() <= b.len()
             && a.len() + b.len() <= MAX_CHUNK
         {
-            let merged = merged(&self.chunks[j..=k]);
+            let merged = Chunk::merged(&self.chunks[j..=k]);
             self.chunk_heap += merged.heap_bytes();
             let b = self.chunks.remove(k);
             self.chunk_heap -= b.heap_bytes();
@@ -468,12 +468,12 @@ impl Series {
         self.chunks = out;
     }
 
-    /// [`merged`] of `group`, which it empties, kept in `chunk_heap`; a single chunk as it is.
+    /// [`Chunk::merged`] of `group`, which it empties, kept in `chunk_heap`; a single chunk as it is.
     fn merge_group(&mut self, group: &mut Vec<Chunk>) -> Option<Chunk> {
         if group.len() <= 1 {
             return group.pop();
         }
-        let m = merged(group);
+        let m = Chunk::merged(group);
         self.chunk_heap += m.heap_bytes();
         for ch in group.drain(..) {
             self.chunk_heap -= ch.heap_bytes();
@@ -712,19 +712,6 @@ impl Series {
         }
         keep_from
     }
-}
-
-/// Neighbouring chunks (at least one) as one, starting where the first does.
-fn merged(chunks: &[Chunk]) -> Chunk {
-    let mut p = Plain::new(chunks.iter().all(Chunk::is_numeric));
-    p.reserve_exact(chunks.iter().map(Chunk::len).sum());
-    // The union needs at least the largest of the scales (none if any is raw).
-    let mut scale = Some(0);
-    for ch in chunks {
-        ch.decode_into(&mut p);
-        scale = scale.zip(ch.scale()).map(|(x, y)| x.max(y));
-    }
-    Chunk::encode_all(&p, chunks.first().map_or(0, |c| c.start), scale)
 }
 
 /// The first index in `(i, hi]` whose time fails `pred`, given that `pred` holds for

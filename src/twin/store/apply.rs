@@ -26,11 +26,21 @@ const SHARED_SLACK: usize = 1024;
 /// Each entry keeps its `Arc`, so no other string can be allocated at that address while the
 /// entry exists: a hit is always the same string, whoever decoded it. Strings no interner
 /// shares (a record's own copy) are not entered; they are looked up by content as before.
+///
+/// Text values the decoder shares (states) map to the store's own copy the same way: the
+/// store clones a value into its series for each sample, and cloning the decoder's copy
+/// wrote a reference count that the decoder's thread writes for every record it decodes
+/// with that text, so the count's cache line crossed cores with each sample.
 #[derive(Debug, Default)]
 pub(super) struct SharedNames {
     assets: HashMap<usize, (Arc<str>, AssetIdx)>,
     props: HashMap<usize, (Arc<str>, PropId)>,
+    texts: HashMap<usize, (Arc<str>, Arc<str>)>,
 }
+
+/// Text values mapped to the store's copies before the table starts afresh: at least the
+/// decoder's own bound on shared texts, so a steady set of states is never dropped.
+const MAX_SHARED_TEXTS: usize = 2 * crate::twin::decode::MAX_INTERNED_TEXTS;
 
 /// The address a shared string is known by.
 fn addr(s: &Arc<str>) -> usize {
@@ -50,6 +60,22 @@ fn remember<T>(table: &mut HashMap<usize, (Arc<str>, T)>, s: &Arc<str>, v: T, bo
         table.clear();
     }
     table.insert(addr(s), (s.clone(), v));
+}
+
+impl SharedNames {
+    /// The store's copy of a text value: by address when the decoder shares it (the first
+    /// time, a copy of its own is made), else the record's copy, which nobody else writes.
+    fn own_text(&mut self, text: &Arc<str>) -> Arc<str> {
+        if let Some((_, own)) = self.texts.get(&addr(text)) {
+            return own.clone();
+        }
+        if !is_shared(text) {
+            return text.clone();
+        }
+        let own: Arc<str> = Arc::from(&**text);
+        remember(&mut self.texts, text, own.clone(), MAX_SHARED_TEXTS);
+        own
+    }
 }
 
 impl Store {
@@ -169,7 +195,11 @@ impl Store {
                 }
             };
             let before = series.bytes();
-            let inserted = series.insert(ts, seq, o.kafka_ts, value.clone());
+            let value = match value {
+                Value::Str(text) => Value::Str(self.shared.own_text(text)),
+                v => v.clone(),
+            };
+            let inserted = series.insert(ts, seq, o.kafka_ts, value);
             self.series_bytes = (self.series_bytes + series.bytes()).saturating_sub(before);
             if inserted {
                 self.stats.samples += 1;
@@ -373,6 +403,44 @@ mod tests {
                 props: vec![(names.name("x"), Value::Num(v))],
             },
         )
+    }
+
+    #[test]
+    fn a_shared_text_is_stored_as_one_copy_of_the_stores_own() {
+        let mut names = Interner::new();
+        let mut s = Store::new("/", 0);
+        for o in 0..20 {
+            let state = if o % 7 == 3 { "IDLE" } else { "RUN" };
+            s.apply(rec(
+                Role::Telemetry,
+                0,
+                o,
+                Decoded::Telemetry {
+                    asset: names.name("p/a"),
+                    parent: None,
+                    ts: o,
+                    props: vec![(names.name("state"), Value::Str(names.text(state)))],
+                },
+            ));
+        }
+        let a = s.asset_by_id("p/a").unwrap();
+        let series = s.series(a, s.prop_by_name("state").unwrap()).unwrap();
+        let texts: Vec<Arc<str>> = (0..series.len())
+            .map(|i| match series.value(i) {
+                Some(Value::Str(t)) => t,
+                other => panic!("sample {i}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(texts.len(), 20);
+        for (i, t) in texts.iter().enumerate() {
+            let theirs = names.text(if i % 7 == 3 { "IDLE" } else { "RUN" });
+            assert_eq!(*t, theirs, "sample {i}");
+            // Not the decoder's copy, whose count the decoder's thread writes per record...
+            assert!(!Arc::ptr_eq(t, &theirs), "sample {i}");
+        }
+        // ...and one copy per text, however many samples hold it.
+        assert!(Arc::ptr_eq(&texts[0], &texts[19]));
+        assert!(Arc::ptr_eq(&texts[3], &texts[10]));
     }
 
     #[test]
