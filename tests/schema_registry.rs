@@ -675,11 +675,17 @@ fn the_demo_plants_avro_records_on_a_real_kafka_read_like_its_json() {
     use twinscope::schema::encode::AvroPlant;
 
     let reg = registry();
+    // Topics of its own: the plant registers its schemas under `<topic>-value`, and the
+    // registry is shared with the other tests, which count their versions under theirs.
+    let (telemetry, events) = ("plant.telemetry", "plant.events");
+    let mut config = config_for(Some(reg));
+    config.topics.telemetry = telemetry.into();
+    config.topics.events = events.into();
     let kafka = RealKafka::start(KafkaOptions::default());
-    kafka.create_topic(TELEMETRY, 2, 1, &[]);
-    kafka.create_topic("twin.events", 1, 1, &[]);
+    kafka.create_topic(telemetry, 2, 1, &[]);
+    kafka.create_topic(events, 1, 1, &[]);
     let bootstrap = kafka.bootstrap();
-    let plant = AvroPlant::register(&reg.settings(1), TELEMETRY, "twin.events").unwrap();
+    let plant = AvroPlant::register(&reg.settings(1), telemetry, events).unwrap();
     let mut p = TestProducer::new(&bootstrap);
     let machine = "plant-a/line-1/press-01";
     let mut expected = Vec::new();
@@ -694,7 +700,7 @@ fn the_demo_plants_avro_records_on_a_real_kafka_read_like_its_json() {
         expected.push((ts, json.clone()));
         let bytes = plant.telemetry(&json).unwrap();
         p.send(
-            TELEMETRY,
+            telemetry,
             (i % 2) as i32,
             Some(machine.as_bytes()),
             Some(&bytes),
@@ -706,14 +712,14 @@ fn the_demo_plants_avro_records_on_a_real_kafka_read_like_its_json() {
         T0 + 5000
     );
     p.send(
-        "twin.events",
+        events,
         0,
         Some(machine.as_bytes()),
         Some(&plant.event(&alarm).unwrap()),
         T0 + 5000,
     );
     p.flush();
-    let store = read_all(&config_for(Some(reg)), &bootstrap);
+    let store = read_all(&config, &bootstrap);
     assert_eq!(bad_list(&store), vec![]);
     // Each state equals the JSON the record was made from, decoded by the JSON path.
     for (ts, json) in &expected {
