@@ -393,6 +393,13 @@ impl Run<'_> {
             ),
         );
         line(
+            "  same, produced in the run's second half",
+            format_args!(
+                "{}  (the first seconds are the app meeting every car: tree and table grow)",
+                g.latency_late
+            ),
+        );
+        line(
             &format!(
                 "  frames meanwhile (paced, <= 60 Hz, table of {} rows)",
                 g.rows
@@ -536,6 +543,8 @@ impl Run<'_> {
         // thread (perf over this phase at 100k cars).
         let mut found: Vec<Option<crate::twin::store::AssetIdx>> = vec![None; cars.len()];
         let (mut lat, mut frames) = (Vec::new(), Vec::new());
+        let half_way = crate::timeline::now_ms() + i64::try_from(seconds * 500).unwrap_or(0);
+        let mut late = Vec::new();
         let (started, limit) = (Instant::now(), Duration::from_secs(seconds + 30));
         while started.elapsed() < limit {
             if producing.done() && app.store().stats().records - base >= producing.sent() {
@@ -562,6 +571,9 @@ impl Run<'_> {
                         if s.kafka_ts >= warmup_until {
                             lat.push(now - s.kafka_ts as f64);
                         }
+                        if s.kafka_ts >= half_way {
+                            late.push(now - s.kafka_ts as f64);
+                        }
                     }
                 }
             }
@@ -571,6 +583,7 @@ impl Run<'_> {
         let produce_time = producing.join()?;
         Ok(GuiLive {
             latency: Pcts::of(lat),
+            latency_late: Pcts::of(late),
             frames: Pcts::of(frames),
             sampled: cars.len(),
             sent,
@@ -585,6 +598,9 @@ impl Run<'_> {
 struct GuiLive {
     /// Produce → on screen, ms, of the sampled cars' samples produced after the first second.
     latency: Pcts,
+    /// The same, of samples produced in the second half of the run only: by then the app has
+    /// met every car, so this is the steady state.
+    latency_late: Pcts,
     /// Whole frames during the run, ms.
     frames: Pcts,
     /// Cars sampled.
