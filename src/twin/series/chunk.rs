@@ -363,6 +363,30 @@ fn key(v: &Value) -> Key<'_> {
     }
 }
 
+/// Codes values in order of first appearance: a dictionary chunk's value column.
+struct DictCoder<'a> {
+    dict: Vec<Value>,
+    seen: HashMap<Key<'a>, i64, foldhash::fast::RandomState>,
+}
+
+impl<'a> DictCoder<'a> {
+    fn new() -> Self {
+        Self {
+            dict: Vec::new(),
+            seen: HashMap::default(),
+        }
+    }
+
+    /// The code of `x`, entered in the dictionary the first time.
+    fn code(&mut self, x: &'a Value) -> i64 {
+        let dict = &mut self.dict;
+        *self.seen.entry(key(x)).or_insert_with(|| {
+            dict.push(x.clone());
+            dict.len() as i64 - 1
+        })
+    }
+}
+
 /// `10^e` as an integer, for rescaling stored decimals without going through `f64`.
 const POW10_INT: [i64; MAX_SCALE as usize + 1] = [
     1,
@@ -448,20 +472,12 @@ impl Chunk {
                 ),
             },
             None => {
-                let mut dict = Vec::new();
-                let mut codes = Vec::with_capacity(n);
-                let mut seen: HashMap<Key<'_>, i64, foldhash::fast::RandomState> =
-                    HashMap::default();
-                if let Vals::Any(v) = &p.vals {
-                    for x in &v[..n] {
-                        let code = *seen.entry(key(x)).or_insert_with(|| {
-                            dict.push(x.clone());
-                            dict.len() as i64 - 1
-                        });
-                        codes.push(code);
-                    }
-                }
-                (codes, DICT, dict.into_boxed_slice())
+                let mut coder = DictCoder::new();
+                let codes = match &p.vals {
+                    Vals::Any(v) => v[..n].iter().map(|x| coder.code(x)).collect(),
+                    Vals::Num(_) => Vec::new(),
+                };
+                (codes, DICT, coder.dict.into_boxed_slice())
             }
         };
         let values = ValueColumn { vals, scale, dict };
@@ -505,20 +521,10 @@ impl Chunk {
     fn merged_values(chunks: &[Chunk], n: usize) -> Option<ValueColumn> {
         let mut vals = Vec::with_capacity(n);
         if chunks.iter().all(|c| c.header().scale == DICT) {
-            let mut dict: Vec<Value> = Vec::new();
-            let mut seen: HashMap<Key<'_>, i64, foldhash::fast::RandomState> = HashMap::default();
+            let mut coder = DictCoder::new();
             for ch in chunks {
                 // First appearances stay in order, so the codes are those a fresh encode gives.
-                let codes: Vec<i64> = ch
-                    .dict
-                    .iter()
-                    .map(|x| {
-                        *seen.entry(key(x)).or_insert_with(|| {
-                            dict.push(x.clone());
-                            dict.len() as i64 - 1
-                        })
-                    })
-                    .collect();
+                let codes: Vec<i64> = ch.dict.iter().map(|x| coder.code(x)).collect();
                 let (line, off) = ch.column(3);
                 for i in 0..ch.len() {
                     let code = usize::try_from(line.get(&ch.words, off, i)).ok();
@@ -528,7 +534,7 @@ impl Chunk {
             return Some(ValueColumn {
                 vals,
                 scale: DICT,
-                dict: dict.into_boxed_slice(),
+                dict: coder.dict.into_boxed_slice(),
             });
         }
         let scale = chunks
