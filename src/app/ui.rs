@@ -34,10 +34,7 @@ impl PanelState {
     #[must_use]
     pub fn new(expanded: HashSet<Arc<str>>) -> Self {
         Self {
-            tree_state: TreeState {
-                filter: String::new(),
-                expanded,
-            },
+            tree_state: TreeState::with_expanded(expanded),
             ..Self::default()
         }
     }

@@ -8,13 +8,59 @@ use egui::{RichText, Ui};
 
 use super::style::{kind_glyph, priority_color};
 use super::{Command, View};
-use crate::twin::hierarchy::Tree;
+use crate::twin::hierarchy::{Node, Tree};
 
 /// Tree widget state owned by the UI (not the store).
 #[derive(Debug, Default, Clone)]
 pub struct TreeState {
     pub filter: String,
     pub expanded: HashSet<Arc<str>>,
+    /// The rows last shown, kept while nothing they depend on changed.
+    visible: VisibleRows,
+}
+
+impl TreeState {
+    /// A tree state with these nodes expanded and no filter.
+    #[must_use]
+    pub fn with_expanded(expanded: HashSet<Arc<str>>) -> Self {
+        Self {
+            expanded,
+            ..Self::default()
+        }
+    }
+}
+
+/// The visible rows of one tree under one filter and set of expanded groups. Worked out
+/// every frame, they cost a walk of every shown node, and with a filter a lowercase copy of
+/// every label and path in the fleet (100k cars), while a frame usually changes none of their
+/// inputs: a live tree of the same shape keeps its nodes' allocation, and the expanded set
+/// holds groups only, so comparing it is cheap.
+#[derive(Debug, Default, Clone)]
+struct VisibleRows {
+    nodes: Option<(Arc<Vec<Node>>, Arc<Vec<u32>>)>,
+    filter: String,
+    expanded: HashSet<Arc<str>>,
+    rows: Arc<[u32]>,
+}
+
+impl VisibleRows {
+    /// The visible rows of `tree`, computed again only when the tree, the filter or the
+    /// expanded set differ from last time.
+    fn get(&mut self, tree: &Tree, expanded: &HashSet<Arc<str>>, filter: &str) -> Arc<[u32]> {
+        let same = self
+            .nodes
+            .as_ref()
+            .is_some_and(|(n, r)| Arc::ptr_eq(n, &tree.nodes) && Arc::ptr_eq(r, &tree.roots))
+            && self.filter == filter
+            && self.expanded == *expanded;
+        if !same {
+            self.rows = tree.visible_rows(expanded, filter).into();
+            self.nodes = Some((Arc::clone(&tree.nodes), Arc::clone(&tree.roots)));
+            filter.clone_into(&mut self.filter);
+            self.expanded.clone_from(expanded);
+        }
+        Arc::clone(&self.rows)
+    }
 }
 
 /// Colour of the "anomalous" badge (the same as the plots' anomaly markers).
@@ -54,7 +100,7 @@ pub fn show(
         }
     });
     ui.separator();
-    let rows = tree.visible_rows(&state.expanded, &state.filter);
+    let rows = state.visible.get(tree, &state.expanded, &state.filter);
     if rows.is_empty() {
         ui.label(
             RichText::new(if tree.is_empty() {
@@ -126,4 +172,74 @@ pub fn show(
             }
         });
     cmds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::records::logged;
+    use crate::twin::Store;
+    use crate::twin::decode::{Decoded, Value};
+
+    fn store(ids: &[&str]) -> Store {
+        let mut s = Store::new("/", 0);
+        for (i, id) in ids.iter().enumerate() {
+            s.apply(logged(
+                i as i64,
+                Decoded::Telemetry {
+                    asset: (*id).into(),
+                    parent: None,
+                    ts: 5,
+                    props: vec![("t".into(), Value::Num(1.0))],
+                },
+            ));
+        }
+        s
+    }
+
+    fn paths(tree: &Tree, rows: &[u32]) -> Vec<String> {
+        rows.iter()
+            .map(|&n| tree.nodes[n as usize].path.to_string())
+            .collect()
+    }
+
+    /// The kept rows must follow every input: a stale answer would show a collapsed group's
+    /// cars, or hide the cars of a group just opened.
+    #[test]
+    fn kept_rows_follow_the_expanded_set_the_filter_and_the_tree() {
+        let tree = Tree::build(&store(&["a/m1", "a/m2", "b/m3"]), 10);
+        let mut v = VisibleRows::default();
+        let mut expanded = HashSet::new();
+        assert_eq!(paths(&tree, &v.get(&tree, &expanded, "")), ["a", "b"]);
+        expanded.insert(Arc::from("a"));
+        assert_eq!(
+            paths(&tree, &v.get(&tree, &expanded, "")),
+            ["a", "a/m1", "a/m2", "b"]
+        );
+        assert_eq!(paths(&tree, &v.get(&tree, &expanded, "m3")), ["b", "b/m3"]);
+        assert_eq!(
+            paths(&tree, &v.get(&tree, &expanded, "")),
+            ["a", "a/m1", "a/m2", "b"]
+        );
+        let grown = Tree::build(&store(&["a/m1", "a/m2", "a/m4", "b/m3"]), 10);
+        assert_eq!(
+            paths(&grown, &v.get(&grown, &expanded, "")),
+            ["a", "a/m1", "a/m2", "a/m4", "b"]
+        );
+        expanded.clear();
+        assert_eq!(paths(&grown, &v.get(&grown, &expanded, "")), ["a", "b"]);
+    }
+
+    /// An asset that is also a group (a line with machines under it) opens like any group,
+    /// while a leaf is never looked up in the expanded set.
+    #[test]
+    fn an_asset_with_children_still_expands() {
+        let tree = Tree::build(&store(&["a", "a/m1"]), 10);
+        let expanded: HashSet<Arc<str>> = [Arc::from("a"), Arc::from("a/m1")].into();
+        assert_eq!(
+            paths(&tree, &tree.visible_rows(&expanded, "")),
+            ["a", "a/m1"]
+        );
+        assert_eq!(paths(&tree, &tree.visible_rows(&HashSet::new(), "")), ["a"]);
+    }
 }
