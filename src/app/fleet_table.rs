@@ -45,6 +45,8 @@ const LIVE_REFRESH: Duration = Duration::from_secs(1);
 const BUILD_BUDGET: Duration = Duration::from_millis(4);
 /// Assets read between looks at the clock.
 const BUILD_SLICE: usize = 256;
+/// Replaced tables kept for the worker to drop, at most (see `FleetTableView::retire`).
+const MAX_RETIRED: usize = 4;
 /// Tables up to this many rows are ordered on the UI thread, in well under a millisecond, so
 /// a small group's table is never a frame behind its sort or filter.
 const SYNC_ORDER_ROWS: usize = 5_000;
@@ -160,6 +162,9 @@ pub struct FleetTableView {
     tuning: Tuning,
     /// Drawn while nothing has been read for the group yet.
     empty: Table,
+    /// Tables replaced, handed to the worker with its next job to be dropped there (see
+    /// [`Self::retire`]).
+    retired: Vec<Arc<Table>>,
 }
 
 impl FleetTableView {
@@ -361,14 +366,32 @@ impl FleetTableView {
         };
         if done && let Some(r) = self.reading.take() {
             self.version += 1;
-            self.latest = Some(Built {
+            let old = self.latest.replace(Built {
                 key: r.key,
                 version: self.version,
                 table: Arc::new(r.builder.finish()),
                 assets: r.assets,
                 started: r.started,
             });
+            if let Some(old) = old {
+                self.retire(old.table);
+            }
         }
+    }
+
+    /// Lets go of a table off the UI thread where there is a worker: the last reference to
+    /// 100k rows frees them all, and that took 2-5 ms of a frame on each new read while
+    /// scrubbing or live (perf, `benches/fleet_table.rs`). Small tables, and any while no
+    /// worker runs, go at once; at most [`MAX_RETIRED`] wait, so memory stays bounded when no
+    /// job follows.
+    fn retire(&mut self, table: Arc<Table>) {
+        if self.worker.is_none() || table.rows.len() <= self.tuning.sync_order_rows {
+            return;
+        }
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.remove(0);
+        }
+        self.retired.push(table);
     }
 
     /// The group's assets, walked again only when the tree, the store or its data changed.
@@ -433,13 +456,19 @@ impl FleetTableView {
             }
         }
         if self.asked.as_ref() != Some(&want) {
-            // A job still waiting for the slot is for older inputs: replaced.
+            // A job still waiting for the slot is for older inputs: replaced (the tables it
+            // carries to be dropped go on with the new one).
+            let retired = self.queued.take().map(|j| j.retired).unwrap_or_default();
             self.queued = Some(OrderJob {
                 key: want.clone(),
                 table: Arc::clone(&latest.table),
                 rows: latest.key.clone(),
+                retired,
             });
             self.asked = Some(want);
+        }
+        if let Some(job) = &mut self.queued {
+            job.retired.append(&mut self.retired);
         }
         if let (Some(job), Some(w)) = (self.queued.take(), &self.worker)
             && let Err(job) = w.try_submit(job)
@@ -463,12 +492,15 @@ impl FleetTableView {
         {
             return;
         }
-        self.shown = Some(Shown {
+        let old = self.shown.replace(Shown {
             rows: done.rows,
             table: done.table,
             order: done.order,
             order_key: done.key,
         });
+        if let Some(old) = old {
+            self.retire(old.table);
+        }
     }
 
     /// How the drawn table relates to what is asked: out of date while its time, group,

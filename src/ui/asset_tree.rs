@@ -37,11 +37,15 @@ impl TreeState {
 /// holds groups only, so comparing it is cheap.
 #[derive(Debug, Default, Clone)]
 struct VisibleRows {
-    nodes: Option<(Arc<Vec<Node>>, Arc<Vec<u32>>)>,
+    /// The tree's nodes and roots (held, so a new tree can never reuse their address).
+    nodes: Option<TreeShape>,
     filter: String,
     expanded: HashSet<Arc<str>>,
     rows: Arc<[u32]>,
 }
+
+/// A tree's nodes and roots, as shared between trees of one shape.
+type TreeShape = (Arc<Vec<Node>>, Arc<Vec<u32>>);
 
 impl VisibleRows {
     /// The visible rows of `tree`, computed again only when the tree, the filter or the
