@@ -399,6 +399,11 @@ impl Run<'_> {
                 g.latency_late
             ),
         );
+        let worst: Vec<String> = g.by_second.iter().map(|w| format!("{w:.0}")).collect();
+        line(
+            "  worst per second of producing, ms",
+            format_args!("{}", worst.join(" ")),
+        );
         line(
             &format!(
                 "  frames meanwhile (paced, <= 60 Hz, table of {} rows)",
@@ -543,7 +548,10 @@ impl Run<'_> {
         // thread (perf over this phase at 100k cars).
         let mut found: Vec<Option<crate::twin::store::AssetIdx>> = vec![None; cars.len()];
         let (mut lat, mut frames) = (Vec::new(), Vec::new());
-        let half_way = crate::timeline::now_ms() + i64::try_from(seconds * 500).unwrap_or(0);
+        let started_ms = crate::timeline::now_ms();
+        let half_way = started_ms + i64::try_from(seconds * 500).unwrap_or(0);
+        // The worst produce → screen per second of producing: where in the run the tail is.
+        let mut by_second = vec![0.0f64; usize::try_from(seconds).unwrap_or(0) + 1];
         let mut late = Vec::new();
         let (started, limit) = (Instant::now(), Duration::from_secs(seconds + 30));
         while started.elapsed() < limit {
@@ -574,6 +582,12 @@ impl Run<'_> {
                         if s.kafka_ts >= half_way {
                             late.push(now - s.kafka_ts as f64);
                         }
+                        let sec = usize::try_from((s.kafka_ts - started_ms) / 1000)
+                            .unwrap_or(0)
+                            .min(by_second.len() - 1);
+                        if let Some(w) = by_second.get_mut(sec) {
+                            *w = w.max(now - s.kafka_ts as f64);
+                        }
                     }
                 }
             }
@@ -584,6 +598,7 @@ impl Run<'_> {
         Ok(GuiLive {
             latency: Pcts::of(lat),
             latency_late: Pcts::of(late),
+            by_second,
             frames: Pcts::of(frames),
             sampled: cars.len(),
             sent,
@@ -601,6 +616,8 @@ struct GuiLive {
     /// The same, of samples produced in the second half of the run only: by then the app has
     /// met every car, so this is the steady state.
     latency_late: Pcts,
+    /// The worst of the sampled latencies per second of producing (by Kafka time), ms.
+    by_second: Vec<f64>,
     /// Whole frames during the run, ms.
     frames: Pcts,
     /// Cars sampled.
