@@ -254,6 +254,19 @@ impl Series {
     /// prefix of the series (a monotone predicate). Touches only the chunk headers and one
     /// chunk (or the tail).
     fn partition_ts(&self, pred: impl Fn(i64) -> bool) -> usize {
+        // At the live edge (a live fleet table, the newest value, a prediction's window) the
+        // last sample answers, without the search over chunk headers: a cache miss each, and
+        // 13% of the UI thread while a live 100k-car table was read again.
+        let last = match self.tail.ts.last() {
+            Some(&t) => Some(t),
+            None => self
+                .chunks
+                .last()
+                .and_then(|ch| Some(ch.ts(ch.len().checked_sub(1)?))),
+        };
+        if last.is_some_and(&pred) {
+            return self.len();
+        }
         let c = self.chunks.partition_point(|ch| pred(ch.first_ts));
         if c == self.chunks.len() && self.tail.ts.first().is_some_and(|&t| pred(t)) {
             return self.sealed() + self.tail.ts.partition_point(|&t| pred(t));

@@ -857,3 +857,31 @@ fn reverse_and_scattered_late_samples_are_merged_back_into_few_chunks() {
         s.chunks.len()
     );
 }
+
+/// At and past the newest sample every sample counts, whether the newest sits in the tail or
+/// in a chunk (the live edge's shortcut reads either), and the shortcut never answers for a
+/// time before the newest. Eight samples share each time: a tail whose samples all share one
+/// time is sealed whole, which leaves it empty.
+#[test]
+fn counts_at_the_live_edge_hold_with_and_without_a_tail() {
+    let mut s = Series::default();
+    let mut empty_tail_seen = false;
+    for k in 0..200i64 {
+        let ts = 1_000 + (k / 8) * 10;
+        assert!(s.insert(ts, k as u64, ts, Value::Num(k as f64)));
+        let n = (k + 1) as usize;
+        let ctx = format!("after {n} samples");
+        assert_eq!(s.count_through(ts), n, "{ctx}");
+        assert_eq!(s.count_through(i64::MAX), n, "{ctx}");
+        assert_eq!(s.count_through(ts + 1), n, "{ctx}");
+        assert_eq!(s.index_at(ts), Some(n - 1), "{ctx}");
+        assert_eq!(s.count_before(ts + 1), n, "{ctx}");
+        assert_eq!(s.count_before(ts), 8 * (k / 8) as usize, "{ctx}");
+        assert_eq!(s.count_through(ts - 1), s.count_before(ts), "{ctx}");
+        empty_tail_seen |= s.tail.ts.is_empty() && !s.chunks.is_empty();
+    }
+    assert!(
+        empty_tail_seen,
+        "no state with a sealed, empty tail was checked"
+    );
+}
