@@ -26,6 +26,9 @@ const FOCUS_REFRESH: Duration = Duration::from_secs(1);
 const FLEET_REFRESH: Duration = Duration::from_secs(2);
 /// Most cached series outcomes.
 const CACHE_CAP: usize = 512;
+/// Abandoned input copies kept for the thread to free, at most: a scrub restarts the copy on
+/// every frame and sends no fleet job meanwhile.
+const MAX_RETIRED: usize = 4;
 
 /// Cache key of a series outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,6 +79,9 @@ pub struct PredictionCache {
     fleet_sent: Option<Instant>,
     fleet_in_flight: bool,
     fleet_build: Option<FleetBuild>,
+    /// Inputs of abandoned copies, sent with the next job for the thread to free (at most
+    /// [`MAX_RETIRED`]; more are freed here).
+    retired: Vec<Vec<SeriesInput>>,
     error: Option<String>,
 }
 
@@ -100,6 +106,7 @@ impl PredictionCache {
             fleet_sent: None,
             fleet_in_flight: false,
             fleet_build: None,
+            retired: Vec::new(),
             error,
         }
     }
@@ -153,7 +160,11 @@ impl PredictionCache {
                 }
                 JobKind::Fleet => {
                     self.fleet_in_flight = false;
-                    self.fleet = Some(Arc::new(FleetRisk::from_result(&r)));
+                    let risk = match r.fleet {
+                        Some(f) => f,
+                        None => FleetRisk::from_result(&r),
+                    };
+                    self.fleet = Some(Arc::new(risk));
                 }
             }
         }
@@ -264,12 +275,15 @@ impl PredictionCache {
             at,
             generation,
             inputs,
+            retired: std::mem::take(&mut self.retired),
         };
-        if let Some(w) = &self.worker
-            && w.try_submit(job).is_ok()
-        {
-            self.focus_in_flight = Some(store_id);
-            self.focus_sent = Some((at, Instant::now()));
+        match self.worker.as_ref().map(|w| w.try_submit(job)) {
+            Some(Ok(())) => {
+                self.focus_in_flight = Some(store_id);
+                self.focus_sent = Some((at, Instant::now()));
+            }
+            Some(Err(job)) => self.retired = job.retired,
+            None => {}
         }
     }
 
@@ -308,14 +322,24 @@ impl PredictionCache {
         // A moved cursor or another store restarts the copy; new data does not (it would
         // never finish while live on a large fleet).
         if b.at != at || b.store_id != store_id {
-            *b = FleetBuild {
-                at,
-                generation,
-                store_id,
-                next: 0,
-                inputs: Vec::new(),
-            };
+            let old = std::mem::replace(
+                b,
+                FleetBuild {
+                    at,
+                    generation,
+                    store_id,
+                    next: 0,
+                    inputs: Vec::new(),
+                },
+            );
+            if self.retired.len() >= MAX_RETIRED {
+                self.retired.remove(0);
+            }
+            self.retired.push(old.inputs);
         }
+        let Some(b) = &mut self.fleet_build else {
+            return;
+        };
         let start = Instant::now();
         let assets = store.assets();
         while b.next < assets.len() && start.elapsed() < FLEET_BUILD_BUDGET {
@@ -355,6 +379,7 @@ impl PredictionCache {
             at: b.at,
             generation: b.generation,
             inputs: b.inputs,
+            retired: std::mem::take(&mut self.retired),
         };
         match self.worker.as_ref().map(|w| w.try_submit(job)) {
             Some(Ok(())) => {
@@ -364,6 +389,7 @@ impl PredictionCache {
             }
             // The queue is full: keep the copied inputs and try again next frame.
             Some(Err(job)) => {
+                self.retired = job.retired;
                 self.fleet_build = Some(FleetBuild {
                     at: job.at,
                     generation: job.generation,
