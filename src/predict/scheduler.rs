@@ -26,9 +26,12 @@ const FOCUS_REFRESH: Duration = Duration::from_secs(1);
 const FLEET_REFRESH: Duration = Duration::from_secs(2);
 /// Most cached series outcomes.
 const CACHE_CAP: usize = 512;
-/// Abandoned input copies kept for the thread to free, at most: a scrub restarts the copy on
-/// every frame and sends no fleet job meanwhile.
-const MAX_RETIRED: usize = 4;
+/// Abandoned input copies kept for the thread to free, at most. One: while live, the copy
+/// restarts when the cursor moves on (every 5 s) and the next job takes the one abandoned; a
+/// catch-up or a scrub restarts it faster than a job goes out, and each copy held is memory
+/// (with 4, one of two runs at 100k cars peaked 250 MB higher than the build before), so older
+/// ones are freed here as before.
+const MAX_RETIRED: usize = 1;
 
 /// Cache key of a series outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
