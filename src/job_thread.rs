@@ -3,14 +3,18 @@
 //! and gets it back when the channel is full (it tries again next frame, with fresher inputs),
 //! polls for answers each frame, and is woken when one is ready. Dropping the handle stops the
 //! thread without waiting for the job in hand: the thread owns everything it reads, so it
-//! finishes that job on its own and ends.
+//! finishes that job on its own and ends. The thread also frees what the UI hands it
+//! ([`JobThread::retire`]), so a large table or input copy let go of never costs a frame.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded, unbounded};
+
+/// Something the UI thread let go of, for the thread to free.
+type Garbage = Box<dyn Send>;
 
 /// How long the thread waits on a full answer channel before it looks at the stop flag again.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -18,6 +22,8 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Handle to a thread that turns each job `J` into an answer `R`.
 pub struct JobThread<J, R> {
     jobs: Option<Sender<J>>,
+    /// What [`Self::retire`] hands over; never full, so the UI never waits on it.
+    garbage: Option<Sender<Garbage>>,
     results: Receiver<R>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -45,12 +51,28 @@ impl<J: Send + 'static, R: Send + 'static> JobThread<J, R> {
     ) -> std::io::Result<Self> {
         let (job_tx, job_rx) = bounded::<J>(jobs);
         let (res_tx, res_rx) = bounded::<R>(answers);
+        let (garbage_tx, garbage_rx) = unbounded::<Garbage>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_w = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                while let Ok(job) = job_rx.recv() {
+                loop {
+                    let job = crossbeam_channel::select! {
+                        recv(job_rx) -> job => job,
+                        recv(garbage_rx) -> g => match g {
+                            Ok(g) => {
+                                drop(g);
+                                continue;
+                            }
+                            // The handle is gone.
+                            Err(_) => return,
+                        },
+                    };
+                    // Disconnected: the handle is gone.
+                    let Ok(job) = job else {
+                        return;
+                    };
                     if stop_w.load(Ordering::Relaxed) {
                         return;
                     }
@@ -72,6 +94,7 @@ impl<J: Send + 'static, R: Send + 'static> JobThread<J, R> {
             })?;
         Ok(Self {
             jobs: Some(job_tx),
+            garbage: Some(garbage_tx),
             results: res_rx,
             stop,
             thread: Some(thread),
@@ -89,6 +112,16 @@ impl<J: Send + 'static, R: Send + 'static> JobThread<J, R> {
         tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(j) | TrySendError::Disconnected(j) => Box::new(j),
         })
+    }
+
+    /// Frees `garbage` on the thread rather than on the caller's: the last reference to a
+    /// 100k-row table or to a fleet's prediction inputs took tens of milliseconds of a frame to
+    /// free. Never waits; once the thread has ended, it is freed here.
+    pub fn retire(&self, garbage: impl Send + 'static) {
+        if let Some(tx) = &self.garbage {
+            // On a send error the garbage comes back in it and is freed here.
+            drop(tx.send(Box::new(garbage)));
+        }
     }
 
     /// An answer, if one is waiting.
@@ -110,6 +143,7 @@ impl<J, R> Drop for JobThread<J, R> {
         // Disconnecting the job channel ends the thread's `recv`; a job in hand ends on its own
         // and the caller does not wait for it.
         self.jobs = None;
+        self.garbage = None;
         if let Some(t) = self.thread.take()
             && t.is_finished()
         {
@@ -185,5 +219,28 @@ mod tests {
             "drop waited for the job"
         );
         drop(gate_tx);
+    }
+
+    /// Records the name of the thread it is freed on.
+    struct Freed(Arc<std::sync::Mutex<Option<String>>>);
+
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_owned);
+            *self.0.lock().unwrap() = name;
+        }
+    }
+
+    #[test]
+    fn retired_garbage_is_freed_on_the_thread() {
+        let t = JobThread::spawn("test-garbage", (1, 1), Arc::new(|| {}), |(): ()| {}).unwrap();
+        let freed_on = Arc::new(std::sync::Mutex::new(None));
+        t.retire(Freed(Arc::clone(&freed_on)));
+        let start = Instant::now();
+        while freed_on.lock().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never freed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(freed_on.lock().unwrap().as_deref(), Some("test-garbage"));
     }
 }

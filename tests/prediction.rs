@@ -54,7 +54,6 @@ fn focus_at_t(
         at: T,
         generation,
         inputs: vec![input],
-        retired: Vec::new(),
     };
     worker.try_submit(job).unwrap();
     worker.recv_timeout(Duration::from_secs(10)).unwrap()

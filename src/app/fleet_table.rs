@@ -45,8 +45,6 @@ const LIVE_REFRESH: Duration = Duration::from_secs(1);
 const BUILD_BUDGET: Duration = Duration::from_millis(4);
 /// Assets read between looks at the clock.
 const BUILD_SLICE: usize = 256;
-/// Replaced tables kept for the worker to drop, at most (see `FleetTableView::retire`).
-const MAX_RETIRED: usize = 4;
 /// Tables up to this many rows are ordered on the UI thread, in well under a millisecond, so
 /// a small group's table is never a frame behind its sort or filter.
 const SYNC_ORDER_ROWS: usize = 5_000;
@@ -162,9 +160,6 @@ pub struct FleetTableView {
     tuning: Tuning,
     /// Drawn while nothing has been read for the group yet.
     empty: Table,
-    /// Tables replaced, handed to the worker with its next job to be dropped there (see
-    /// [`Self::retire`]).
-    retired: Vec<Arc<Table>>,
 }
 
 impl FleetTableView {
@@ -379,19 +374,15 @@ impl FleetTableView {
         }
     }
 
-    /// Lets go of a table off the UI thread where there is a worker: the last reference to
-    /// 100k rows frees them all, and that took 2-5 ms of a frame on each new read while
-    /// scrubbing or live (perf, `benches/fleet_table.rs`). Small tables, and any while no
-    /// worker runs, go at once; at most [`MAX_RETIRED`] wait, so memory stays bounded when no
-    /// job follows.
-    fn retire(&mut self, table: Arc<Table>) {
-        if self.worker.is_none() || table.rows.len() <= self.tuning.sync_order_rows {
-            return;
+    /// Lets go of a table on the worker where there is one: the last reference to 100k rows
+    /// frees them all, and that took 2-5 ms of a frame on each new read while scrubbing or live
+    /// (perf, `benches/fleet_table.rs`). Small tables, and any while no worker runs, go here.
+    fn retire(&self, table: Arc<Table>) {
+        if let Some(w) = &self.worker
+            && table.rows.len() > self.tuning.sync_order_rows
+        {
+            w.retire(table);
         }
-        if self.retired.len() >= MAX_RETIRED {
-            self.retired.remove(0);
-        }
-        self.retired.push(table);
     }
 
     /// The group's assets, walked again only when the tree, the store or its data changed.
@@ -456,19 +447,13 @@ impl FleetTableView {
             }
         }
         if self.asked.as_ref() != Some(&want) {
-            // A job still waiting for the slot is for older inputs: replaced (the tables it
-            // carries to be dropped go on with the new one).
-            let retired = self.queued.take().map(|j| j.retired).unwrap_or_default();
+            // A job still waiting for the slot is for older inputs: replaced.
             self.queued = Some(OrderJob {
                 key: want.clone(),
                 table: Arc::clone(&latest.table),
                 rows: latest.key.clone(),
-                retired,
             });
             self.asked = Some(want);
-        }
-        if let Some(job) = &mut self.queued {
-            job.retired.append(&mut self.retired);
         }
         if let (Some(job), Some(w)) = (self.queued.take(), &self.worker)
             && let Err(job) = w.try_submit(job)

@@ -26,12 +26,6 @@ const FOCUS_REFRESH: Duration = Duration::from_secs(1);
 const FLEET_REFRESH: Duration = Duration::from_secs(2);
 /// Most cached series outcomes.
 const CACHE_CAP: usize = 512;
-/// Abandoned input copies kept for the thread to free, at most. One: while live, the copy
-/// restarts when the cursor moves on (every 5 s) and the next job takes the one abandoned; a
-/// catch-up or a scrub restarts it faster than a job goes out, and each copy held is memory
-/// (with 4, one of two runs at 100k cars peaked 250 MB higher than the build before), so older
-/// ones are freed here as before.
-const MAX_RETIRED: usize = 1;
 
 /// Cache key of a series outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,9 +76,6 @@ pub struct PredictionCache {
     fleet_sent: Option<Instant>,
     fleet_in_flight: bool,
     fleet_build: Option<FleetBuild>,
-    /// Inputs of abandoned copies, sent with the next job for the thread to free (at most
-    /// [`MAX_RETIRED`]; more are freed here).
-    retired: Vec<Vec<SeriesInput>>,
     error: Option<String>,
 }
 
@@ -109,7 +100,6 @@ impl PredictionCache {
             fleet_sent: None,
             fleet_in_flight: false,
             fleet_build: None,
-            retired: Vec::new(),
             error,
         }
     }
@@ -278,15 +268,12 @@ impl PredictionCache {
             at,
             generation,
             inputs,
-            retired: std::mem::take(&mut self.retired),
         };
-        match self.worker.as_ref().map(|w| w.try_submit(job)) {
-            Some(Ok(())) => {
-                self.focus_in_flight = Some(store_id);
-                self.focus_sent = Some((at, Instant::now()));
-            }
-            Some(Err(job)) => self.retired = job.retired,
-            None => {}
+        if let Some(w) = &self.worker
+            && w.try_submit(job).is_ok()
+        {
+            self.focus_in_flight = Some(store_id);
+            self.focus_sent = Some((at, Instant::now()));
         }
     }
 
@@ -323,7 +310,8 @@ impl PredictionCache {
             return;
         };
         // A moved cursor or another store restarts the copy; new data does not (it would
-        // never finish while live on a large fleet).
+        // never finish while live on a large fleet). The copy abandoned is freed on the
+        // thread (see `PredictWorker::retire`).
         if b.at != at || b.store_id != store_id {
             let old = std::mem::replace(
                 b,
@@ -335,14 +323,10 @@ impl PredictionCache {
                     inputs: Vec::new(),
                 },
             );
-            if self.retired.len() >= MAX_RETIRED {
-                self.retired.remove(0);
+            if let Some(w) = &self.worker {
+                w.retire(old.inputs);
             }
-            self.retired.push(old.inputs);
         }
-        let Some(b) = &mut self.fleet_build else {
-            return;
-        };
         let start = Instant::now();
         let assets = store.assets();
         while b.next < assets.len() && start.elapsed() < FLEET_BUILD_BUDGET {
@@ -382,7 +366,6 @@ impl PredictionCache {
             at: b.at,
             generation: b.generation,
             inputs: b.inputs,
-            retired: std::mem::take(&mut self.retired),
         };
         match self.worker.as_ref().map(|w| w.try_submit(job)) {
             Some(Ok(())) => {
@@ -392,7 +375,6 @@ impl PredictionCache {
             }
             // The queue is full: keep the copied inputs and try again next frame.
             Some(Err(job)) => {
-                self.retired = job.retired;
                 self.fleet_build = Some(FleetBuild {
                     at: job.at,
                     generation: job.generation,

@@ -30,8 +30,6 @@ pub(super) struct OrderJob {
     pub table: Arc<Table>,
     /// What the rows were read from, handed back with the answer.
     pub rows: RowsKey,
-    /// Tables the UI let go of, dropped here: freeing 100k rows took milliseconds of a frame.
-    pub retired: Vec<Arc<Table>>,
 }
 
 /// An order, with the rows and inputs it was computed for. The rows come back with it, so
@@ -97,19 +95,11 @@ impl OrderWorker {
         // holds its job and offers it again next frame (replaced if the inputs moved on).
         let mut cache = KeyCache::default();
         let thread = JobThread::spawn("fleet-order", (1, 1), waker, move |job: OrderJob| {
-            let order = run(&mut cache, &job);
-            let OrderJob {
-                key,
-                table,
-                rows,
-                retired,
-            } = job;
-            drop(retired);
             OrderDone {
-                order,
-                key,
-                table,
-                rows,
+                order: run(&mut cache, &job),
+                key: job.key,
+                table: job.table,
+                rows: job.rows,
             }
         })?;
         Ok(Self(thread))
@@ -121,6 +111,12 @@ impl OrderWorker {
     /// The job itself, when it could not be queued.
     pub(super) fn try_submit(&self, job: OrderJob) -> Result<(), Box<OrderJob>> {
         self.0.try_submit(job)
+    }
+
+    /// Frees a table the UI let go of on this thread: freeing 100k rows took milliseconds of
+    /// a frame.
+    pub(super) fn retire(&self, table: Arc<Table>) {
+        self.0.retire(table);
     }
 
     /// A finished order, if one is waiting.
@@ -196,7 +192,6 @@ mod tests {
             key: key(1, false, ""),
             table: Arc::clone(&t),
             rows: rows_key(),
-            retired: Vec::new(),
         };
         assert_eq!(run(&mut cache, &up), [1, 2, 0, 3]);
         assert_eq!(cache.keys.len(), 1);
@@ -204,7 +199,6 @@ mod tests {
             key: key(1, true, "speed > 1"),
             table: Arc::clone(&t),
             rows: rows_key(),
-            retired: Vec::new(),
         };
         assert_eq!(run(&mut cache, &down), [3, 0, 2]);
         assert_eq!(cache.keys.len(), 1, "the same column's keys are reused");
@@ -213,7 +207,6 @@ mod tests {
             key: key(2, false, ""),
             table: table(&[9.0, 8.0]),
             rows: rows_key(),
-            retired: Vec::new(),
         };
         assert_eq!(run(&mut cache, &other), [1, 0]);
         assert!(Arc::ptr_eq(cache.table.as_ref().unwrap(), &other.table));
@@ -230,12 +223,12 @@ mod tests {
         let k = key(7, true, "");
         let old = table(&[4.0, 5.0]);
         let gone = Arc::downgrade(&old);
+        worker.retire(old);
         worker
             .try_submit(OrderJob {
                 key: k.clone(),
                 table: table(&[1.0, 3.0, 2.0]),
                 rows: rows_key(),
-                retired: vec![old],
             })
             .unwrap();
         let start = Instant::now();
@@ -249,8 +242,14 @@ mod tests {
         assert_eq!(done.key, k);
         assert_eq!(done.order, [1, 2, 0]);
         assert_eq!(woken.load(Ordering::Relaxed), 1);
-        // The last reference to the retired table was the job's: the thread let go of it.
-        assert!(gone.upgrade().is_none(), "the retired table is still held");
+        // The thread held the last reference to the retired table, and let go of it.
+        while gone.upgrade().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the retired table is still held"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // Dropping returns at once and the thread ends.
         drop(worker);
     }
