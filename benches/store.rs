@@ -281,5 +281,57 @@ fn backfill(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, store_apply, scrub, backfill);
+/// A fleet that started together: `series` series, each appended one sample a round (each at
+/// its own millisecond, from its own record), for `rounds` rounds. Returns the time of each
+/// round, ms.
+fn fleet_rounds(series: usize, rounds: usize) -> Vec<f64> {
+    let mut fleet: Vec<Series> = (0..series).map(|_| Series::default()).collect();
+    (0..rounds)
+        .map(|r| {
+            let t = Instant::now();
+            for (i, s) in fleet.iter_mut().enumerate() {
+                let ts = T0 + r as i64 * 1_000 + (i % 1_000) as i64;
+                let v = f64::from(2_000 + ((r * 7 + i) % 100) as u32) / 100.0;
+                s.insert(ts, (r * series + i) as u64, ts, Value::Num(v));
+            }
+            ms(t.elapsed())
+        })
+        .collect()
+}
+
+/// The work of a live fleet that started together, round by round: the worst round against
+/// the mean. A round is one second of a fleet at 1 Hz; at 100k cars × 8 properties the work
+/// is 80 times this bench's (10k series). Chunk merges and pyramid nodes that land on the same
+/// round in every series show as worst rounds many times the mean.
+fn synchronized_fleet(c: &mut Criterion) {
+    if !wanted("store/synchronized_fleet") {
+        return;
+    }
+    let full = full();
+    let (series, rounds) = if full { (10_000, 2_000) } else { (100, 300) };
+    let times = fleet_rounds(series, rounds);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let mut worst: Vec<(f64, usize)> = times.iter().copied().zip(1..).collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let top: Vec<String> = worst
+        .iter()
+        .take(3)
+        .map(|(t, r)| format!("{t:.2} ms at sample {r}"))
+        .collect();
+    println!(
+        "synchronized fleet: {series} series x {rounds} samples, appended a round at a time: \
+         mean round {mean:.2} ms, worst {:.1}x the mean ({})",
+        worst.first().map_or(0.0, |w| w.0) / mean,
+        top.join(", ")
+    );
+    let mut g = c.benchmark_group("store");
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    g.throughput(Throughput::Elements((series * 200) as u64));
+    g.bench_function("synchronized_fleet", |b| {
+        b.iter(|| fleet_rounds(series, 200));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, store_apply, scrub, backfill, synchronized_fleet);
 criterion_main!(benches);

@@ -2,9 +2,13 @@
 //! `(ts, seq)` order so that "the value at T" is a binary search.
 //!
 //! Samples are appended to a small open tail of plain columns; every [`TAIL`] samples the tail
-//! is sealed into a compressed [`Chunk`] (see `chunk.rs`), and equal-sized neighbouring chunks
-//! are merged up to [`MAX_CHUNK`] samples, so a series holds O(log) small chunks at its end and
-//! large ones before. Every entry of a chunk decodes in O(1) from its index, so a lookup is a
+//! is sealed into a compressed [`Chunk`] (see `chunk.rs`), and the chunks of each completed
+//! block of seals are merged, up to [`MAX_CHUNK`] samples, so a series holds O(log) small
+//! chunks at its end and large ones before. Each series counts its seals, and numbers its
+//! pyramid, from its own phase (see [`Series::seal`]): the series of a fleet that started
+//! together would otherwise all merge their largest blocks on the same sample (at 100k cars ×
+//! 8 properties, ~16 s of one core every ~15 minutes of a live twin, during which nothing else
+//! was applied). Every entry of a chunk decodes in O(1) from its index, so a lookup is a
 //! binary search over the chunks' first times and then one inside a chunk, and decodes only
 //! the sample it returns. A late sample that lands in a sealed chunk re-encodes a small chunk
 //! or splits a large one there; a run of them (a backfill behind a later sample) builds its
@@ -51,6 +55,12 @@ const MAX_CHUNK: usize = 1024;
 /// chunk does not need, and a scattered late sample leaves no small piece behind.
 const SPLIT: usize = MAX_CHUNK / 16;
 
+/// Seals per largest merged block: a block of `2^k` seals completes when the seal count is a
+/// multiple of `2^k`, up to `2^MERGE_LEVELS` seals of at most [`TAIL`] samples, i.e. at most
+/// [`MAX_CHUNK`].
+const MERGE_LEVELS: u32 = 7;
+const _: () = assert!(TAIL << MERGE_LEVELS <= MAX_CHUNK);
+
 /// A property's history, sorted by `(ts, seq)`.
 #[derive(Debug)]
 pub struct Series {
@@ -71,6 +81,45 @@ pub struct Series {
     /// Unique to this series and renewed by every change other than an append or an eviction
     /// from the front, so that a [`PlotCache`] knows which of its buckets still hold.
     stamp: u64,
+    /// Seals so far plus this series' phase, modulo `2^MERGE_LEVELS`: which block of seals the
+    /// next one completes. The phase comes from the first sample (see [`phase_of`]).
+    seals: u8,
+}
+
+/// The seal counts a series may start from: multiples of 8, so that a series' first 8 seals
+/// (56 samples) still merge into one chunk, as a young series' history (the 100k-car fleet's
+/// first minute) took 2 B a sample more when its first seals were cut by a block boundary.
+/// With the first seal's own offset (1 to 7 samples, see [`Series::seal_at`]), a block of
+/// `2^k` seals completes on one of `7 · 2^(k-3)` different samples across a fleet.
+const SEAL_PHASES: u64 = ((1 << MERGE_LEVELS) - 1) & !7;
+
+/// Bits of a series' phase that place its pyramid's blocks: levels 1 to 4 (blocks of 16 to
+/// 65,536 samples) complete at different samples in different series.
+const PYRAMID_PHASE_BITS: u32 = 16;
+
+/// Where a series starts its seal count and its pyramid's numbering, and how many samples its
+/// first seal takes.
+struct Phase {
+    seals: u8,
+    first_seal: usize,
+    pyramid: usize,
+}
+
+/// A series' phase, from its first sample's time and tie-break key: deterministic for the
+/// same records, and spread evenly over a fleet whose cars report at different milliseconds
+/// or from different records. Its three parts come from different bits, so they vary
+/// independently across a fleet.
+fn phase_of(ts: i64, seq: u64) -> Phase {
+    // splitmix64's finalizer: every input bit moves the bits kept.
+    let mut z = (ts as u64) ^ seq.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    Phase {
+        seals: (z & SEAL_PHASES) as u8,
+        first_seal: 1 + (z >> 8) as usize % (TAIL - 1),
+        pyramid: (z >> 16) as usize & ((1 << PYRAMID_PHASE_BITS) - 1),
+    }
 }
 
 /// Source of [`Series::stamp`]s; 0 is never handed out (an empty cache has it).
@@ -91,6 +140,7 @@ impl Clone for Series {
             numeric: self.numeric,
             pyr: self.pyr.clone(),
             stamp: new_stamp(),
+            seals: self.seals,
         }
     }
 }
@@ -105,6 +155,7 @@ impl Default for Series {
             numeric: true,
             pyr: Pyramid::default(),
             stamp: new_stamp(),
+            seals: 0,
         }
     }
 }
@@ -347,6 +398,11 @@ impl Series {
             self.pyr.clear();
         }
         let sealed = self.sealed();
+        if n == 0 {
+            let phase = phase_of(ts, seq);
+            self.seals = phase.seals;
+            self.pyr.start_at(phase.pyramid);
+        }
         if at >= sealed {
             if self.tail.len() == 0 {
                 self.tail.reserve_exact(TAIL);
@@ -366,7 +422,7 @@ impl Series {
             }
             self.pyr = pyr;
         }
-        if self.tail.len() >= TAIL {
+        if self.tail.len() >= self.seal_at() {
             self.seal();
         }
         true
@@ -502,8 +558,29 @@ impl Series {
         }
     }
 
-    /// Compresses the tail into a chunk, then merges the last two chunks while the older is
-    /// no larger than the newer (a binary counter: O(log) re-encodes per sample).
+    /// Tail length at which it is sealed: [`TAIL`], except for a series' first seal, which
+    /// takes 1 to 7 samples by its phase, so that the series of a fleet that started together
+    /// do not all seal on the same sample.
+    fn seal_at(&self) -> usize {
+        match (
+            self.chunks.is_empty(),
+            self.tail.ts.first(),
+            self.tail.seq.first(),
+        ) {
+            // The first sample is still in the tail: `insert` took the phase from it (or from
+            // one a late sample has since put behind it; either is spread the same).
+            (true, Some(&ts), Some(&seq)) => 1 + phase_of(ts, seq).first_seal,
+            _ => TAIL,
+        }
+    }
+
+    /// Compresses the tail into a chunk, then merges the chunks of the block of seals this one
+    /// completes: after seal count `c` (counted from the series' phase) with `2^k` its largest
+    /// power-of-two divisor (at most `2^MERGE_LEVELS`), the last `k + 1` chunks (blocks of
+    /// `2^(k-1)`, ..., 2, 1 and 1 seals) become one. A binary counter: each sample is
+    /// re-encoded once per level, and the series holds O(log) chunks below the largest. The
+    /// phase puts the costly merges of different series at different seals; without it,
+    /// series that started together merged their largest blocks on the same sample.
     fn seal(&mut self) {
         // The last sample, and any others at its time, stay open: records of one instant
         // often arrive out of key order, and a sample from ahead (a clock running early) is
@@ -533,7 +610,29 @@ impl Series {
         } else {
             self.tail.drain_front(n);
         }
-        self.merge_back(self.chunks.len() - 1);
+        let blocks = 1u8 << MERGE_LEVELS;
+        self.seals = self.seals.wrapping_add(1) % blocks;
+        let level = if self.seals == 0 {
+            MERGE_LEVELS
+        } else {
+            self.seals.trailing_zeros()
+        };
+        // The block's chunks; fewer at a series' start (its phase counts seals it never had),
+        // or where late samples cut chunks (never past MAX_CHUNK samples).
+        let mut take = 0;
+        let mut len = 0;
+        for ch in self.chunks.iter().rev().take(level as usize + 1) {
+            if len + ch.len() > MAX_CHUNK {
+                break;
+            }
+            len += ch.len();
+            take += 1;
+        }
+        if take > 1 {
+            let mut group = self.chunks.split_off(self.chunks.len() - take);
+            let merged = self.merge_group(&mut group);
+            self.chunks.extend(merged);
+        }
     }
 
     /// The tie-break keys of other records' samples with exactly this event time and value:

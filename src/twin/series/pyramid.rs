@@ -158,6 +158,15 @@ impl Pyramid {
         *self = Self::default();
     }
 
+    /// Numbers an empty pyramid's first sample `base`, as if that many had been evicted: the
+    /// blocks of series that started together then complete at different samples, rather than
+    /// 100k cars building a node each on the same one. A pyramid with nodes keeps its numbering.
+    pub(super) fn start_at(&mut self, base: usize) {
+        if self.levels.is_empty() {
+            self.base = base % BASE_PERIOD;
+        }
+    }
+
     /// The node of global block `j` at level `k >= 1`, computed from the samples (`k == 1`) or
     /// from the level below, whose nodes for this block must already be in place. A block
     /// that starts before `base` gets a placeholder, never read.

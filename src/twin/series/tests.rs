@@ -885,3 +885,49 @@ fn counts_at_the_live_edge_hold_with_and_without_a_tail() {
         "no state with a sealed, empty tail was checked"
     );
 }
+
+/// A fleet that started together (every car reporting once a round, each at its own
+/// millisecond and from its own records) must not merge chunks or build pyramid nodes in the
+/// same round: at 100k cars × 8 properties, the largest merges all landing on one sample cost
+/// ~16 s of one core every ~15 minutes of a live twin, and a level-2 node ~1 s every 4 minutes.
+/// Each series' own phase spreads that work over the rounds.
+#[test]
+fn series_that_start_together_merge_and_build_nodes_in_different_rounds() {
+    let cars = 512usize;
+    let rounds = 1_200i64;
+    let mut fleet: Vec<Series> = (0..cars).map(|_| Series::default()).collect();
+    let (mut big_merges, mut new_nodes) = (Vec::new(), Vec::new());
+    let mut total_big = 0;
+    for r in 0..rounds {
+        let (mut merges, mut nodes) = (0, 0);
+        for (i, s) in fleet.iter_mut().enumerate() {
+            let (chunks, level2) = (s.chunks.len(), s.pyr.levels.get(1).map_or(0, Vec::len));
+            let ts = r * 1_000 + i as i64;
+            let seq = (r as u64) * cars as u64 + i as u64;
+            assert!(s.insert(ts, seq, ts, Value::Num(20.0 + (r % 17) as f64 * 0.5)));
+            // A block of 16 seals or more merged: 4 or more chunks became one.
+            if s.chunks.len() + 3 <= chunks {
+                merges += 1;
+            }
+            if s.pyr.levels.get(1).map_or(0, Vec::len) > level2 {
+                nodes += 1;
+            }
+        }
+        total_big += merges;
+        big_merges.push(merges);
+        new_nodes.push(nodes);
+    }
+    // Every car merged big blocks and built level-2 nodes several times over the run ...
+    assert!(total_big >= cars * 4, "{total_big} big merges");
+    assert!(new_nodes.iter().sum::<usize>() >= cars * 3);
+    // ... but never most of the fleet in one round (without phases: all 512 at once).
+    let worst = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
+    assert!(worst(&big_merges) <= cars / 8, "{:?}", worst(&big_merges));
+    assert!(worst(&new_nodes) <= cars / 8, "{:?}", worst(&new_nodes));
+    // The series still hold what was inserted, in order, in few chunks.
+    for s in &fleet {
+        assert_eq!(s.len(), rounds as usize);
+        assert!(s.chunks.len() <= 16, "{}", s.chunks.len());
+        check_pyramid(s);
+    }
+}
