@@ -132,6 +132,8 @@ pub struct Store {
     max_ts: Option<i64>,
     history_start: Option<i64>,
     checkpoints: Vec<Checkpoint>,
+    /// The eviction under way, spread over batches (see `eviction.rs`).
+    evicting: Option<eviction::Evicting>,
     /// Whether this store reads the log for itself or re-reads evicted history from a
     /// checkpoint of another store (which decides what it counts, see [`StoreRole`]).
     role: StoreRole,
@@ -203,6 +205,7 @@ impl Store {
             max_ts: None,
             history_start: None,
             checkpoints: Vec::new(),
+            evicting: None,
             role: StoreRole::Primary,
             density: std::collections::BTreeMap::new(),
             budget_bytes: eviction::budget_bytes(budget_mb),
