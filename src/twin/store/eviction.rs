@@ -68,11 +68,14 @@ impl Store {
     /// (see the module's notes). Everything at or after [`Self::history_start`] stays exact;
     /// earlier times must be re-read from Kafka.
     pub(super) fn enforce_budget(&mut self) {
+        if self.evicting.is_none() && !self.start_eviction() {
+            return;
+        }
+        // At most one eviction (down to the low water mark, or out of cuts) per call, as
+        // before cuts were spread: a fleet whose fixed per-series bytes alone exceed the
+        // budget must not be cut again and again within one batch.
         let mut work = 0;
-        loop {
-            if self.evicting.is_none() && !self.start_eviction() {
-                return;
-            }
+        while self.evicting.is_some() {
             let force = self.history_bytes() > self.budget_bytes / 100 * FORCE_PERCENT;
             if work >= SERIES_PER_BATCH && !force {
                 return;
