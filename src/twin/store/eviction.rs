@@ -6,8 +6,8 @@
 //! A cut visits every series. At 100k cars × 8 properties that took seconds, and the live
 //! store was cut in one batch, so the live view stopped for seconds each time the budget was
 //! reached (a 100k msg/s fleet reaches the default budget within a minute). A cut is now
-//! spread over batches, [`SERIES_PER_BATCH`] series at a time, unless the store is far over
-//! its budget.
+//! spread over batches, [`SERIES_PER_BATCH`] series at a time, unless the columns alone are
+//! far over the budget ([`FORCE_PERCENT`]).
 
 use super::{AssetIdx, PropId, Store};
 use crate::twin::series::Sample;
