@@ -53,6 +53,8 @@ fn eviction_keeps_the_value_in_force() {
 /// Checks the pyramid's invariant against brute force: level lengths, and the exact node
 /// of every complete block that lies inside the column.
 fn check_pyramid(s: &Series) {
+    let node_bytes: usize = s.pyr.levels.iter().map(|l| l.capacity() * 8).sum();
+    assert_eq!(s.pyr.bytes(), node_bytes, "the pyramid's kept byte count");
     if !s.numeric {
         assert!(s.pyr.levels.is_empty());
         return;
