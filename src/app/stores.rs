@@ -9,7 +9,9 @@
 use std::cell::OnceCell;
 use std::sync::Arc;
 
-use parking_lot::{ArcRwLockReadGuard, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+#[cfg(feature = "testkit")]
+use parking_lot::RwLockWriteGuard;
+use parking_lot::{ArcRwLockReadGuard, RawRwLock, RwLock, RwLockReadGuard};
 
 use crate::kafka::ingest::Progress;
 use crate::twin::Store;

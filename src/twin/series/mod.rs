@@ -203,7 +203,7 @@ impl<'a> Nums<'a> {
         let s = self.0;
         match self.chunk(i).and_then(|c| s.chunks.get(c)) {
             Some(ch) => ch.ts(i - ch.start),
-            None => s.tail.ts.get(i - s.n_sealed).copied().unwrap_or(0),
+            None => s.tail.ts(i - s.n_sealed).unwrap_or(0),
         }
     }
 }
@@ -308,8 +308,8 @@ impl Series {
         // At the live edge (a live fleet table, the newest value, a prediction's window) the
         // last sample answers, without the search over chunk headers: a cache miss each, and
         // 13% of the UI thread while a live 100k-car table was read again.
-        let last = match self.tail.ts.last() {
-            Some(&t) => Some(t),
+        let last = match self.tail.rows.last() {
+            Some(r) => Some(r.ts),
             None => self
                 .chunks
                 .last()
@@ -319,8 +319,8 @@ impl Series {
             return self.len();
         }
         let c = self.chunks.partition_point(|ch| pred(ch.first_ts));
-        if c == self.chunks.len() && self.tail.ts.first().is_some_and(|&t| pred(t)) {
-            return self.sealed() + self.tail.ts.partition_point(|&t| pred(t));
+        if c == self.chunks.len() && self.tail.rows.first().is_some_and(|r| pred(r.ts)) {
+            return self.sealed() + self.tail.rows.partition_point(|r| pred(r.ts));
         }
         let Some(ch) = c.checked_sub(1).and_then(|k| self.chunks.get(k)) else {
             return 0;
@@ -357,7 +357,7 @@ impl Series {
 
     fn seq_at(&self, i: usize) -> Option<u64> {
         match self.locate(i)? {
-            At::Tail(j) => self.tail.seq.get(j).copied(),
+            At::Tail(j) => self.tail.rows.get(j).map(|r| r.seq),
             At::Chunk(ch, j) => Some(ch.seq(j)),
         }
     }
@@ -366,9 +366,11 @@ impl Series {
     /// record read twice), which is ignored.
     pub fn insert(&mut self, ts: i64, seq: u64, kafka_ts: i64, value: Value) -> bool {
         let n = self.len();
-        let after_last = match n.checked_sub(1) {
-            None => true,
-            Some(i) => (ts, seq) > (self.ts_at(i), self.seq_at(i).unwrap_or(0)),
+        // The tail's last row is the series' last sample, when there is a tail.
+        let after_last = match (self.tail.rows.last(), n.checked_sub(1)) {
+            (Some(r), _) => (ts, seq) > (r.ts, r.seq),
+            (None, None) => true,
+            (None, Some(i)) => (ts, seq) > (self.ts_at(i), self.seq_at(i).unwrap_or(0)),
         };
         let at = if after_last {
             n
@@ -394,7 +396,7 @@ impl Series {
         if self.numeric && !matches!(value, Value::Num(_)) {
             self.stamp = new_stamp();
             self.numeric = false;
-            self.tail.vals.make_any();
+            self.tail.make_any();
             self.pyr.clear();
         }
         let sealed = self.sealed();
@@ -562,14 +564,10 @@ impl Series {
     /// takes 1 to 7 samples by its phase, so that the series of a fleet that started together
     /// do not all seal on the same sample.
     fn seal_at(&self) -> usize {
-        match (
-            self.chunks.is_empty(),
-            self.tail.ts.first(),
-            self.tail.seq.first(),
-        ) {
+        match (self.chunks.is_empty(), self.tail.rows.first()) {
             // The first sample is still in the tail: `insert` took the phase from it (or from
             // one a late sample has since put behind it; either is spread the same).
-            (true, Some(&ts), Some(&seq)) => 1 + phase_of(ts, seq).first_seal,
+            (true, Some(r)) => 1 + phase_of(r.ts, r.seq).first_seal,
             _ => TAIL,
         }
     }
@@ -585,13 +583,13 @@ impl Series {
         // The last sample, and any others at its time, stay open: records of one instant
         // often arrive out of key order, and a sample from ahead (a clock running early) is
         // followed by many earlier ones; each landing in a sealed chunk would re-encode it.
-        let last = self.tail.ts.last().copied();
+        let last = self.tail.rows.last().map(|r| r.ts);
         let same = self
             .tail
-            .ts
+            .rows
             .iter()
             .rev()
-            .take_while(|&&t| Some(t) == last)
+            .take_while(|r| Some(r.ts) == last)
             .count();
         let n = match self.tail.len() - same.max(1) {
             0 => self.tail.len(),
@@ -677,12 +675,15 @@ impl Series {
     #[must_use]
     pub fn sample(&self, i: usize) -> Option<Sample> {
         match self.locate(i)? {
-            At::Tail(j) => Some(Sample {
-                ts: *self.tail.ts.get(j)?,
-                seq: *self.tail.seq.get(j)?,
-                kafka_ts: *self.tail.kafka_ts.get(j)?,
-                value: self.tail.value(j)?,
-            }),
+            At::Tail(j) => {
+                let r = self.tail.rows.get(j)?;
+                Some(Sample {
+                    ts: r.ts,
+                    seq: r.seq,
+                    kafka_ts: r.kafka_ts,
+                    value: self.tail.value(j)?,
+                })
+            }
             At::Chunk(ch, j) => Some(Sample {
                 ts: ch.ts(j),
                 seq: ch.seq(j),
@@ -720,7 +721,7 @@ impl Series {
     #[must_use]
     pub fn ts(&self, i: usize) -> Option<i64> {
         match self.locate(i)? {
-            At::Tail(j) => self.tail.ts.get(j).copied(),
+            At::Tail(j) => self.tail.ts(j),
             At::Chunk(ch, j) => Some(ch.ts(j)),
         }
     }
@@ -729,7 +730,7 @@ impl Series {
     /// chunk's run in sequence: the replacement for a slice of times, which compressed
     /// columns cannot lend.
     pub fn times_in(&self, r: Range<usize>) -> impl Iterator<Item = i64> + '_ {
-        self.walk(r, Chunk::ts, |p, j| p.ts.get(j).copied().unwrap_or(0))
+        self.walk(r, Chunk::ts, |p, j| p.ts(j).unwrap_or(0))
     }
 
     /// `(event time, number)` of the samples in `r`, in order.
@@ -737,7 +738,7 @@ impl Series {
         self.walk(
             r,
             |c, j| (c.ts(j), c.num(j)),
-            |p, j| (p.ts.get(j).copied().unwrap_or(0), p.num(j)),
+            |p, j| (p.ts(j).unwrap_or(0), p.num(j)),
         )
     }
 

@@ -880,7 +880,7 @@ fn counts_at_the_live_edge_hold_with_and_without_a_tail() {
         assert_eq!(s.count_before(ts + 1), n, "{ctx}");
         assert_eq!(s.count_before(ts), 8 * (k / 8) as usize, "{ctx}");
         assert_eq!(s.count_through(ts - 1), s.count_before(ts), "{ctx}");
-        empty_tail_seen |= s.tail.ts.is_empty() && !s.chunks.is_empty();
+        empty_tail_seen |= s.tail.rows.is_empty() && !s.chunks.is_empty();
     }
     assert!(
         empty_tail_seen,
