@@ -2,6 +2,8 @@
 //! asset tree at the query time and the open A → B diff, each keyed by the store it was
 //! computed from and that store's generation.
 
+use std::time::{Duration, Instant};
+
 use crate::schema::evolution::{SchemaChange, schema_change};
 use crate::twin::Store;
 use crate::twin::diff::Diff;
@@ -29,26 +31,55 @@ pub struct TreeView {
     shapes_of: Option<StoreId>,
     /// The tree's shape, reused while scrubbing through times where it does not change.
     shapes: TreeCache,
+    /// When the last build ended, and how long it took.
+    last_build: Option<(Instant, Duration)>,
 }
 
+/// A build at least this long is one the UI thread notices ([`TreeView::refresh`]).
+const SLOW_BUILD: Duration = Duration::from_millis(8);
+
+/// How many times its last build's duration a slow tree waits before it is built again for a
+/// structure that changed under the same view: building then takes at most a fifth of the
+/// UI thread.
+const SETTLE: u32 = 4;
+
 impl TreeView {
-    /// Makes [`Self::tree`] the tree of `store` at `at`.
-    pub fn refresh(&mut self, id: StoreId, store: &Store, at: i64) {
+    /// Makes [`Self::tree`] the tree of `store` at `at`, or returns how long until it will:
+    /// a large tree (about 100 ms at 100k assets) whose structure changes under the same view
+    /// waits [`SETTLE`] times its last build. A fleet met live changes its structure with
+    /// every batch for its first seconds (each new car and property), and rebuilding on every
+    /// frame held each frame, and the newest values shown with it, for the whole build
+    /// (produce → screen 300–600 ms in the first seconds of 100k cars). A new time or store is
+    /// built at once, so a scrub always shows the tree at its time.
+    #[must_use]
+    pub fn refresh(&mut self, id: StoreId, store: &Store, at: i64) -> Option<Duration> {
         let key = TreeKey {
             store: id,
             structure_gen: store.structure_gen(),
             at,
         };
         if self.current.as_ref().is_some_and(|(k, _)| *k == key) {
-            return;
+            return None;
+        }
+        if let (Some((k, _)), Some((ended, took))) = (&self.current, self.last_build)
+            && (k.store, k.at) == (id, at)
+            && took >= SLOW_BUILD
+        {
+            let wait = (took * SETTLE).saturating_sub(ended.elapsed());
+            if !wait.is_zero() {
+                return Some(wait);
+            }
         }
         // Another store's generations may repeat this one's: its shapes must not be reused.
         if self.shapes_of != Some(id) {
             self.shapes = TreeCache::default();
             self.shapes_of = Some(id);
         }
+        let started = Instant::now();
         let tree = self.shapes.tree_at(store, at, key.structure_gen);
+        self.last_build = Some((Instant::now(), started.elapsed()));
         self.current = Some((key, tree));
+        None
     }
 
     /// The tree of the last refresh.
@@ -125,7 +156,7 @@ impl TwinApp {
             self.refresh_diff();
         }
         let (store, id) = self.stores.pick(self.clock.use_reread);
-        self.tree.refresh(id, store, self.clock.query_at());
+        self.tree_due = self.tree.refresh(id, store, self.clock.query_at());
     }
 
     /// The per-frame context, read by every panel. `alarms` are the store's alarms at the
@@ -151,5 +182,75 @@ impl TwinApp {
             commands: &self.opts.config.commands,
             sent: &self.sent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::stores::StoreKind;
+    use crate::testkit::records::{LogOffsets, num, telemetry};
+    use crate::twin::decode::Role;
+
+    const LIVE: StoreId = StoreId {
+        kind: StoreKind::Live,
+        n: 0,
+    };
+
+    fn add(store: &mut Store, keys: &mut LogOffsets, asset: &str) {
+        let o = keys.next(Role::Telemetry, 0, 0);
+        store.apply(telemetry(o, asset, 1_000, vec![num("x", 1.0)]));
+    }
+
+    fn shows(view: &TreeView, asset: &str) -> bool {
+        view.tree().is_some_and(|t| t.find(asset).is_some())
+    }
+
+    #[test]
+    fn a_slow_tree_waits_for_structure_changes_but_never_for_a_new_time_or_store() {
+        let mut store = Store::new("/", 0);
+        let mut keys = LogOffsets::new(1);
+        add(&mut store, &mut keys, "fleet/car-1");
+        let mut view = TreeView::default();
+        assert_eq!(view.refresh(LIVE, &store, i64::MAX), None);
+        assert!(shows(&view, "fleet/car-1"));
+
+        // A fast build: a structure change is built at once.
+        add(&mut store, &mut keys, "fleet/car-2");
+        assert_eq!(view.refresh(LIVE, &store, i64::MAX), None);
+        assert!(shows(&view, "fleet/car-2"));
+
+        // As if the last build had taken 100 ms just now: the next change waits ~400 ms.
+        view.last_build = Some((Instant::now(), Duration::from_millis(100)));
+        add(&mut store, &mut keys, "fleet/car-3");
+        let wait = view.refresh(LIVE, &store, i64::MAX);
+        assert!(
+            wait.is_some_and(|w| w > Duration::from_millis(300) && w <= Duration::from_millis(400)),
+            "{wait:?}"
+        );
+        assert!(!shows(&view, "fleet/car-3"), "built before its wait");
+
+        // A new time is built at once, whatever the last build took.
+        assert_eq!(view.refresh(LIVE, &store, 2_000), None);
+        assert!(shows(&view, "fleet/car-3"));
+
+        // So is another store.
+        view.last_build = Some((Instant::now(), Duration::from_millis(100)));
+        add(&mut store, &mut keys, "fleet/car-4");
+        let other = StoreId {
+            kind: StoreKind::Reread,
+            n: 1,
+        };
+        assert_eq!(view.refresh(other, &store, 2_000), None);
+        assert!(shows(&view, "fleet/car-4"));
+
+        // Once the wait is over, the change is built.
+        view.last_build = Some((
+            Instant::now() - Duration::from_secs(1),
+            Duration::from_millis(100),
+        ));
+        add(&mut store, &mut keys, "fleet/car-5");
+        assert_eq!(view.refresh(other, &store, 2_000), None);
+        assert!(shows(&view, "fleet/car-5"));
     }
 }

@@ -120,6 +120,9 @@ pub struct TwinApp {
     panels: PanelState,
     /// The tree shown, and the shape cache it is built from.
     tree: TreeView,
+    /// When the tree waits to be built again for a structure that changed, how long until
+    /// it will: the frame asks to be drawn again by then.
+    tree_due: Option<std::time::Duration>,
     /// The open A → B diff and the inputs it was computed from.
     diff: Option<DiffCache>,
     /// The open incident view (app/incident.rs).
@@ -197,6 +200,7 @@ impl TwinApp {
                     .collect::<HashSet<_>>(),
             ),
             tree: TreeView::default(),
+            tree_due: None,
             diff: None,
             incident: None,
             dialog: None,

@@ -213,6 +213,9 @@ impl TwinApp {
         self.show_toast(&ctx);
         self.run_commands(cmds, &ctx);
         self.request_repaint(&ctx);
+        if let Some(due) = self.tree_due {
+            ctx.request_repaint_after(due);
+        }
         // Drawn: the apply thread may write until the next frame reads.
         self.stores.end_frame();
     }

@@ -19,7 +19,9 @@ const SCRUB_STORE: StoreId = StoreId {
 pub fn ui_scrub(store: &Store, t: i64, selected: u32, view: Option<&mut TreeView>) -> usize {
     let tree = match view {
         Some(v) => {
-            v.refresh(SCRUB_STORE, store, t);
+            // The store does not change while scrubbing, so the tree is never left waiting.
+            let waits = v.refresh(SCRUB_STORE, store, t);
+            debug_assert!(waits.is_none(), "a scrub's tree was left to wait");
             v.tree().map_or(0, Tree::len)
         }
         None => Tree::build(store, t).len(),
