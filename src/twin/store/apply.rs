@@ -12,6 +12,9 @@ use crate::twin::decode::{BadRecord, Decoded, Origin, Rec, Value};
 use crate::twin::series::Series;
 use crate::twin::{seq_of, seq_parts};
 
+/// Records whose assets are read ahead at once ([`Store::warm`]).
+const WARM_AHEAD: usize = 32;
+
 /// Most bad records kept for the diagnostics list; the count keeps going beyond it.
 pub(super) const MAX_BAD_KEPT: usize = 10_000;
 
@@ -90,8 +93,11 @@ impl Store {
     /// ([`crate::twin::decode::Interner::reclaim`]), so their shared names are never released
     /// on this thread.
     pub fn apply_lent(&mut self, recs: &mut [Rec], bad: Vec<BadRecord>) {
-        for r in recs {
-            self.apply_from(r);
+        for group in recs.chunks_mut(WARM_AHEAD) {
+            std::hint::black_box(self.warm(group));
+            for r in group {
+                self.apply_from(r);
+            }
         }
         self.stats.bad += bad.len() as u64;
         let room = MAX_BAD_KEPT.saturating_sub(self.bad.len());
@@ -100,6 +106,26 @@ impl Store {
         // Before eviction, so the rules see every sample of the batch.
         self.update_rules();
         self.enforce_budget();
+    }
+
+    /// Reads what applying `recs` will touch of the assets they name (each series' last
+    /// sample), before applying them: these reads do not depend on one another, so the
+    /// processor has many cache misses in flight at once, where applying takes them one
+    /// after the other (asset, its series, their tails). Returns a value so the reads are
+    /// not optimised out.
+    fn warm(&self, recs: &[Rec]) -> i64 {
+        let mut acc = 0i64;
+        for r in recs {
+            if let Decoded::Telemetry { asset, .. } = &r.body
+                && let Some(&(_, a)) = self.shared.assets.get(&addr(asset))
+                && let Some(asset) = self.assets.get(a as usize)
+            {
+                for (_, s) in &asset.props {
+                    acc ^= s.last_ts_hint();
+                }
+            }
+        }
+        acc
     }
 
     /// Applies one decoded record.
