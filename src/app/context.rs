@@ -77,7 +77,8 @@ impl TreeView {
         }
         let started = Instant::now();
         let tree = self.shapes.tree_at(store, at, key.structure_gen);
-        self.last_build = Some((Instant::now(), started.elapsed()));
+        let ended = Instant::now();
+        self.last_build = Some((ended, ended - started));
         self.current = Some((key, tree));
         None
     }

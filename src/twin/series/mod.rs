@@ -720,7 +720,7 @@ impl Series {
     /// The event time of the last sample in the open tail (0 without one): a read of the
     /// line the next append writes, to warm it.
     #[must_use]
-    pub fn last_ts_hint(&self) -> i64 {
+    pub(crate) fn last_ts_hint(&self) -> i64 {
         self.tail.rows.last().map_or(0, |r| r.ts)
     }
 
