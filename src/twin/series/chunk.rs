@@ -730,7 +730,7 @@ impl Chunk {
         }
     }
 
-    /// The chunk's samples as plain columns.
+    /// The chunk's samples, uncompressed.
     pub(super) fn decode(&self) -> Plain {
         let mut p = Plain::new(self.is_numeric());
         p.reserve_exact(self.len());

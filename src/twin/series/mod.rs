@@ -1,7 +1,7 @@
 //! One property's history: samples of (event time, tie-break key, Kafka time, value), kept in
 //! `(ts, seq)` order so that "the value at T" is a binary search.
 //!
-//! Samples are appended to a small open tail of plain columns; every [`TAIL`] samples the tail
+//! Samples are appended to a small open tail of plain rows; every [`TAIL`] samples the tail
 //! is sealed into a compressed [`Chunk`] (see `chunk.rs`), and the chunks of each completed
 //! block of seals are merged, up to [`MAX_CHUNK`] samples, so a series holds O(log) small
 //! chunks at its end and large ones before. Each series counts its seals, and numbers its
