@@ -224,9 +224,6 @@ impl Pyramid {
     /// Amortised O(1): a level-`k` node is built once per `16^k` appends from 16 inputs.
     pub(super) fn appended<C: Column + ?Sized>(&mut self, v: &C) {
         let end = self.base + v.len();
-        if end & ((1 << SHIFT) - 1) != 0 {
-            return;
-        }
         for k in 1..=MAX_LEVEL {
             let shift = SHIFT * k as u32;
             if end & ((1 << shift) - 1) != 0 {
@@ -238,8 +235,8 @@ impl Pyramid {
                 self.levels.push(Vec::new());
             }
             self.levels[k - 1].push(node);
+            self.recount();
         }
-        self.recount();
     }
 
     /// Rebuilds every block that contains local index `at` or a later one, after samples from
@@ -271,10 +268,10 @@ impl Pyramid {
         for (k, l) in self.levels.iter_mut().enumerate() {
             let shift = SHIFT * (k as u32 + 1);
             let drop = (base >> shift) - (self.base >> shift);
+            // Draining keeps each level's capacity, so the byte count stands.
             l.drain(..drop.min(l.len()));
         }
         self.base = base % BASE_PERIOD;
-        self.recount();
     }
 
     /// The earliest argmin and argmax of `v[s..e]` (`s < e`), reading each sample that lies in
