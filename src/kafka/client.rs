@@ -43,6 +43,12 @@ impl ClientSettings {
             .set("queued.max.messages.kbytes", "262144")
             .set("fetch.message.max.bytes", "4194304")
             .set("fetch.max.bytes", "67108864")
+            // Once the prefetch queue is full, librdkafka (>= 2.4) postpones each partition's
+            // next fetch by this much, 1 s by default. A reader that drains the queue fast
+            // then sits idle most of the time: a bare poll loop over 2M records on a real
+            // broker read 380k msg/s at 22% CPU with the default and 1.15M msg/s at 89%
+            // with 10 ms. The queue's size still bounds memory.
+            .set("fetch.queue.backoff.ms", "10")
             .set("receive.message.max.bytes", "100000000")
             .set("reconnect.backoff.ms", "200")
             .set("reconnect.backoff.max.ms", "5000")

@@ -11,7 +11,10 @@ use rdkafka::message::Message;
 use super::cluster::{
     Target, create_topic, encoded, fill, partitions_of, reader_from_start, topic_names,
 };
-use super::{BenchError, BenchFormat, BenchOptions, Partitions, held, median, ms, now_ms_f};
+use super::{
+    BenchError, BenchFormat, BenchOptions, CpuTimes, Partitions, cpu_times, held, median, ms,
+    now_ms_f,
+};
 use crate::app::TreeView;
 use crate::config::SchemaRegistryConfig;
 use crate::config::{ClientProps, Config, Topics};
@@ -105,19 +108,22 @@ pub(super) fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
     let mut kcat = Vec::new();
     let mut bare = Vec::new();
     let mut twin = Vec::new();
+    // CPU per run (kcat: its own, as a child; the others: this process's).
+    let (mut kcat_cpu, mut bare_cpu, mut twin_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut store = None;
     let mut kcat_ok = opts.kcat;
     // Interleaved, so drift (thermal, other load) hits every contender alike.
     for rep in 0..opts.reps.max(1) {
         if kcat_ok {
             match run_kcat(bootstrap, &topics.telemetry, rep == 0 && n <= 5_000_000)? {
-                Some((d, count)) => {
+                Some((d, count, cpu)) => {
                     if let Some(c) = count
                         && c != n
                     {
                         println!("  kcat read {c} records, expected {n}");
                     }
                     kcat.push(d);
+                    kcat_cpu.extend(cpu);
                 }
                 None => {
                     println!(
@@ -127,8 +133,12 @@ pub(super) fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
                 }
             }
         }
+        let before = cpu_times();
         bare.push(run_bare(bootstrap, &topics.telemetry, &parts)?);
+        bare_cpu.extend(spent(before).map(|c| c.own));
+        let before = cpu_times();
         let (d, s) = run_twinscope(bootstrap, topics, registry.clone(), w.end())?;
+        twin_cpu.extend(spent(before).map(|c| c.own));
         if s.stats().records != n {
             println!(
                 "  twinscope applied {} records, expected {n}",
@@ -162,6 +172,15 @@ pub(super) fn ingest_and_scrub(opts: &BenchOptions) -> Result<(), BenchError> {
     println!(
         "  ratio twinscope / bare loop   = {:.2}x  (goal >= 0.5x)",
         rate(&twin) / rate(&bare)
+    );
+    show_cpu(
+        n,
+        opts.brokers.is_none(),
+        &[
+            ("twinscope", &twin, &twin_cpu),
+            ("bare loop", &bare, &bare_cpu),
+            ("kcat", &kcat, &kcat_cpu),
+        ],
     );
     match store {
         // The naive replay parses JSON values only.
@@ -227,13 +246,55 @@ fn ingest_topic_stem(opts: &BenchOptions, w: &Workload) -> String {
     }
 }
 
-/// Runs `kcat` over the whole topic to /dev/null. `None` when kcat is not installed. With
-/// `verify`, first runs it once (untimed) with one byte per record, to count them.
-fn run_kcat(
-    bootstrap: &str,
-    topic: &str,
-    verify: bool,
-) -> Result<Option<(Duration, Option<u64>)>, BenchError> {
+/// CPU used since `before`, when both readings exist.
+fn spent(before: Option<CpuTimes>) -> Option<CpuTimes> {
+    Some(cpu_times()?.since(before?))
+}
+
+/// Each contender's CPU per record and its CPU time as a share of its wall time (medians of
+/// the runs). A reader that is busy for only part of its wall time is waiting on the
+/// broker's fetches the rest of it, so its msg/s follows fetch timing rather than work: that
+/// is why kcat's figure swings several-fold between runs here.
+fn show_cpu(n: u64, mock: bool, runs: &[(&str, &[Duration], &[Duration])]) {
+    let mut parts = Vec::new();
+    for (name, wall, cpu) in runs {
+        if cpu.is_empty() || cpu.len() != wall.len() {
+            continue;
+        }
+        let per = median(
+            cpu.iter()
+                .map(|c| c.as_secs_f64() * 1e6 / n as f64)
+                .collect(),
+        );
+        let busy = median(
+            wall.iter()
+                .zip(cpu.iter())
+                .map(|(w, c)| 100.0 * c.as_secs_f64() / w.as_secs_f64())
+                .collect(),
+        );
+        parts.push(format!(
+            "{name} {per:.2} us/record, busy {busy:.0}% of wall"
+        ));
+    }
+    if parts.is_empty() {
+        println!("  CPU: /proc/self/stat not readable, not measured");
+        return;
+    }
+    println!(
+        "  CPU (user+sys, medians; 100% = one core): {}{}",
+        parts.join("; "),
+        if mock {
+            " (on the embedded mock, twinscope's and the bare loop's include the cluster's threads)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Runs `kcat` over the whole topic to /dev/null: its wall time, and its CPU time where
+/// `/proc` tells it. `None` when kcat is not installed. With `verify`, first runs it once
+/// (untimed) with one byte per record, to count them.
+fn run_kcat(bootstrap: &str, topic: &str, verify: bool) -> Result<Option<KcatRun>, BenchError> {
     let args = [
         "-b",
         bootstrap,
@@ -258,6 +319,7 @@ fn run_kcat(
             Err(e) => return Err(e.into()),
         }
     }
+    let before = cpu_times();
     let start = Instant::now();
     let status = match Command::new("kcat")
         .args(args)
@@ -273,8 +335,11 @@ fn run_kcat(
     if !status.success() {
         return Err(BenchError::Failed(format!("kcat exited with {status}")));
     }
-    Ok(Some((d, count)))
+    Ok(Some((d, count, spent(before).map(|c| c.children))))
 }
+
+/// One kcat run: wall time, records counted (when verified), CPU time.
+type KcatRun = (Duration, Option<u64>, Option<Duration>);
 
 /// A bare consumer with the same settings as the ingest thread, assigned to every partition
 /// from the beginning, touching only each payload's length: the client's own limit.

@@ -229,6 +229,56 @@ pub fn rss() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU time (user + system) used so far by this process's threads and by its children that
+/// have been waited for, from `/proc/self/stat`; `None` where that is not readable. Lets the
+/// ingest bench say how much of a peer's wall time was work and how much was waiting.
+#[must_use]
+pub fn cpu_times() -> Option<CpuTimes> {
+    parse_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// The CPU times in a `/proc/PID/stat` line.
+fn parse_stat(s: &str) -> Option<CpuTimes> {
+    // The command name may hold spaces and parentheses: fields are counted after its end.
+    let rest = s.get(s.rfind(')')? + 1..)?;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // `/proc` counts in USER_HZ, which Linux fixes at 100 per second for user space.
+    let ticks = |t: u64| Duration::from_millis(t * 10);
+    match f[..] {
+        [utime, stime, cutime, cstime] => Some(CpuTimes {
+            own: ticks(utime + stime),
+            children: ticks(cutime + cstime),
+        }),
+        _ => None,
+    }
+}
+
+/// CPU time at one moment: see [`cpu_times`].
+#[derive(Clone, Copy, Debug)]
+pub struct CpuTimes {
+    /// This process's threads (on the embedded mock cluster, its broker threads too).
+    pub own: Duration,
+    /// Children already waited for (`kcat`).
+    pub children: Duration,
+}
+
+impl CpuTimes {
+    /// What was used between `earlier` and this.
+    #[must_use]
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            own: self.own.saturating_sub(earlier.own),
+            children: self.children.saturating_sub(earlier.children),
+        }
+    }
+}
+
 /// Resets this process's peak RSS (`VmHWM`) to its current RSS, so a phase's peak can be read
 /// after it. False when the kernel does not allow it (then the peak is the whole run's).
 fn reset_peak_rss() -> bool {
@@ -239,4 +289,27 @@ fn now_ms_f() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_times_are_read_after_a_command_name_with_spaces_and_parentheses() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime cutime cstime ...
+        let line = "4242 (tb (x) y) R 1 2 3 4 5 6 7 8 9 10 123 45 600 7 20 0 1 0";
+        let t = parse_stat(line).expect("parsed");
+        assert_eq!(t.own, Duration::from_millis(1680));
+        assert_eq!(t.children, Duration::from_millis(6070));
+        assert!(parse_stat("4242 (tb) R 1 2").is_none());
+        let own = cpu_times().expect("/proc/self/stat on Linux");
+        let later = CpuTimes {
+            own: own.own + Duration::from_millis(10),
+            children: own.children,
+        };
+        assert_eq!(later.since(own).own, Duration::from_millis(10));
+        assert_eq!(own.since(later).own, Duration::ZERO);
+    }
 }
