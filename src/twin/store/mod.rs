@@ -336,18 +336,15 @@ impl Store {
         let Some(asset) = self.assets.get(a as usize) else {
             return Vec::new();
         };
-        let mut out: Vec<PropView> = asset
-            .props
-            .iter()
-            .filter_map(|(p, s)| {
-                Some(PropView {
-                    name: self.prop_names[*p as usize].clone(),
-                    prop: *p,
-                    sample: s.at(t)?,
-                    numeric: s.is_numeric(),
-                })
+        let mut out = Vec::with_capacity(asset.props.len());
+        out.extend(asset.props.iter().filter_map(|(p, s)| {
+            Some(PropView {
+                name: self.prop_names[*p as usize].clone(),
+                prop: *p,
+                sample: s.at(t)?,
+                numeric: s.is_numeric(),
             })
-            .collect();
+        }));
         out.sort_by(|x, y| x.name.cmp(&y.name));
         out
     }
